@@ -1,0 +1,1 @@
+"""pulp_downloads: asyncio downloads from Remotes into content-addressed Artifacts."""

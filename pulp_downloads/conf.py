@@ -1,0 +1,68 @@
+"""The app's settings, read from ``settings.PULP_DOWNLOADS`` and checked once.
+
+Code outside ``download/`` reads settings through :func:`app_settings`; the download library
+itself never reads Django settings, it receives these values through its constructors.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+#: Every digest algorithm an Artifact has a column for, strongest last.
+DIGEST_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
+DEFAULT_CHECKSUMS: tuple[str, ...] = ("sha224", "sha256", "sha384", "sha512")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The checked contents of ``settings.PULP_DOWNLOADS``."""
+
+    allowed_checksums: tuple[str, ...]
+    file_url_allowed_roots: tuple[Path, ...]
+    default_download_concurrency: int
+    default_max_retries: int
+    working_directory: Path
+
+
+def app_settings() -> AppSettings:
+    """Return the app's settings, raising ``ImproperlyConfigured`` on a bad value."""
+    raw = dict(getattr(settings, "PULP_DOWNLOADS", {}) or {})
+    checksums = tuple(raw.get("ALLOWED_CONTENT_CHECKSUMS", DEFAULT_CHECKSUMS))
+    unknown = [name for name in checksums if name not in DIGEST_ALGORITHMS]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"PULP_DOWNLOADS['ALLOWED_CONTENT_CHECKSUMS'] names unknown algorithm(s) {unknown}; "
+            f"choose from {list(DIGEST_ALGORITHMS)}"
+        )
+    if "sha256" not in checksums:
+        raise ImproperlyConfigured(
+            "PULP_DOWNLOADS['ALLOWED_CONTENT_CHECKSUMS'] must include sha256 "
+            "(Artifacts are identified by it)"
+        )
+    for name in checksums:
+        hashlib.new(name)  # raises ValueError early if this Python lacks it
+    ordered = tuple(name for name in DIGEST_ALGORITHMS if name in checksums)
+
+    roots = tuple(
+        Path(os.path.realpath(os.path.abspath(root)))
+        for root in raw.get("FILE_URL_ALLOWED_ROOTS", ())
+    )
+    concurrency = int(raw.get("DEFAULT_DOWNLOAD_CONCURRENCY", 10))
+    retries = int(raw.get("DEFAULT_MAX_RETRIES", 3))
+    if concurrency < 1:
+        raise ImproperlyConfigured("PULP_DOWNLOADS['DEFAULT_DOWNLOAD_CONCURRENCY'] must be >= 1")
+    if retries < 0:
+        raise ImproperlyConfigured("PULP_DOWNLOADS['DEFAULT_MAX_RETRIES'] must be >= 0")
+    working = raw.get("WORKING_DIRECTORY") or os.path.join(settings.MEDIA_ROOT, ".working")
+    return AppSettings(
+        allowed_checksums=ordered,
+        file_url_allowed_roots=roots,
+        default_download_concurrency=concurrency,
+        default_max_retries=retries,
+        working_directory=Path(working),
+    )

@@ -1,0 +1,36 @@
+"""ContentUnit: a file a Remote lists, and the Artifact holding it once downloaded."""
+from __future__ import annotations
+
+from django.db import models
+
+
+class ContentUnit(models.Model):
+    """One ``PULP_MANIFEST`` entry of a Remote.
+
+    ``artifact`` stays empty until the file has been downloaded and validated (for instance
+    under the ``on_demand`` policy, until a client first asks for it).
+    """
+
+    remote = models.ForeignKey("Remote", on_delete=models.CASCADE, related_name="content_units")
+    relative_path = models.CharField(max_length=1024)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.BigIntegerField()
+    artifact = models.ForeignKey(
+        "Artifact", null=True, blank=True, on_delete=models.SET_NULL, related_name="content_units"
+    )
+    last_error = models.TextField(blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["remote_id", "relative_path"]
+        verbose_name = "content unit"
+        verbose_name_plural = "content units"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["remote", "relative_path"], name="unique_content_path_per_remote"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.relative_path

@@ -1,0 +1,210 @@
+"""Remote: where content comes from, and how to reach it."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from pulp_downloads.conf import app_settings
+
+from . import validators as v
+
+#: Fields whose values are secrets: never shown back, never logged.
+SECRET_FIELDS = ("password", "proxy_password", "client_key")
+
+
+class Remote(models.Model):
+    """An upstream repository and the settings used to download from it.
+
+    ``Remote.save()`` runs ``full_clean()``, so every entry point (admin, API, commands,
+    plugin code) shares the same validation. For the numeric limits, ``None`` means "use the
+    default" and ``0`` means what it says: ``max_retries=0`` is a single attempt and a ``0``
+    timeout disables that timeout.
+    """
+
+    class Policy(models.TextChoices):
+        IMMEDIATE = "immediate", "Immediate: download everything during sync"
+        ON_DEMAND = "on_demand", "On demand: download when first requested, then keep"
+        STREAMED = "streamed", "Streamed: stream from upstream each time, never keep"
+
+    name = models.CharField(max_length=255, unique=True)
+    url = models.CharField("URL", max_length=2048, help_text="URL of the PULP_MANIFEST.")
+    policy = models.CharField(max_length=16, choices=Policy.choices, default=Policy.IMMEDIATE)
+
+    # TLS
+    ca_cert = models.TextField(
+        "CA certificate(s)", blank=True, default="",
+        help_text="PEM certificate(s) trusted to sign the server's certificate.",
+    )
+    client_cert = models.TextField(
+        "client certificate", blank=True, default="",
+        help_text="PEM client certificate presented to the server.",
+    )
+    client_key = models.TextField(
+        "client key", blank=True, default="",
+        help_text="PEM private key of the client certificate (never shown back).",
+    )
+    tls_validation = models.BooleanField(
+        "TLS validation", default=True, help_text="Verify the server's TLS certificate."
+    )
+
+    # Authentication
+    username = models.CharField(max_length=255, blank=True, default="")
+    password = models.CharField(max_length=255, blank=True, default="")
+
+    # Proxy
+    proxy_url = models.CharField("proxy URL", max_length=2048, blank=True, default="")
+    proxy_username = models.CharField(max_length=255, blank=True, default="")
+    proxy_password = models.CharField(max_length=255, blank=True, default="")
+
+    # Mirrors
+    mirrors = models.JSONField(
+        default=list, blank=True,
+        help_text="Base URLs that serve the same content as the remote's base URL.",
+    )
+    mirrorlist_url = models.CharField(
+        "mirror list URL", max_length=2048, blank=True, default="",
+        help_text="A URL returning mirror base URLs, one per line ('#' starts a comment).",
+    )
+
+    # Limits
+    download_concurrency = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Simultaneous downloads (empty: the site default).",
+    )
+    max_retries = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Retries after the first attempt; 0 means a single attempt (empty: default).",
+    )
+    rate_limit = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.001)],
+        help_text="Maximum requests per second (empty: unlimited).",
+    )
+    total_timeout = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Seconds for a whole request; 0 disables (empty: no limit).",
+    )
+    connect_timeout = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Seconds to get a connection from the pool; 0 disables (empty: default).",
+    )
+    sock_connect_timeout = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Seconds to open a TCP/TLS connection; 0 disables (empty: default).",
+    )
+    sock_read_timeout = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Seconds without receiving a byte; 0 disables (empty: default).",
+    )
+    headers = models.JSONField(
+        default=dict, blank=True, validators=[v.validate_headers],
+        help_text="Extra request headers, as an object of name: value.",
+    )
+
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "remote"
+        verbose_name_plural = "remotes"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Remote {self.pk}: {self.name}>"
+
+    def save(self, *args, **kwargs) -> None:
+        self.full_clean()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """Cross-field validation; errors are keyed by the field they concern."""
+        errors: dict[str, list[ValidationError]] = {}
+
+        def add(field: str, error: ValidationError | str) -> None:
+            errors.setdefault(field, []).append(
+                error if isinstance(error, ValidationError) else ValidationError(error)
+            )
+
+        conf = app_settings()
+        roots = conf.file_url_allowed_roots
+
+        if self.url:
+            try:
+                v.validate_url(self.url, schemes=v.REMOTE_SCHEMES, roots=roots)
+            except ValidationError as exc:
+                add("url", exc)
+        if self.proxy_url:
+            try:
+                v.validate_url(self.proxy_url, schemes=v.PROXY_SCHEMES)
+            except ValidationError as exc:
+                add("proxy_url", exc)
+        if self.mirrorlist_url:
+            try:
+                v.validate_url(self.mirrorlist_url, schemes=v.REMOTE_SCHEMES, roots=roots)
+            except ValidationError as exc:
+                add("mirrorlist_url", exc)
+        if not isinstance(self.mirrors, list):
+            add("mirrors", "Mirrors must be a list of base URLs.")
+        else:
+            for index, mirror in enumerate(self.mirrors):
+                if not isinstance(mirror, str):
+                    add("mirrors", f"Mirror {index + 1} is not a string.")
+                    continue
+                try:
+                    v.validate_url(mirror, schemes=v.REMOTE_SCHEMES, roots=roots)
+                except ValidationError as exc:
+                    add("mirrors", f"Mirror {index + 1}: {' '.join(exc.messages)}")
+
+        # Credentials come in pairs.
+        if bool(self.username) != bool(self.password):
+            missing = "password" if self.username else "username"
+            add(missing, "Username and password must be given together.")
+        if bool(self.proxy_username) != bool(self.proxy_password):
+            missing = "proxy_password" if self.proxy_username else "proxy_username"
+            add(missing, "Proxy username and proxy password must be given together.")
+        if (self.proxy_username or self.proxy_password) and not self.proxy_url:
+            add("proxy_url", "Proxy credentials need a proxy URL.")
+
+        # TLS material must parse, and a client key must match its certificate.
+        if self.ca_cert:
+            try:
+                v.parse_certificates(self.ca_cert)
+            except ValidationError as exc:
+                add("ca_cert", exc)
+        certificate = key = None
+        if self.client_cert:
+            try:
+                certificate = v.parse_certificates(self.client_cert)[0]
+            except ValidationError as exc:
+                add("client_cert", exc)
+        if self.client_key:
+            try:
+                key = v.parse_private_key(self.client_key)
+            except ValidationError as exc:
+                add("client_key", exc)
+        if self.client_cert and not self.client_key:
+            add("client_key", "A client certificate needs its private key.")
+        if self.client_key and not self.client_cert:
+            add("client_cert", "A client key needs its certificate.")
+        if certificate is not None and key is not None:
+            if not v.key_matches_certificate(key, certificate):
+                add("client_key", "The client key does not match the client certificate.")
+
+        if errors:
+            raise ValidationError(errors)
+
+    # Convenience for callers that need effective values.
+    def effective_download_concurrency(self) -> int:
+        """``download_concurrency``, or the site default when unset."""
+        if self.download_concurrency is None:
+            return app_settings().default_download_concurrency
+        return self.download_concurrency
+
+    def effective_max_retries(self) -> int:
+        """``max_retries``, or the site default when unset (0 is kept: a single attempt)."""
+        if self.max_retries is None:
+            return app_settings().default_max_retries
+        return self.max_retries

@@ -1,0 +1,118 @@
+"""Field checks shared by the Remote model (and so by the admin, the API and commands).
+
+Each function raises ``django.core.exceptions.ValidationError`` with a message that never
+repeats a secret value back.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.core.exceptions import ValidationError
+
+from pulp_downloads.download.fileurls import FileUrlError, confine_to_roots, file_url_to_path
+
+REMOTE_SCHEMES = ("http", "https", "file")
+PROXY_SCHEMES = ("http", "https")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+#: Headers the downloader manages itself; setting them by hand would break the transfer.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "connection",
+        "content-length",
+        "host",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def validate_url(value: str, *, schemes: Iterable[str], roots: Iterable[Path] = ()) -> None:
+    """Check a URL's scheme, host, absence of embedded credentials and file:// confinement."""
+    schemes = tuple(schemes)
+    if not value or value != value.strip():
+        raise ValidationError("Enter a URL without surrounding whitespace.", code="invalid")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValidationError(f"Enter a valid URL ({exc}).", code="invalid") from None
+    if parts.scheme not in schemes:
+        raise ValidationError(
+            f"Unsupported URL scheme {parts.scheme or '(none)'!r}; use one of: {', '.join(schemes)}.",
+            code="scheme",
+        )
+    if "@" in parts.netloc:
+        raise ValidationError(
+            "Credentials must not be embedded in the URL; use the username/password fields.",
+            code="credentials_in_url",
+        )
+    if parts.scheme == "file":
+        try:
+            confine_to_roots(file_url_to_path(value), roots)
+        except FileUrlError as exc:
+            raise ValidationError(str(exc), code="file_root") from None
+    elif not parts.hostname:
+        raise ValidationError("Enter a URL with a host name.", code="invalid")
+
+
+def parse_certificates(pem: str) -> list[x509.Certificate]:
+    """Parse one or more PEM certificates, raising ValidationError when none parse."""
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode("utf-8"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValidationError(
+            "Not a valid PEM certificate (expected '-----BEGIN CERTIFICATE-----' blocks).",
+            code="pem",
+        ) from None
+    if not certs:
+        raise ValidationError("No PEM certificate found.", code="pem")
+    return certs
+
+
+def parse_private_key(pem: str):
+    """Parse an unencrypted PEM private key. The message never contains the key."""
+    try:
+        return serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
+    except TypeError:
+        raise ValidationError(
+            "The private key is encrypted; provide an unencrypted PEM key.", code="pem"
+        ) from None
+    except (ValueError, UnicodeEncodeError, Exception):  # cryptography raises several types
+        raise ValidationError("Not a valid PEM private key.", code="pem") from None
+
+
+def key_matches_certificate(key, certificate: x509.Certificate) -> bool:
+    """Whether ``key`` is the private half of ``certificate``'s public key."""
+    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+    enc = serialization.Encoding.DER
+    return key.public_key().public_bytes(enc, fmt) == certificate.public_key().public_bytes(
+        enc, fmt
+    )
+
+
+def validate_headers(value) -> None:
+    """Extra request headers: a JSON object of header name -> string value."""
+    if not isinstance(value, dict):
+        raise ValidationError("Headers must be an object of name: value pairs.", code="invalid")
+    for name, header_value in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ValidationError(f"Invalid header name {name!r}.", code="invalid")
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise ValidationError(
+                f"Header {name!r} is managed by the downloader and cannot be set.",
+                code="forbidden",
+            )
+        if not isinstance(header_value, str) or any(c in header_value for c in "\r\n\x00"):
+            raise ValidationError(
+                f"Header {name!r} must have a single-line string value.", code="invalid"
+            )

@@ -1,0 +1,13 @@
+"""The app's URLs."""
+from django.http import JsonResponse
+from django.urls import path
+
+
+def status(request):
+    """A liveness probe: answers 200 while the web process serves requests."""
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("status/", status, name="status"),
+]

@@ -1,0 +1,67 @@
+"""The Remote admin: secrets are write-only and validation errors land on their fields."""
+from __future__ import annotations
+
+import pytest
+
+from pulp_downloads.models import Remote
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def remote():
+    return Remote.objects.create(
+        name="secretive", url="https://example.test/PULP_MANIFEST",
+        username="alice", password="pw-NEVER-SHOWN",
+    )
+
+
+def form_data(remote: Remote, **overrides) -> dict:
+    data = {
+        "name": remote.name, "url": remote.url, "policy": remote.policy,
+        "headers": "{}", "mirrors": "[]", "tls_validation": "on",
+        "username": remote.username, "password": "",
+        "proxy_url": "", "proxy_username": "", "proxy_password": "",
+        "ca_cert": "", "client_cert": "", "client_key": "", "mirrorlist_url": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_change_page_never_renders_the_password(admin_client, remote):
+    response = admin_client.get(f"/admin/pulp_downloads/remote/{remote.pk}/change/")
+    assert response.status_code == 200
+    assert b"pw-NEVER-SHOWN" not in response.content
+    assert b'type="password"' in response.content
+
+
+def test_saving_with_empty_password_keeps_the_stored_one(admin_client, remote):
+    response = admin_client.post(
+        f"/admin/pulp_downloads/remote/{remote.pk}/change/", form_data(remote, url="https://example.test/v2/PULP_MANIFEST")
+    )
+    assert response.status_code == 302, response.content[:2000]
+    remote.refresh_from_db()
+    assert remote.password == "pw-NEVER-SHOWN"
+    assert remote.url.endswith("/v2/PULP_MANIFEST")
+
+
+def test_clear_password_removes_it_with_the_username(admin_client, remote):
+    response = admin_client.post(
+        f"/admin/pulp_downloads/remote/{remote.pk}/change/",
+        form_data(remote, username="", clear_password="on"),
+    )
+    assert response.status_code == 302
+    remote.refresh_from_db()
+    assert remote.password == "" and remote.username == ""
+
+
+def test_model_validation_errors_show_on_the_field(admin_client):
+    response = admin_client.post(
+        "/admin/pulp_downloads/remote/add/",
+        form_data(Remote(name="new", url="ftp://nope.test/"), password="s3cret-typed"),
+    )
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert "url" in form.errors
+    assert b"s3cret-typed" not in response.content
+    assert not Remote.objects.filter(name="new").exists()

@@ -1,0 +1,198 @@
+"""Django settings for the pulp_downloads project.
+
+Every setting an operator may need to change is read from the environment, with defaults
+that are safe for a single development machine:
+
+``DEBUG``            ``1``/``true`` turns debug on (default: on, for development).
+``SECRET_KEY``       required when ``DEBUG`` is off; a fixed development key otherwise.
+``DATABASE_URL``     e.g. ``postgres://user@host:5432/db``; default: SQLite under ``var/``.
+``MEDIA_ROOT``       where Artifact files are stored; default ``var/media``.
+``ALLOWED_HOSTS``    comma separated; default ``localhost,127.0.0.1,[::1]``.
+``PULP_DOWNLOADS_FILE_ROOTS``  ``os.pathsep``-separated directories that ``file://`` remotes
+                     may read from (default: the bundled sample fixtures only).
+``PULP_DOWNLOADS_CHECKSUMS``  comma separated digest algorithms to compute
+                     (default ``sha224,sha256,sha384,sha512``; sha256 is always required).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PULP_DOWNLOADS_VAR_DIR", BASE_DIR / "var"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {value!r}")
+
+
+def _env_list(name: str, default: list[str], sep: str = ",") -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(sep) if item.strip()]
+
+
+DEBUG = _env_bool("DEBUG", True)
+
+_DEV_SECRET_KEY = "django-insecure-pulp-downloads-development-key-do-not-use-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set in the environment when DEBUG is off."
+        )
+    SECRET_KEY = _DEV_SECRET_KEY
+
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_tasks",
+    "django_tasks_db",
+    "pulp_downloads",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "settings.urls"
+WSGI_APPLICATION = "settings.wsgi.application"
+ASGI_APPLICATION = "settings.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+_default_db_url = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_db_url)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server and a worker read while another writes; IMMEDIATE transactions
+    # take the write lock up front so concurrent writers wait instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+    )
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Storage --------------------------------------------------------------------------------
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(VAR_DIR / "media")
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or str(VAR_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Internationalisation -------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "pulp_downloads API",
+    "DESCRIPTION": "Remotes, sync tasks, artifacts and content of pulp_downloads.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Tasks ----------------------------------------------------------------------------------
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    }
+}
+
+# --- Logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "pulp_downloads": {
+            "handlers": ["console"],
+            "level": os.environ.get("PULP_DOWNLOADS_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
+}
+
+# --- The app's own settings -----------------------------------------------------------------
+PULP_DOWNLOADS = {
+    # Digests computed for every download and stored on Artifacts. sha256 is always required.
+    "ALLOWED_CONTENT_CHECKSUMS": _env_list(
+        "PULP_DOWNLOADS_CHECKSUMS", ["sha224", "sha256", "sha384", "sha512"]
+    ),
+    # Directories that file:// remotes may read from. Nothing outside these is reachable.
+    "FILE_URL_ALLOWED_ROOTS": _env_list(
+        "PULP_DOWNLOADS_FILE_ROOTS",
+        [str(BASE_DIR / "pulp_downloads" / "fixtures")],
+        sep=os.pathsep,
+    ),
+    # Used when a Remote leaves the matching field empty (null).
+    "DEFAULT_DOWNLOAD_CONCURRENCY": int(os.environ.get("PULP_DOWNLOADS_CONCURRENCY", 10)),
+    "DEFAULT_MAX_RETRIES": int(os.environ.get("PULP_DOWNLOADS_MAX_RETRIES", 3)),
+}
