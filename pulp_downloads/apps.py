@@ -10,4 +10,6 @@ class PulpDownloadsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (connects download signal receivers)
+        from .signals import connect_receivers
+
+        connect_receivers()

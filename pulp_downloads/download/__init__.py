@@ -1,0 +1,40 @@
+"""The download library: fetch files through a Remote's settings, validate, and write them.
+
+This package never imports the ORM: a :class:`DownloaderFactory` reads a Remote once into a
+plain :class:`RemoteConfig` and everything below works on values. See
+``docs/plugin-writers.md`` for the guide.
+"""
+from .base import BaseDownloader
+from .config import LibrarySettings, RemoteConfig, RetryPolicy, Secret, Timeouts
+from .exceptions import (
+    DigestValidationError,
+    DownloadError,
+    DownloadTimeout,
+    DownloadValidationError,
+    HttpError,
+    IncompleteDownload,
+    NetworkError,
+    NotAuthorized,
+    NotFound,
+    SizeValidationError,
+    TLSError,
+    UnsupportedDigest,
+    UnsupportedURL,
+    WriterError,
+)
+from .factory import DownloaderFactory
+from .file import FileDownloader
+from .group import GroupDownloader, GroupReport
+from .http import HttpDownloader
+from .result import DownloadResult, HeadResult
+from .writers import CannotRestart, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
+
+__all__ = [
+    "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
+    "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory",
+    "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
+    "HttpError", "IncompleteDownload", "LibrarySettings", "NetworkError", "NotAuthorized",
+    "NotFound", "NullWriter", "RemoteConfig", "RetryPolicy", "Secret", "SizeValidationError",
+    "StreamWriter", "TLSError", "TeeWriter", "TempFileWriter", "Timeouts", "UnsupportedDigest",
+    "UnsupportedURL", "Writer", "WriterError",
+]

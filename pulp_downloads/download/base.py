@@ -1,0 +1,299 @@
+"""BaseDownloader: the streaming loop shared by every scheme.
+
+A downloader fetches one URL. It streams the bytes into its writer and its digester at the
+same time, validates size, digests and any extra validators, and returns a
+:class:`DownloadResult`. Recoverable failures are retried with backoff (no concurrency slot is
+held while waiting), then the URL's mirrors are tried. Subclasses only open a byte stream for
+one attempt (:meth:`_attempt`) and answer HEAD (:meth:`_head_attempt`).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+
+from .context import DownloadContext
+from .digests import Digester
+from .pipeline import BlockPipeline
+from .exceptions import (
+    DigestValidationError,
+    DownloadError,
+    DownloadTimeout,
+    DownloadValidationError,
+    HttpError,
+    IncompleteDownload,
+    NetworkError,
+    SizeValidationError,
+    TLSError,
+    UnsupportedDigest,
+    UnsupportedURL,
+    WriterError,
+)
+from .result import DownloadResult, HeadResult
+from .writers import CannotRestart, TempFileWriter, Writer
+
+log = logging.getLogger(__name__)
+
+Validator = Callable[[DownloadResult], Any]
+Progress = Callable[[int], Any]
+
+#: Errors that end a download at once: trying again or elsewhere cannot help.
+_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError)
+#: Errors that say a server (not the file) is unwell; its base URL is then skipped a while.
+_SERVER_FAULTS = (NetworkError, DownloadTimeout, IncompleteDownload, HttpError)
+
+
+class BaseDownloader:
+    """Downloads one URL through a shared :class:`DownloadContext`.
+
+    Build downloaders with ``DownloaderFactory.build()`` rather than directly. Use
+    ``await downloader.run()`` from async code and ``downloader.fetch()`` from sync code;
+    ``await downloader.head()`` fetches status and headers only. A downloader runs once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        context: DownloadContext,
+        *,
+        expected_digests: dict[str, str] | None = None,
+        expected_size: int | None = None,
+        validators: Iterable[Validator] = (),
+        writer: Writer | None = None,
+        attachment: Any = None,
+        progress: Progress | None = None,
+        save_artifact: bool = False,
+    ) -> None:
+        self.url = url
+        self.context = context
+        allowed = context.settings.allowed_checksums
+        self.expected_digests: dict[str, str] = {}
+        for algorithm, value in (expected_digests or {}).items():
+            name = str(algorithm).lower()
+            if name not in hashlib.algorithms_available:
+                raise UnsupportedDigest(url, f"unknown digest algorithm {algorithm!r}")
+            if name not in allowed:
+                raise UnsupportedDigest(
+                    url, f"digest algorithm {name!r} is not allowed (allowed: {', '.join(allowed)})"
+                )
+            self.expected_digests[name] = str(value).lower()
+        if expected_size is not None and (not isinstance(expected_size, int) or expected_size < 0):
+            raise DownloadError(url, f"expected_size must be a non-negative int, got {expected_size!r}")
+        self.expected_size = expected_size
+        self.validators = list(validators)
+        self.writer = writer
+        self.attachment = attachment
+        self.progress = progress
+        self.save_artifact = save_artifact
+        #: The URL (primary or mirror, after redirects) that served the bytes.
+        self.final_url: str | None = None
+        #: How many requests this downloader made (attempts, across candidates).
+        self.attempts = 0
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+    # --- public API ------------------------------------------------------------------------
+    async def run(self) -> DownloadResult:
+        """Download, validate and return the result; raises a :class:`DownloadError`."""
+        events = self.context.events
+        if events is not None:
+            await events.started(self)
+        try:
+            result = await self._download()
+        except DownloadError as exc:
+            if events is not None:
+                await events.failed(self, exc)
+            raise
+        if events is not None:
+            await events.finished(self, result)
+        return result
+
+    def fetch(self) -> DownloadResult:
+        """``run()`` for sync code (management commands, views, worker threads)."""
+        return async_to_sync(self._in_sync_call(self.run))()
+
+    async def head(self) -> HeadResult:
+        """Status and headers of the URL without its body (mirrors and retries apply).
+
+        With ``expected_size`` set, a Content-Length that disagrees raises
+        :class:`SizeValidationError` at once.
+        """
+        result = await self._with_recovery(self._head_attempt)
+        if (
+            self.expected_size is not None
+            and result.size is not None
+            and result.size != self.expected_size
+        ):
+            raise SizeValidationError(result.final_url, self.expected_size, result.size)
+        return result
+
+    def fetch_head(self) -> HeadResult:
+        """``head()`` for sync code."""
+        return async_to_sync(self._in_sync_call(self.head))()
+
+    # --- the download ----------------------------------------------------------------------
+    def _in_sync_call(self, coroutine_function):
+        context = self.context
+
+        async def call():
+            fresh = asyncio.get_running_loop() not in context._states
+            state = context.loop_state()
+            if fresh:
+                state.owned_by_fetch = True
+            state.fetch_users += 1
+            try:
+                return await coroutine_function()
+            finally:
+                state.fetch_users -= 1
+                await context.close_loop_state_if_transient(state)
+
+        return call
+
+    def _default_writer(self) -> Writer:
+        settings = self.context.settings
+        return TempFileWriter(
+            settings.working_directory, fsync=settings.fsync, executor=self.context.executor
+        )
+
+    async def _download(self) -> DownloadResult:
+        writer = self.writer if self.writer is not None else self._default_writer()
+        digester = Digester(self.context.settings.allowed_checksums)
+        try:
+            try:
+                await writer.open()
+                meta = await self._with_recovery(
+                    lambda url: self._attempt_into(url, writer, digester),
+                    before_next_candidate=lambda: self._restart(writer, digester),
+                )
+                await writer.finish()
+            except OSError as exc:
+                raise WriterError(self.url, f"could not write the download: {exc.strerror or exc}") from None
+            result = DownloadResult(
+                url=self.url,
+                final_url=meta["final_url"],
+                path=writer.path,
+                size=digester.size,
+                digests=digester.hexdigests(),
+                headers=meta["headers"],
+                status=meta["status"],
+                attachment=self.attachment,
+            )
+            await self._validate(result)
+        except BaseException:
+            await asyncio.shield(writer.abort())
+            raise
+        return result
+
+    async def _restart(self, writer: Writer, digester: Digester) -> None:
+        if digester.size == 0:
+            return
+        try:
+            await writer.reset()
+        except CannotRestart as exc:
+            raise WriterError(self.url, f"cannot start the download again: {exc}") from None
+        digester.reset()
+
+    async def _attempt_into(self, url: str, writer: Writer, digester: Digester) -> dict:
+        meta = await self._attempt(url, writer, digester)
+        if self.expected_size is not None and digester.size != self.expected_size:
+            raise SizeValidationError(url, self.expected_size, digester.size)
+        if self.expected_digests:
+            actual = digester.hexdigests()
+            for algorithm, expected in self.expected_digests.items():
+                if actual[algorithm] != expected:
+                    raise DigestValidationError(url, algorithm, expected, actual[algorithm])
+        return meta
+
+    async def _validate(self, result: DownloadResult) -> None:
+        for validator in self.validators:
+            try:
+                outcome = validator(result)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except DownloadError:
+                raise
+            except Exception as exc:  # a validator said no
+                raise DownloadValidationError(
+                    result.final_url, f"validator {getattr(validator, '__name__', validator)!r} failed: {exc}"
+                ) from None
+
+    async def _with_recovery(
+        self,
+        attempt: Callable[[str], Awaitable[Any]],
+        before_next_candidate: Callable[[], Awaitable[None]] | None = None,
+    ) -> Any:
+        """Run ``attempt`` on each candidate URL with retries; return the first success."""
+        context = self.context
+        policy = context.retry_policy
+        candidates = await context.candidates(self.url)
+        last_error: DownloadError | None = None
+        for index, candidate in enumerate(candidates):
+            if index and before_next_candidate is not None:
+                await before_next_candidate()
+            for retry in range(context.config.max_retries + 1):
+                if retry:
+                    retry_after = getattr(last_error, "retry_after", None)
+                    delay = policy.backoff(retry, retry_after)
+                    log.info("retrying %s in %.2fs (%s)", candidate, delay, last_error)
+                    await asyncio.sleep(delay)  # no concurrency slot is held here
+                try:
+                    async with context.loop_state().slots:
+                        await context.limiter.wait()
+                        self.attempts += 1
+                        outcome = await attempt(candidate)
+                except _FATAL:
+                    raise
+                except DownloadError as exc:
+                    last_error = exc
+                    if exc.retryable:
+                        continue
+                    break
+                if index:
+                    log.info("%s served by mirror %s", self.url, candidate)
+                context.mirrors.mark_healthy(candidate)
+                return outcome
+            if len(candidates) > 1 and isinstance(last_error, _SERVER_FAULTS) and (
+                last_error.retryable or isinstance(last_error, TLSError)
+            ):
+                context.mirrors.mark_unhealthy(candidate)
+        assert last_error is not None
+        raise last_error
+
+    async def _consume(
+        self, blocks: AsyncIterator[bytes], writer: Writer, digester: Digester, url: str
+    ) -> None:
+        """Feed ``blocks`` to the writer and the digester while the next block is read."""
+        pipeline = BlockPipeline(url, digester, writer, self.context.executor)
+        try:
+            async for block in blocks:
+                if self.expected_size is not None and digester.size + len(block) > self.expected_size:
+                    raise SizeValidationError(
+                        url, self.expected_size, digester.size + len(block), partial=True
+                    )
+                await pipeline.feed(block)
+                if self.progress is not None:
+                    outcome = self.progress(len(block))
+                    if inspect.isawaitable(outcome):
+                        await outcome
+            await pipeline.close()
+        except BaseException:
+            await asyncio.shield(pipeline.abort())
+            raise
+
+    # --- for subclasses --------------------------------------------------------------------
+    async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:
+        """One attempt: stream ``url`` into writer and digester (continuing at
+        ``digester.size`` when possible, else calling ``self._restart``), and return
+        ``{"final_url", "headers", "status"}``. Raise DownloadErrors only."""
+        raise UnsupportedURL(url, f"{type(self).__name__} cannot download")
+
+    async def _head_attempt(self, url: str) -> HeadResult:
+        """One HEAD attempt on ``url``."""
+        raise UnsupportedURL(url, f"{type(self).__name__} cannot answer HEAD")
+

@@ -1,0 +1,166 @@
+"""Plain values the download library is configured with.
+
+:class:`RemoteConfig` is read once from a Remote (any object with the Remote's attributes: the
+library never imports the ORM) and is immutable afterwards. Secrets are wrapped in
+:class:`Secret` so that printing or logging a configuration never reveals them.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+#: Defaults used when a Remote leaves a limit empty (``None``).
+DEFAULT_CONCURRENCY = 10
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_SOCK_CONNECT_TIMEOUT = 30.0
+DEFAULT_SOCK_READ_TIMEOUT = 60.0
+
+
+class Secret:
+    """A string that is never shown: ``str()``/``repr()`` print ``'***'``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value, for the one place that must send it."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds; ``None`` disables a timeout (a Remote's ``0`` arrives here as ``None``)."""
+
+    total: float | None = None
+    connect: float | None = None
+    sock_connect: float | None = DEFAULT_SOCK_CONNECT_TIMEOUT
+    sock_read: float | None = DEFAULT_SOCK_READ_TIMEOUT
+
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=self.total, connect=self.connect,
+            sock_connect=self.sock_connect, sock_read=self.sock_read,
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped, honouring ``Retry-After`` up to a cap."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    retry_after_cap: float = 120.0
+    #: How long a failed mirror is skipped by later downloads of the same factory.
+    mirror_cooldown: float = 60.0
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.retry_after_cap))
+        return random.uniform(0, min(self.cap, self.base * (2 ** (attempt - 1))))
+
+
+def _timeout(value: Any, default: float | None) -> float | None:
+    if value is None:
+        return default
+    value = float(value)
+    return None if value == 0 else value
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """Everything the library needs from a Remote, read once."""
+
+    url: str
+    name: str = ""
+    ca_cert: str = ""
+    client_cert: str = ""
+    client_key: Secret = field(default_factory=lambda: Secret(""))
+    tls_validation: bool = True
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    proxy_url: str = ""
+    proxy_username: str = ""
+    proxy_password: Secret = field(default_factory=lambda: Secret(""))
+    mirrors: tuple[str, ...] = ()
+    mirrorlist_url: str = ""
+    download_concurrency: int = DEFAULT_CONCURRENCY
+    max_retries: int = DEFAULT_MAX_RETRIES
+    rate_limit: float | None = None
+    timeouts: Timeouts = Timeouts()
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_remote(
+        cls,
+        remote: Any,
+        *,
+        default_concurrency: int = DEFAULT_CONCURRENCY,
+        default_max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> "RemoteConfig":
+        """Read a Remote (or any object with the same attributes) into a config value."""
+
+        def get(name: str, default: Any = "") -> Any:
+            value = getattr(remote, name, default)
+            return default if value is None and default is not None else value
+
+        concurrency = get("download_concurrency", None)
+        retries = get("max_retries", None)
+        return cls(
+            url=get("url"),
+            name=get("name"),
+            ca_cert=get("ca_cert"),
+            client_cert=get("client_cert"),
+            client_key=Secret(get("client_key")),
+            tls_validation=bool(get("tls_validation", True)),
+            username=get("username"),
+            password=Secret(get("password")),
+            proxy_url=get("proxy_url"),
+            proxy_username=get("proxy_username"),
+            proxy_password=Secret(get("proxy_password")),
+            mirrors=tuple(get("mirrors", []) or ()),
+            mirrorlist_url=get("mirrorlist_url"),
+            download_concurrency=default_concurrency if concurrency is None else int(concurrency),
+            max_retries=default_max_retries if retries is None else int(retries),
+            rate_limit=get("rate_limit", None) or None,
+            timeouts=Timeouts(
+                total=_timeout(get("total_timeout", None), None),
+                connect=_timeout(get("connect_timeout", None), None),
+                sock_connect=_timeout(
+                    get("sock_connect_timeout", None), DEFAULT_SOCK_CONNECT_TIMEOUT
+                ),
+                sock_read=_timeout(get("sock_read_timeout", None), DEFAULT_SOCK_READ_TIMEOUT),
+            ),
+            headers=tuple(dict(get("headers", {}) or {}).items()),
+        )
+
+
+@dataclass(frozen=True)
+class LibrarySettings:
+    """Site-wide settings the factory passes down (from ``settings.PULP_DOWNLOADS``)."""
+
+    allowed_checksums: tuple[str, ...] = ("sha224", "sha256", "sha384", "sha512")
+    file_roots: tuple[Path, ...] = ()
+    working_directory: Path | None = None
+    #: fsync a downloaded file before it is handed over (durable on power loss).
+    fsync: bool = True

@@ -1,0 +1,193 @@
+"""The state shared by every downloader of one factory.
+
+One :class:`DownloadContext` per factory holds the aiohttp session and its connection pool,
+the TLS context, proxy settings, the rate limiter, the auth token cache, and the mirror list
+with each mirror's health. aiohttp sessions and asyncio primitives belong to one event loop,
+so those live in a :class:`LoopState` per running loop (normally there is exactly one; sync
+callers using ``fetch()`` get a short-lived one that is closed when their call returns).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import aiohttp
+
+from .auth import RemoteAuth
+from .config import LibrarySettings, RemoteConfig, RetryPolicy
+from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
+from .mirrors import MirrorSet, parse_mirrorlist
+from .ratelimit import RateLimiter
+from .tls import build_ssl_context
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"pulp_downloads/0.1 aiohttp/{aiohttp.__version__}"
+
+
+class LoopState:
+    """Per-event-loop part of a context: session, concurrency slots, locks."""
+
+    def __init__(self, context: "DownloadContext") -> None:
+        self._context = context
+        self.session: aiohttp.ClientSession | None = None
+        self.slots = asyncio.Semaphore(context.config.download_concurrency)
+        self.mirrorlist_lock = asyncio.Lock()
+        self._token_locks: dict[tuple, asyncio.Lock] = {}
+        self.fetch_users = 0
+        self.owned_by_fetch = False
+
+    def token_lock(self, key: tuple) -> asyncio.Lock:
+        return self._token_locks.setdefault(key, asyncio.Lock())
+
+    async def get_session(self) -> aiohttp.ClientSession:
+        if self.session is None or self.session.closed:
+            self.session = self._context._new_session()
+        return self.session
+
+    async def close(self) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.close()
+        self.session = None
+
+
+class DownloadContext:
+    """Shared, long-lived download state of one remote (see module docstring)."""
+
+    def __init__(
+        self,
+        config: RemoteConfig,
+        settings: LibrarySettings,
+        retry_policy: RetryPolicy,
+        *,
+        events: Any = None,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.retry_policy = retry_policy
+        self.events = events
+        self.executor = executor
+        self.ssl = build_ssl_context(config)
+        self.auth = RemoteAuth(config.username, config.password, [config.url, *config.mirrors])
+        self.limiter = RateLimiter(config.rate_limit)
+        self.mirrors = MirrorSet(config.url, list(config.mirrors), retry_policy.mirror_cooldown)
+        self._mirrorlist_resolved = not config.mirrorlist_url
+        self._states: dict[asyncio.AbstractEventLoop, LoopState] = {}
+        self._states_lock = threading.Lock()
+        self._proxy_kwargs: dict[str, Any] = {}
+        if config.proxy_url:
+            self._proxy_kwargs["proxy"] = config.proxy_url
+            if config.proxy_username:
+                credentials = aiohttp.encode_basic_auth(
+                    config.proxy_username, config.proxy_password.reveal()
+                )
+                self._proxy_kwargs["proxy_headers"] = {"Proxy-Authorization": credentials}
+        self.base_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        self.base_headers.update(dict(config.headers))
+
+    # --- per-loop state --------------------------------------------------------------------
+    def loop_state(self) -> LoopState:
+        """The state of the running event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        with self._states_lock:
+            state = self._states.get(loop)
+            if state is None:
+                # Forget states of loops that are gone (their sessions died with them).
+                for old in [lp for lp in self._states if lp.is_closed()]:
+                    del self._states[old]
+                state = self._states[loop] = LoopState(self)
+        return state
+
+    async def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session of the running loop."""
+        return await self.loop_state().get_session()
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.download_concurrency,
+            limit_per_host=0,
+            ssl=self.ssl,
+            ttl_dns_cache=300,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            headers=self.base_headers,
+            timeout=self.config.timeouts.client_timeout(),
+            auto_decompress=False,
+            read_bufsize=1 << 20,
+            trust_env=False,
+        )
+
+    def request_kwargs(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+        """Per-request keyword arguments for aiohttp: the proxy, and its credentials.
+
+        Proxy credentials travel in the CONNECT request for https targets and in the request
+        itself (added to ``headers``) for http targets.
+        """
+        kwargs = dict(self._proxy_kwargs)
+        if "proxy_headers" in kwargs and not url.startswith("https:"):
+            headers.update(kwargs["proxy_headers"])
+        kwargs["headers"] = headers
+        return kwargs
+
+    # --- mirrors ---------------------------------------------------------------------------
+    async def candidates(self, url: str) -> list[str]:
+        """URLs to try for ``url``, best first (resolves the mirror list on first use)."""
+        if not self._mirrorlist_resolved:
+            async with self.loop_state().mirrorlist_lock:
+                if not self._mirrorlist_resolved:
+                    self.mirrors.add(await self._fetch_mirrorlist())
+                    self._mirrorlist_resolved = True
+        return self.mirrors.candidates(url)
+
+    async def _fetch_mirrorlist(self) -> list[str]:
+        url = self.config.mirrorlist_url
+        try:
+            if url.startswith("file:"):
+                path = confine_to_roots(file_url_to_path(url), self.settings.file_roots)
+                loop = asyncio.get_running_loop()
+                text = await loop.run_in_executor(None, path.read_text, "utf-8")
+            else:
+                session = await self.session()
+                async with session.get(url, **self.request_kwargs(url, {})) as response:
+                    if response.status >= 400:
+                        log.warning("mirror list %s answered HTTP %s; using configured mirrors",
+                                    url, response.status)
+                        return []
+                    text = await response.text(errors="replace")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FileUrlError) as exc:
+            log.warning("mirror list %s could not be fetched (%s); using configured mirrors",
+                        url, type(exc).__name__)
+            return []
+        mirrors = parse_mirrorlist(text)
+        log.info("mirror list %s: %d mirror(s)", url, len(mirrors))
+        return mirrors
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Close the running loop's session (and forget other loops' states)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - close() is async, a loop always runs
+            return
+        with self._states_lock:
+            states = dict(self._states)
+            self._states.clear()
+        for state_loop, state in states.items():
+            if state_loop is loop:
+                await state.close()
+            elif not state_loop.is_closed() and state_loop.is_running():
+                asyncio.run_coroutine_threadsafe(state.close(), state_loop)
+
+    async def close_loop_state_if_transient(self, state: LoopState) -> None:
+        """Close a loop state that ``fetch()`` created, once its last user is done."""
+        if state.owned_by_fetch and state.fetch_users == 0:
+            await state.close()
+            with self._states_lock:
+                for lp, st in list(self._states.items()):
+                    if st is state:
+                        del self._states[lp]

@@ -1,0 +1,167 @@
+"""Every error a caller of the download library can see.
+
+All of them derive from :class:`DownloadError` and carry the ``url`` they concern (and, for
+HTTP answers, the ``status``). aiohttp and OS exceptions are translated at one boundary
+(:func:`translated`) so that nothing from below leaks upward. Messages never include
+credentials: URLs are shown without their user-info part.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+
+def redact_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part and without its query string values."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class DownloadError(Exception):
+    """Base class: a download of ``url`` failed."""
+
+    #: Whether trying the same URL again may succeed.
+    retryable: bool = False
+
+    def __init__(self, url: str, message: str, *, status: int | None = None) -> None:
+        self.url = redact_url(url)
+        self.status = status
+        self.message = message
+        super().__init__(f"{message} ({self.url})")
+
+
+class UnsupportedURL(DownloadError):
+    """The URL's scheme has no downloader, or a file:// URL lies outside the allowed roots."""
+
+
+class UnsupportedDigest(DownloadError):
+    """An expected digest names an algorithm that is unknown or not allowed by settings."""
+
+
+class HttpError(DownloadError):
+    """The server answered with an error status."""
+
+    def __init__(
+        self, url: str, status: int | None, reason: str = "", *, retry_after: float | None = None
+    ) -> None:
+        if status is None:
+            text = reason or "not available"
+        else:
+            text = f"HTTP {status}{' ' + reason if reason else ''}"
+        #: Seconds the server asked us to wait (``Retry-After``), if it said so.
+        self.retry_after = retry_after
+        super().__init__(url, text, status=status)
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.status is not None and (self.status in (408, 429) or self.status >= 500)
+
+
+class NotFound(HttpError):
+    """The server has no such file (404 or 410), or a file:// path does not exist."""
+
+
+class NotAuthorized(HttpError):
+    """The server (401, 403) or the proxy (407) refused the credentials."""
+
+
+class NetworkError(DownloadError):
+    """The connection could not be made or broke (DNS, refused, reset, TLS, proxy)."""
+
+    retryable = True
+
+
+class TLSError(NetworkError):
+    """The TLS handshake failed (untrusted or mismatched certificate, bad client cert)."""
+
+    retryable = False
+
+
+class DownloadTimeout(DownloadError):
+    """A connect, read or total timeout expired."""
+
+    retryable = True
+
+
+class IncompleteDownload(DownloadError):
+    """The body ended before the announced Content-Length (a truncated transfer)."""
+
+    retryable = True
+
+
+class WriterError(DownloadError):
+    """The bytes could not be written (disk full, a stream consumer went away, ...)."""
+
+
+class DownloadValidationError(DownloadError):
+    """The downloaded bytes failed validation; nothing is kept."""
+
+
+class DigestValidationError(DownloadValidationError):
+    """A computed digest differs from the expected one."""
+
+    def __init__(self, url: str, algorithm: str, expected: str, actual: str) -> None:
+        self.algorithm, self.expected, self.actual = algorithm, expected, actual
+        super().__init__(url, f"{algorithm} digest mismatch: expected {expected}, got {actual}")
+
+
+class SizeValidationError(DownloadValidationError):
+    """The number of bytes differs from the expected size."""
+
+    def __init__(self, url: str, expected: int, actual: int, *, partial: bool = False) -> None:
+        self.expected, self.actual = expected, actual
+        more = "more than " if partial else ""
+        super().__init__(url, f"size mismatch: expected {expected} bytes, got {more}{actual}")
+
+
+@contextlib.contextmanager
+def translated(url: str) -> Iterator[None]:
+    """Translate aiohttp, TLS, timeout and OS errors raised inside into DownloadErrors."""
+    try:
+        yield
+    except DownloadError:
+        raise
+    except aiohttp.ClientHttpProxyError as exc:
+        cls = NotAuthorized if exc.status == 407 else HttpError
+        raise cls(url, exc.status, f"from proxy: {exc.message}") from None
+    except aiohttp.ClientResponseError as exc:
+        raise _for_status(exc.status)(url, exc.status, exc.message or "") from None
+    except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        raise TLSError(url, f"TLS error: {_short(exc)}") from None
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        raise DownloadTimeout(url, "timed out") from None
+    except aiohttp.ClientPayloadError as exc:
+        raise IncompleteDownload(url, f"transfer interrupted: {_short(exc)}") from None
+    except aiohttp.InvalidURL:
+        raise UnsupportedURL(url, "invalid URL") from None
+    except (aiohttp.ClientError, ConnectionError) as exc:
+        raise NetworkError(url, f"connection failed: {_short(exc)}") from None
+
+
+def _for_status(status: int) -> type[HttpError]:
+    if status in (404, 410):
+        return NotFound
+    if status in (401, 403, 407):
+        return NotAuthorized
+    return HttpError
+
+
+def http_error(
+    url: str, status: int, reason: str = "", *, retry_after: float | None = None
+) -> HttpError:
+    """The HttpError subclass for ``status``."""
+    return _for_status(status)(url, status, reason, retry_after=retry_after)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."

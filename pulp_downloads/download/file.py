@@ -1,0 +1,80 @@
+"""FileDownloader: file:// URLs, confined to the allowed roots."""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .base import BaseDownloader
+from .digests import Digester
+from .exceptions import DownloadError, NotFound, UnsupportedURL
+from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
+from .result import HeadResult
+from .writers import Writer
+
+BLOCK_SIZE = 1 << 20
+
+
+class FileDownloader(BaseDownloader):
+    """Reads local files named by ``file://`` URLs that lie under an allowed root."""
+
+    def _path(self, url: str) -> Path:
+        try:
+            return confine_to_roots(file_url_to_path(url), self.context.settings.file_roots)
+        except FileUrlError as exc:
+            raise UnsupportedURL(url, str(exc)) from None
+
+    def _stat(self, url: str, path: Path) -> os.stat_result:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise NotFound(url, None, "no such file") from None
+        except OSError as exc:
+            raise DownloadError(url, f"cannot read file: {exc.strerror}") from None
+        if not path.is_file():
+            raise NotFound(url, None, "not a regular file")
+        return stat
+
+    @staticmethod
+    def _headers(stat: os.stat_result) -> CIMultiDictProxy:
+        headers = CIMultiDict()
+        headers["Content-Length"] = str(stat.st_size)
+        headers["Last-Modified"] = email.utils.formatdate(stat.st_mtime, usegmt=True)
+        return CIMultiDictProxy(headers)
+
+    async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:
+        path = self._path(url)
+        stat = self._stat(url, path)
+        await self._restart(writer, digester)
+        loop = asyncio.get_running_loop()
+        try:
+            handle = await loop.run_in_executor(self.context.executor, open, path, "rb")
+        except OSError as exc:
+            raise DownloadError(url, f"cannot open file: {exc.strerror}") from None
+        try:
+            await self._consume(self._blocks(handle), writer, digester, url)
+        finally:
+            handle.close()
+        self.final_url = url
+        return {"final_url": url, "headers": self._headers(stat), "status": None}
+
+    async def _blocks(self, handle) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                block = await loop.run_in_executor(self.context.executor, handle.read, BLOCK_SIZE)
+            except OSError as exc:
+                raise DownloadError(self.url, f"cannot read file: {exc.strerror}") from None
+            if not block:
+                return
+            yield block
+
+    async def _head_attempt(self, url: str) -> HeadResult:
+        path = self._path(url)
+        stat = self._stat(url, path)
+        return HeadResult(url=self.url, final_url=url, status=200,
+                          headers=self._headers(stat), size=stat.st_size)

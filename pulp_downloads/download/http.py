@@ -1,0 +1,156 @@
+"""HttpDownloader: http:// and https:// through the factory's aiohttp session."""
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from .base import BaseDownloader
+from .digests import Digester
+from .exceptions import IncompleteDownload, http_error, translated
+from .result import HeadResult
+from .writers import Writer
+
+#: Largest block handed to the writer and digester at once.
+BLOCK_SIZE = 1 << 20
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def response_blocks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body in blocks of up to :data:`BLOCK_SIZE`: whatever has arrived, without waiting
+    for a block to fill (so the first bytes are passed on at once)."""
+    content = response.content
+    while True:
+        data = await content.readany()
+        if not data:
+            return
+        if len(data) < BLOCK_SIZE:
+            parts, size = [data], len(data)
+            while size < BLOCK_SIZE:
+                more = content.read_nowait(BLOCK_SIZE - size)
+                if not more:
+                    break
+                parts.append(more)
+                size += len(more)
+            if len(parts) > 1:
+                data = b"".join(parts)
+        yield data
+
+
+class HttpDownloader(BaseDownloader):
+    """Downloads http:// and https:// URLs (bytes as served: no transparent decompression).
+
+    A retry after a broken transfer continues with a ``Range`` request when the server
+    advertised ``Accept-Ranges: bytes`` and a validator (ETag or Last-Modified); otherwise it
+    starts again from the first byte.
+    """
+
+    _resume_validator: str | None = None
+
+    async def _request(self, method: str, url: str, headers: dict[str, str]):
+        """Send a request, answering one bearer-token challenge; returns an open response."""
+        context = self.context
+        session = await context.session()
+        authorization = context.auth.authorization(url)
+        if authorization:
+            headers["Authorization"] = authorization
+        response = await session.request(method, url, **context.request_kwargs(url, headers))
+        if response.status == 401:
+            challenge = response.headers.getall("WWW-Authenticate", [])
+            response.release()
+            retry_with = await context.auth.answer_challenge(
+                context, url, challenge, headers.get("Authorization")
+            )
+            if retry_with is None:
+                raise http_error(url, 401, "authentication required")
+            headers["Authorization"] = retry_with
+            response = await session.request(method, url, **context.request_kwargs(url, headers))
+        if response.status >= 400:
+            status, reason = response.status, response.reason or ""
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            response.release()
+            raise http_error(url, status, reason, retry_after=retry_after)
+        return response
+
+    async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:
+        offset = digester.size
+        headers: dict[str, str] = {}
+        if offset and self._resume_validator:
+            headers["Range"] = f"bytes={offset}-"
+            headers["If-Range"] = self._resume_validator
+        with translated(url):
+            response = await self._request("GET", url, headers)
+            try:
+                if offset and not self._resumes_at(response, offset):
+                    await self._restart(writer, digester)
+                    offset = 0
+                self._remember_resume_validator(response)
+                await self._consume(response_blocks(response), writer, digester, url)
+                expected = response.content_length
+                if expected is not None and digester.size - offset != expected:
+                    raise IncompleteDownload(
+                        url, f"body ended after {digester.size - offset} of {expected} bytes"
+                    )
+                self.final_url = str(response.url)
+                return {
+                    "final_url": self.final_url,
+                    "headers": CIMultiDictProxy(response.headers.copy()),
+                    "status": response.status,
+                }
+            finally:
+                response.release()
+
+    @staticmethod
+    def _resumes_at(response: aiohttp.ClientResponse, offset: int) -> bool:
+        if response.status != 206:
+            return False
+        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        return bool(match) and int(match.group(1)) == offset
+
+    def _remember_resume_validator(self, response: aiohttp.ClientResponse) -> None:
+        if response.status != 200:
+            return
+        if response.headers.get("Accept-Ranges", "").lower() != "bytes":
+            self._resume_validator = None
+            return
+        etag = response.headers.get("ETag", "")
+        if etag and not etag.startswith("W/"):
+            self._resume_validator = etag
+        else:
+            self._resume_validator = response.headers.get("Last-Modified")
+
+    async def _head_attempt(self, url: str) -> HeadResult:
+        with translated(url):
+            response = await self._request("HEAD", url, {})
+            try:
+                return HeadResult(
+                    url=self.url,
+                    final_url=str(response.url),
+                    status=response.status,
+                    headers=CIMultiDictProxy(response.headers.copy()),
+                    size=response.content_length,
+                )
+            finally:
+                response.release()
+

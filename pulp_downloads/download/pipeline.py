@@ -1,0 +1,143 @@
+"""BlockPipeline: writing and hashing a download's blocks, in order, off the event loop.
+
+hashlib and file writes release the GIL for large buffers, so worker threads hash and write
+in parallel with the event loop (which keeps reading the network). Each consumer of the
+blocks (every hash algorithm, and the writer) is a *lane*: an asyncio task that processes
+blocks strictly in order at its own pace, running large blocks in the thread pool. Lanes do
+not wait for each other, so a fast digest never idles while a slow one finishes a block, and
+a single large download keeps every core busy. When at least as many downloads are streaming
+as there are cores, a download uses one lane that writes and hashes each block in a single
+thread hand-off: the parallelism then comes from the downloads themselves.
+
+Each lane buffers at most :data:`LANE_DEPTH` blocks, so memory stays flat whatever the size.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from .digests import CPUS, INLINE_LIMIT, Digester, hashing_executor
+from .exceptions import WriterError
+from .writers import CannotRestart, Writer
+
+LANE_DEPTH = 3
+_STOP = object()
+
+
+class _Streams:
+    """Downloads streaming in this process right now (a scheduling hint, not a lock)."""
+
+    active = 0
+
+
+class _Lane:
+    def __init__(
+        self,
+        blocking: Callable[[bytes], object] | None,
+        non_blocking: Callable[[bytes], Awaitable[object]] | None,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self.blocking = blocking
+        self.non_blocking = non_blocking
+        self.executor = executor
+        self.queue: asyncio.Queue = asyncio.Queue(LANE_DEPTH)
+        self.error: BaseException | None = None
+        self.discard = False
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            block = await self.queue.get()
+            if block is _STOP:
+                return
+            if self.error is not None or self.discard:
+                continue
+            try:
+                if self.non_blocking is not None:
+                    await self.non_blocking(block)
+                elif len(block) < INLINE_LIMIT:
+                    self.blocking(block)
+                else:
+                    await loop.run_in_executor(self.executor, self.blocking, block)
+            except Exception as exc:  # reported by put()/close()
+                self.error = exc
+
+
+def _all(functions: list[Callable[[bytes], object]]) -> Callable[[bytes], None]:
+    def run(block: bytes) -> None:
+        for function in functions:
+            function(block)
+
+    return run
+
+
+class BlockPipeline:
+    """Feeds one attempt's blocks to a writer and a digester (see module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        digester: Digester,
+        writer: Writer,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.url = url
+        self.digester = digester
+        executor = executor or hashing_executor()
+        hash_functions = [hasher.update for hasher in digester.hashers]
+        blocking_write = writer.blocking_write
+        _Streams.active += 1
+        self._counted = True
+        if blocking_write is not None and _Streams.active > CPUS:
+            self._lanes = [_Lane(_all([blocking_write, *hash_functions]), None, executor)]
+        else:
+            self._lanes = [_Lane(function, None, executor) for function in hash_functions]
+            if blocking_write is not None:
+                self._lanes.append(_Lane(blocking_write, None, executor))
+            else:
+                self._lanes.append(_Lane(None, writer.write, executor))
+
+    def _raise_lane_error(self) -> None:
+        for lane in self._lanes:
+            if lane.error is not None:
+                error = lane.error
+                if isinstance(error, CannotRestart):
+                    raise WriterError(self.url, str(error)) from None
+                detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
+                raise WriterError(self.url, f"could not write the download: {detail}") from None
+
+    async def feed(self, block: bytes) -> None:
+        """Queue ``block`` on every lane (waits while a lane is :data:`LANE_DEPTH` behind)."""
+        self._raise_lane_error()
+        self.digester.size += len(block)
+        for lane in self._lanes:
+            await lane.queue.put(block)
+
+    async def close(self) -> None:
+        """Wait until every lane processed every block; raise the first lane error."""
+        try:
+            for lane in self._lanes:
+                await lane.queue.put(_STOP)
+            await asyncio.gather(*(lane.task for lane in self._lanes))
+        finally:
+            self._uncount()
+        self._raise_lane_error()
+
+    async def abort(self) -> None:
+        """Drop queued blocks and wait for work in progress (never leave a write running)."""
+        for lane in self._lanes:
+            lane.discard = True
+        try:
+            for lane in self._lanes:
+                if not lane.task.done():
+                    await lane.queue.put(_STOP)
+            await asyncio.gather(*(lane.task for lane in self._lanes), return_exceptions=True)
+        finally:
+            self._uncount()
+
+    def _uncount(self) -> None:
+        if self._counted:
+            _Streams.active -= 1
+            self._counted = False

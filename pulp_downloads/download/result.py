@@ -1,0 +1,50 @@
+"""The values a download produces."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+
+def _no_headers() -> CIMultiDictProxy:
+    return CIMultiDictProxy(CIMultiDict())
+
+
+@dataclass
+class DownloadResult:
+    """What a finished, validated download produced.
+
+    ``url`` is the URL asked for; ``final_url`` the one that served the bytes (a mirror, or
+    the target of a redirect). ``path`` is the local file the default writer produced
+    (``None`` for writers that keep no file). ``digests`` maps each allowed algorithm to its
+    hex digest. ``attachment`` is whatever the caller gave to ``build()``. ``artifact`` is
+    filled in by the ORM side when the download was built with ``save_artifact=True``.
+    """
+
+    url: str
+    final_url: str
+    path: Path | None
+    size: int
+    digests: dict[str, str]
+    headers: CIMultiDictProxy = field(default_factory=_no_headers)
+    status: int | None = None
+    attachment: Any = None
+    artifact: Any = None
+
+    @property
+    def artifact_attributes(self) -> dict[str, Any]:
+        """``size`` and digests, as keyword arguments for an Artifact."""
+        return {"size": self.size, **self.digests}
+
+
+@dataclass(frozen=True)
+class HeadResult:
+    """Status and headers of a URL, fetched without its body."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: CIMultiDictProxy
+    size: int | None

@@ -1,0 +1,47 @@
+"""Building the TLS context of a factory from PEM text."""
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+import tempfile
+
+from .config import RemoteConfig
+
+
+def build_ssl_context(config: RemoteConfig) -> ssl.SSLContext | bool:
+    """The SSL context for the remote's https requests (``False`` when validation is off
+    and no client certificate is needed).
+
+    ``ca_cert`` replaces the system trust store. The client key is written to a private
+    temporary file only for as long as ``load_cert_chain`` needs it.
+    """
+    if not config.tls_validation and not config.client_cert:
+        return False
+    if not config.ca_cert and not config.client_cert:
+        return _system_default_context()
+    if config.ca_cert:
+        context = ssl.create_default_context(cadata=config.ca_cert)
+    else:
+        context = ssl.create_default_context()
+    if not config.tls_validation:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if config.client_cert:
+        with tempfile.TemporaryDirectory(prefix="pulp-dl-tls-") as private:
+            os.chmod(private, 0o700)
+            cert_path = os.path.join(private, "client.crt")
+            key_path = os.path.join(private, "client.key")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            with os.fdopen(os.open(cert_path, flags, 0o600), "w") as fh:
+                fh.write(config.client_cert)
+            with os.fdopen(os.open(key_path, flags, 0o600), "w") as fh:
+                fh.write(config.client_key.reveal())
+            context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+@functools.lru_cache(maxsize=1)
+def _system_default_context() -> ssl.SSLContext:
+    """The system trust store, loaded once per process (loading it costs tens of ms)."""
+    return ssl.create_default_context()

@@ -1,0 +1,183 @@
+"""Writers decide where downloaded bytes go.
+
+A writer receives the blocks of one download, in order, through ``await write(block)``.
+The downloader calls ``open()`` once, then ``write()`` for each block, then either
+``finish()`` (all bytes arrived; validation follows) or ``abort()`` (the download failed;
+anything written must disappear). ``reset()`` is called when a download restarts from its
+first byte (a retry the server would not resume): a writer that already handed bytes to
+someone else cannot restart and raises :class:`CannotRestart`.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .digests import INLINE_LIMIT, hashing_executor
+
+
+class CannotRestart(Exception):
+    """The writer already passed bytes on and cannot take the download from the start."""
+
+
+class Writer:
+    """Base class; the default implementation discards everything (see :class:`NullWriter`)."""
+
+    #: The local file holding the bytes once finished, if this writer keeps one.
+    path: Path | None = None
+
+    @property
+    def blocking_write(self) -> Callable[[bytes], object] | None:
+        """A thread-safe blocking equivalent of ``write`` that the downloader may call from a
+        worker thread instead (``None`` when the writer has none)."""
+        return None
+
+    async def open(self) -> None:
+        """Prepare to receive bytes."""
+
+    async def write(self, block: bytes) -> None:
+        """Take the next block."""
+
+    async def reset(self) -> None:
+        """Discard everything written so far (the download starts again from byte 0)."""
+
+    async def finish(self) -> None:
+        """All bytes were written."""
+
+    async def abort(self) -> None:
+        """The download failed: remove whatever this writer produced."""
+
+
+class NullWriter(Writer):
+    """Keeps nothing: for verifying a URL's digests and size without storing it."""
+
+
+class TempFileWriter(Writer):
+    """Writes to a new temporary file in ``directory`` (default: the system temp directory).
+
+    The file is removed by ``abort()``. With ``fsync=True`` its bytes are flushed to disk by
+    ``finish()``, so it can be renamed into permanent storage durably.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike | None = None,
+        *,
+        fsync: bool = False,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.directory = Path(directory) if directory else None
+        self.fsync = fsync
+        self._executor = executor
+        self._file = None
+        self.path = None
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._file, name = await loop.run_in_executor(
+            self._executor or hashing_executor(), self._create
+        )
+        self.path = Path(name)
+
+    @property
+    def blocking_write(self) -> Callable[[bytes], object] | None:
+        return self._file.write if self._file is not None else None
+
+    def _create(self):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        name = self._new_name()
+        try:
+            fd = os.open(name, flags, 0o600)
+        except FileNotFoundError:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(name, flags, 0o600)
+        return os.fdopen(fd, "wb"), name
+
+    def _new_name(self) -> str:
+        directory = self.directory or Path(tempfile.gettempdir())
+        return str(directory / f"download-{secrets.token_hex(8)}.part")
+
+    async def write(self, block: bytes) -> None:
+        if len(block) < INLINE_LIMIT:
+            self._file.write(block)
+        else:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor or hashing_executor(), self._file.write, block)
+
+    async def reset(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+
+    async def finish(self) -> None:
+        if self.fsync:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor or hashing_executor(), self._close_durably)
+        else:
+            self._file.close()
+
+    def _close_durably(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    async def abort(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self.path = None
+
+
+class StreamWriter(Writer):
+    """Hands each block to an async consumer (e.g. an HTTP response's ``write``).
+
+    It cannot restart once a byte was handed over; before that, restarts are harmless.
+    """
+
+    def __init__(self, consumer: Callable[[bytes], Awaitable[object]]) -> None:
+        self._consumer = consumer
+        self.bytes_sent = 0
+
+    async def write(self, block: bytes) -> None:
+        await self._consumer(block)
+        self.bytes_sent += len(block)
+
+    async def reset(self) -> None:
+        if self.bytes_sent:
+            raise CannotRestart(f"{self.bytes_sent} bytes were already streamed")
+
+
+class TeeWriter(Writer):
+    """Writes every block to several writers at once; ``path`` is the first one's path."""
+
+    def __init__(self, *writers: Writer) -> None:
+        if not writers:
+            raise ValueError("TeeWriter needs at least one writer")
+        self.writers = writers
+
+    @property
+    def path(self) -> Path | None:  # type: ignore[override]
+        return next((w.path for w in self.writers if w.path is not None), None)
+
+    async def open(self) -> None:
+        for writer in self.writers:
+            await writer.open()
+
+    async def write(self, block: bytes) -> None:
+        await asyncio.gather(*(writer.write(block) for writer in self.writers))
+
+    async def reset(self) -> None:
+        for writer in self.writers:
+            await writer.reset()
+
+    async def finish(self) -> None:
+        for writer in self.writers:
+            await writer.finish()
+
+    async def abort(self) -> None:
+        for writer in self.writers:
+            await writer.abort()

@@ -1,0 +1,99 @@
+"""Download events as Django signals, and the app's receivers.
+
+Signals (all sent with ``sender`` = the downloader's class):
+
+``download_started``   kwargs ``downloader``, ``url``, ``attachment``.
+``download_finished``  kwargs ``downloader``, ``result`` (a :class:`DownloadResult`: url,
+                       final_url, path, size, digests, headers, attachment).
+``download_failed``    kwargs ``downloader``, ``url``, ``attachment``, ``error`` (a
+                       :class:`DownloadError`).
+
+They are sent with ``Signal.asend()`` from the event loop: async receivers run on the loop,
+sync receivers through ``sync_to_async`` (so they may use the ORM). A receiver must not
+raise; an exception from a receiver propagates to the caller of ``run()``.
+"""
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import Signal
+
+log = logging.getLogger(__name__)
+
+download_started = Signal()
+download_finished = Signal()
+download_failed = Signal()
+
+
+class SignalEvents:
+    """The download library's event sink that sends the signals above."""
+
+    async def started(self, downloader) -> None:
+        if download_started.has_listeners():
+            await download_started.asend(
+                sender=type(downloader), downloader=downloader,
+                url=downloader.url, attachment=downloader.attachment,
+            )
+
+    async def finished(self, downloader, result) -> None:
+        if download_finished.has_listeners():
+            await download_finished.asend(
+                sender=type(downloader), downloader=downloader, result=result
+            )
+
+    async def failed(self, downloader, error) -> None:
+        if download_failed.has_listeners():
+            await download_failed.asend(
+                sender=type(downloader), downloader=downloader, url=downloader.url,
+                attachment=downloader.attachment, error=error,
+            )
+
+
+def _create_artifact(result):
+    from .models import Artifact
+
+    return Artifact.from_validated_file(result.path, result.digests, result.size)
+
+
+async def create_artifact_on_finish(sender, downloader, result, **kwargs) -> None:
+    """Turn a finished download built with ``save_artifact=True`` into an Artifact.
+
+    The file is moved into storage (idempotent on sha256) in a worker thread, so the event
+    loop keeps streaming other downloads meanwhile; ``result.artifact`` holds the Artifact.
+    """
+    if not getattr(downloader, "save_artifact", False) or result.path is None:
+        return
+    result.artifact = await sync_to_async(_create_artifact)(result)
+    result.path = None  # the temporary file now lives in storage
+
+
+def delete_artifact_file(sender, instance, **kwargs) -> None:
+    """Remove an Artifact's file once its row is gone (after the transaction commits)."""
+    from .models import Artifact
+
+    name = instance.file.name
+    storage = instance.file.storage
+
+    def remove() -> None:
+        if not Artifact.objects.filter(sha256=instance.sha256).exists():
+            storage.delete(name)
+
+    transaction.on_commit(remove)
+
+
+def connect_receivers() -> None:
+    """Connect the app's receivers (called from ``AppConfig.ready()``)."""
+    from .models import Artifact
+
+    download_finished.connect(
+        create_artifact_on_finish, dispatch_uid="pulp_downloads.create_artifact_on_finish"
+    )
+    post_delete.connect(
+        delete_artifact_file, sender=Artifact, dispatch_uid="pulp_downloads.artifact_file_cleanup"
+    )
+
+
+__all__ = ["download_started", "download_finished", "download_failed", "SignalEvents"]

@@ -1,0 +1,230 @@
+"""Fault cases: retries, Retry-After, truncation, stalls, mirrors, rate limit, concurrency."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from pulp_downloads.download import (
+    DownloadTimeout,
+    HttpError,
+    IncompleteDownload,
+    NetworkError,
+    NotFound,
+    RetryPolicy,
+)
+from pulp_downloads.download.http import parse_retry_after
+
+from .conftest import free_port, sha256, stall_fault, status_fault, truncate_fault
+
+DATA = os.urandom(2 * 1024 * 1024 + 5)
+
+
+async def test_retries_503_then_succeeds(upstream, make_factory):
+    url = upstream.add("f", DATA)
+    upstream.faults["f"] += [status_fault(503), status_fault(502)]
+    result = await make_factory(upstream.url, max_retries=3).build(
+        url, expected_digests={"sha256": sha256(DATA)}).run()
+    assert result.size == len(DATA)
+    assert upstream.hits["f"] == 3
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 504])
+async def test_recoverable_statuses_are_retried(upstream, make_factory, status):
+    url = upstream.add("f", b"ok")
+    upstream.faults["f"].append(status_fault(status))
+    await make_factory(upstream.url, max_retries=1).build(url).run()
+    assert upstream.hits["f"] == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
+async def test_client_errors_are_not_retried(upstream, make_factory, status):
+    url = upstream.add("f", b"ok")
+    upstream.faults["f"].append(status_fault(status))
+    with pytest.raises(HttpError) as info:
+        await make_factory(upstream.url, max_retries=3).build(url).run()
+    assert info.value.status == status
+    assert upstream.hits["f"] == 1
+
+
+async def test_max_retries_zero_means_one_attempt(upstream, make_factory):
+    url = upstream.add("f", b"ok")
+    upstream.faults["f"] += [status_fault(503), status_fault(503)]
+    with pytest.raises(HttpError) as info:
+        await make_factory(upstream.url, max_retries=0).build(url).run()
+    assert info.value.status == 503 and info.value.url == url
+    assert upstream.hits["f"] == 1
+
+
+async def test_gives_up_after_max_retries(upstream, make_factory):
+    url = upstream.add("f", b"ok")
+    upstream.faults["f"] += [status_fault(500)] * 5
+    with pytest.raises(HttpError):
+        await make_factory(upstream.url, max_retries=2).build(url).run()
+    assert upstream.hits["f"] == 3
+
+
+async def test_429_retry_after_is_honoured(upstream, make_factory):
+    url = upstream.add("f", b"ok")
+    upstream.faults["f"].append(status_fault(429, {"Retry-After": "1"}))
+    started = time.monotonic()
+    await make_factory(upstream.url, max_retries=1).build(url).run()
+    assert time.monotonic() - started >= 0.9, "waited as long as Retry-After asked"
+    assert upstream.hits["f"] == 2
+
+
+def test_retry_after_parses_seconds_and_http_dates():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25 < parse_retry_after(future) <= 31
+
+
+def test_retry_after_is_capped_and_backoff_is_jittered_and_capped():
+    policy = RetryPolicy(base=1, cap=4, retry_after_cap=10)
+    assert policy.backoff(1, retry_after=3600) == 10
+    assert all(0 <= policy.backoff(n) <= 4 for n in range(1, 20) for _ in range(20))
+    assert len({round(policy.backoff(3), 6) for _ in range(20)}) > 1
+
+
+async def test_no_concurrency_slot_is_held_while_waiting_to_retry(upstream, make_factory):
+    slow = upstream.add("slow", b"slow")
+    fast = upstream.add("fast", b"fast")
+    upstream.faults["slow"].append(status_fault(503, {"Retry-After": "1"}))
+    factory = make_factory(upstream.url, download_concurrency=1, max_retries=1)
+    finished = []
+
+    async def go(url):
+        await factory.build(url).run()
+        finished.append(url)
+
+    first = asyncio.ensure_future(go(slow))
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(go(fast), 0.7)  # gets the only slot while "slow" sleeps
+    await first
+    assert finished == [fast, slow]
+
+
+async def test_truncated_body_is_resumed_with_a_range_request(upstream, make_factory):
+    url = upstream.add("f", DATA)
+    upstream.faults["f"].append(truncate_fault(keep=1024 * 1024))
+    result = await make_factory(upstream.url, max_retries=2).build(
+        url, expected_digests={"sha256": sha256(DATA)}, expected_size=len(DATA)).run()
+    assert result.path.read_bytes() == DATA
+    second = [r for r in upstream.requests if r[1] == "f"][1][2]
+    assert second["Range"].startswith("bytes=")
+    assert int(second["Range"].split("=")[1].rstrip("-")) > 0
+    assert second["If-Range"]
+
+
+async def test_truncated_body_without_retries_is_incomplete_download(upstream, make_factory,
+                                                                     tmp_path):
+    url = upstream.add("f", DATA)
+    upstream.faults["f"].append(truncate_fault(keep=1000))
+    with pytest.raises(IncompleteDownload) as info:
+        await make_factory(upstream.url, max_retries=0).build(url).run()
+    assert info.value.url == url
+
+
+async def test_stalled_read_times_out_then_retry_succeeds(upstream, make_factory):
+    url = upstream.add("f", DATA)
+    upstream.faults["f"].append(stall_fault(10))
+    result = await make_factory(upstream.url, sock_read_timeout=0.3, max_retries=1).build(
+        url, expected_digests={"sha256": sha256(DATA)}).run()
+    assert result.size == len(DATA)
+
+
+async def test_stalled_read_without_retries_raises_timeout(upstream, make_factory):
+    url = upstream.add("f", DATA)
+    upstream.faults["f"].append(stall_fault(10))
+    with pytest.raises(DownloadTimeout):
+        await make_factory(upstream.url, sock_read_timeout=0.3, max_retries=0).build(url).run()
+
+
+async def test_connection_refused_is_a_network_error(make_factory):
+    url = f"http://127.0.0.1:{free_port()}/f"
+    with pytest.raises(NetworkError):
+        await make_factory(url, max_retries=1).build(url).run()
+
+
+async def test_dead_primary_falls_back_to_live_mirror(mirror, make_factory):
+    dead = f"http://127.0.0.1:{free_port()}/repo/"
+    mirror.add("repo/f", DATA)
+    factory = make_factory(dead + "PULP_MANIFEST", mirrors=[mirror.url + "repo/"], max_retries=1)
+    result = await factory.build(dead + "f", expected_digests={"sha256": sha256(DATA)}).run()
+    assert result.final_url == mirror.url + "repo/f"
+    assert result.url == dead + "f"
+
+
+async def test_failed_mirror_is_skipped_by_later_downloads(upstream, mirror, make_factory):
+    for name in ("a", "b"):
+        upstream.add(f"repo/{name}", b"x")
+        upstream.faults[f"repo/{name}"] += [status_fault(503)] * 10
+        mirror.add(f"repo/{name}", b"x")
+    factory = make_factory(upstream.url + "repo/PULP_MANIFEST",
+                           mirrors=[mirror.url + "repo/"], max_retries=1)
+    first = await factory.build("a").run()
+    assert first.final_url.startswith(mirror.url)
+    assert upstream.hits["repo/a"] == 2
+    second = await factory.build("b").run()
+    assert second.final_url.startswith(mirror.url)
+    assert upstream.hits["repo/b"] == 0, "the unhealthy primary is skipped during cool-down"
+
+
+async def test_not_found_on_primary_tries_mirror(upstream, mirror, make_factory):
+    mirror.add("repo/only-here", b"m")
+    factory = make_factory(upstream.url + "repo/PULP_MANIFEST", mirrors=[mirror.url + "repo/"])
+    result = await factory.build("only-here").run()
+    assert result.final_url == mirror.url + "repo/only-here"
+    with pytest.raises(NotFound):
+        await factory.build("nowhere").run()
+
+
+async def test_mirrorlist_is_fetched_once_and_used(upstream, mirror, make_factory):
+    upstream.add("mirrors.txt", f"# our mirrors\n\n{mirror.url}repo/  # the good one\nnot a url\n".encode())
+    for name in ("a", "b", "c"):
+        mirror.add(f"repo/{name}", name.encode())
+    dead = f"http://127.0.0.1:{free_port()}/repo/"
+    factory = make_factory(dead + "PULP_MANIFEST", mirrorlist_url=upstream.url + "mirrors.txt",
+                           max_retries=0)
+    results = await asyncio.gather(*(factory.build(n).run() for n in ("a", "b", "c")))
+    assert all(r.final_url.startswith(mirror.url) for r in results)
+    assert upstream.hits["mirrors.txt"] == 1
+
+
+async def test_mirrorlist_failure_falls_back_to_configured_urls(upstream, make_factory):
+    upstream.add("repo/f", b"f")
+    factory = make_factory(upstream.url + "repo/PULP_MANIFEST",
+                           mirrorlist_url=upstream.url + "missing-list")
+    result = await factory.build("f").run()
+    assert result.final_url == upstream.url + "repo/f"
+
+
+async def test_concurrency_is_bounded_by_download_concurrency(upstream, make_factory):
+    for i in range(12):
+        upstream.add(f"f{i}", os.urandom(300_000))
+    factory = make_factory(upstream.url, download_concurrency=3)
+    await asyncio.gather(*(factory.build(f"f{i}").run() for i in range(12)))
+    assert 1 <= upstream.max_in_flight <= 3
+
+
+async def test_rate_limit_spaces_requests(upstream, make_factory):
+    for i in range(5):
+        upstream.add(f"r{i}", b"r")
+    factory = make_factory(upstream.url, rate_limit=10)
+    started = time.monotonic()
+    await asyncio.gather(*(factory.build(f"r{i}").run() for i in range(5)))
+    assert time.monotonic() - started >= 0.35, "5 requests at 10/s span at least 0.4s"
+
+
+async def test_connections_are_reused(upstream, make_factory):
+    for i in range(6):
+        upstream.add(f"k{i}", b"k")
+    factory = make_factory(upstream.url, download_concurrency=1)
+    for i in range(6):
+        await factory.build(f"k{i}").run()
+    session = await factory.context.session()
+    assert len(session.connector._conns) == 1

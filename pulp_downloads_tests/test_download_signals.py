@@ -1,0 +1,189 @@
+"""Signals around downloads, Artifacts from finished downloads, and group downloads."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.files.storage import default_storage
+
+from pulp_downloads.download import (
+    DigestValidationError,
+    DownloaderFactory,
+    GroupDownloader,
+    NotFound,
+)
+from pulp_downloads.models import Artifact, Remote
+from pulp_downloads.signals import download_failed, download_finished, download_started
+
+from .conftest import FAST_RETRIES, sha256
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DATA = os.urandom(1024 * 1024 + 17)
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections():
+    """sync_to_async runs ORM work in a helper thread; close its connection afterwards."""
+    yield
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def remote_for(db):
+    def make(url: str, **fields) -> Remote:
+        remote = Remote(name=f"r{abs(hash(url)) % 10**8}", url=url, **fields)
+        remote.save()
+        return remote
+
+    return make
+
+
+@pytest.fixture
+def received():
+    """Connect one sync and one async receiver to each signal; collect what they saw."""
+    seen: list[tuple] = []
+
+    def sync_receiver(signal_name):
+        def receiver(sender, **kwargs):
+            seen.append(("sync", signal_name, kwargs))
+        return receiver
+
+    def async_receiver(signal_name):
+        async def receiver(sender, **kwargs):
+            seen.append(("async", signal_name, kwargs))
+        return receiver
+
+    receivers = []
+    for name, signal in (("started", download_started), ("finished", download_finished),
+                         ("failed", download_failed)):
+        for make in (sync_receiver, async_receiver):
+            r = make(name)
+            receivers.append((signal, r))
+            signal.connect(r)
+    yield seen
+    for signal, r in receivers:
+        signal.disconnect(r)
+
+
+async def test_signals_carry_result_and_attachment_to_sync_and_async_receivers(
+        upstream, remote_for, received):
+    url = upstream.add("repo/f", DATA)
+    remote = await sync_to_async(remote_for)(upstream.url + "repo/PULP_MANIFEST")
+    async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
+        result = await factory.build(url, attachment={"unit": 7}).run()
+    kinds = {(kind, name) for kind, name, _ in received}
+    assert kinds == {("sync", "started"), ("async", "started"),
+                     ("sync", "finished"), ("async", "finished")}
+    finished = [kw for kind, name, kw in received if name == "finished"]
+    assert all(kw["result"] is result for kw in finished)
+    assert finished[0]["result"].attachment == {"unit": 7}
+    assert finished[0]["result"].digests["sha256"] == sha256(DATA)
+    started = [kw for kind, name, kw in received if name == "started"][0]
+    assert started["url"] == url and started["attachment"] == {"unit": 7}
+
+
+async def test_failed_signal_carries_the_error(upstream, remote_for, received):
+    remote = await sync_to_async(remote_for)(upstream.url + "PULP_MANIFEST")
+    async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
+        with pytest.raises(NotFound):
+            await factory.build(upstream.url + "missing", attachment="a").run()
+    failed = [kw for kind, name, kw in received if name == "failed"]
+    assert len(failed) == 2
+    assert isinstance(failed[0]["error"], NotFound) and failed[0]["attachment"] == "a"
+
+
+async def test_finished_download_becomes_an_artifact(upstream, remote_for):
+    url = upstream.add("repo/f", DATA)
+    remote = await sync_to_async(remote_for)(upstream.url + "repo/PULP_MANIFEST")
+    async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
+        result = await factory.build(url, expected_digests={"sha256": sha256(DATA)},
+                                     save_artifact=True).run()
+        again = await factory.build(url, save_artifact=True).run()
+    artifact = result.artifact
+    assert isinstance(artifact, Artifact)
+    assert again.artifact.pk == artifact.pk, "idempotent on sha256"
+    assert await Artifact.objects.acount() == 1
+    assert artifact.sha384 and artifact.size == len(DATA)
+    with default_storage.open(artifact.file.name) as fh:
+        assert fh.read() == DATA
+    working = default_storage.path(".working")
+    assert not os.path.exists(working) or os.listdir(working) == []
+
+
+async def test_invalid_download_creates_no_artifact_and_no_file(upstream, remote_for):
+    url = upstream.add("repo/f", DATA)
+    remote = await sync_to_async(remote_for)(upstream.url + "repo/PULP_MANIFEST")
+    async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
+        with pytest.raises(DigestValidationError):
+            await factory.build(url, expected_digests={"sha256": "f" * 64},
+                                save_artifact=True).run()
+    assert await Artifact.objects.acount() == 0
+    working = default_storage.path(".working")
+    assert not os.path.exists(working) or os.listdir(working) == []
+
+
+def test_fetch_from_sync_code_creates_the_artifact(upstream_thread, remote_for):
+    up = upstream_thread
+    url = up.add("repo/f", DATA)
+    remote = remote_for(up.url + "repo/PULP_MANIFEST")
+    factory = DownloaderFactory(remote, retry_policy=FAST_RETRIES)
+    result = factory.build(url, save_artifact=True).fetch()
+    assert Artifact.objects.get(sha256=sha256(DATA)).pk == result.artifact.pk
+
+
+@pytest.fixture
+def upstream_thread():
+    import threading
+
+    from aiohttp.test_utils import TestServer
+
+    from .conftest import Upstream
+
+    loop = asyncio.new_event_loop()
+    up = Upstream()
+    server = TestServer(up.app())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
+    up.server = server
+    yield up
+    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+async def test_group_downloader_reports_each_group_and_isolates_failures(upstream, make_factory):
+    factory = make_factory(upstream.url, download_concurrency=4)
+    group = GroupDownloader(concurrency=4)
+    for unit in range(5):
+        urls = [upstream.add(f"u{unit}/{i}", os.urandom(50_000)) for i in range(3)]
+        if unit == 2:
+            urls.append(upstream.url + "u2/missing")
+        group.add(f"unit-{unit}", [factory.build(u) for u in urls])
+    group.add("empty", [])
+    reports = {report.key: report async for report in group.run()}
+    assert set(reports) == {f"unit-{u}" for u in range(5)} | {"empty"}
+    assert not reports["unit-2"].ok and isinstance(reports["unit-2"].errors[0], NotFound)
+    assert len(reports["unit-2"].results) == 3
+    assert all(reports[f"unit-{u}"].ok and len(reports[f"unit-{u}"].results) == 3
+               for u in (0, 1, 3, 4))
+    assert upstream.max_in_flight <= 4
+
+
+async def test_group_reports_arrive_as_groups_complete(upstream, make_factory):
+    from .conftest import delay_fault
+
+    factory = make_factory(upstream.url, download_concurrency=4)
+    upstream.add("slow", b"s" * 20)
+    upstream.faults["slow"].append(delay_fault(0.5))
+    upstream.add("quick", b"q")
+    group = GroupDownloader(concurrency=4)
+    group.add("slow", [factory.build("slow")])
+    group.add("quick", [factory.build("quick")])
+    order = [report.key async for report in group.run()]
+    assert order == ["quick", "slow"]
