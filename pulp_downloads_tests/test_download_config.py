@@ -1,0 +1,62 @@
+"""Reading a Remote into download settings; fetch() inside Django views; timeouts."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from pulp_downloads.download import DownloaderFactory, DownloadTimeout, RemoteConfig
+from pulp_downloads.download.config import DEFAULT_SOCK_READ_TIMEOUT
+from pulp_downloads.models import Remote
+
+from .conftest import sha256, stall_fault
+
+
+def test_null_means_default_and_zero_disables_timeouts():
+    remote = Remote(name="t", url="http://127.0.0.1/x", sock_read_timeout=None,
+                    sock_connect_timeout=0, total_timeout=12, max_retries=0)
+    config = RemoteConfig.from_remote(remote)
+    assert config.timeouts.sock_read == DEFAULT_SOCK_READ_TIMEOUT, "a stalled server never hangs"
+    assert config.timeouts.sock_connect is None
+    assert config.timeouts.total == 12
+    assert config.max_retries == 0
+
+
+def test_config_hides_secrets_in_repr():
+    remote = Remote(name="t", url="http://127.0.0.1/x", username="u", password="pw-HIDDEN",
+                    proxy_url="http://127.0.0.1:1", proxy_username="p", proxy_password="px-HIDDEN")
+    text = repr(RemoteConfig.from_remote(remote))
+    assert "HIDDEN" not in text and "Secret('***')" in text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_downloads_never_mutate_the_remote(upstream):
+    url = upstream.add("repo/f", b"data")
+    remote = Remote(name="m", url=upstream.url + "repo/PULP_MANIFEST",
+                    headers={"X-A": "1"}, mirrors=[upstream.url + "mirror/"])
+    before = copy.deepcopy(remote.__dict__)
+    before.pop("_state")
+    async with DownloaderFactory(remote, events=None) as factory:
+        await factory.build(url).run()
+    after = dict(remote.__dict__)
+    after.pop("_state")
+    assert after == before
+
+
+async def test_total_timeout_bounds_a_whole_request(upstream, make_factory):
+    url = upstream.add("f", b"x" * 100_000)
+    upstream.faults["f"].append(stall_fault(5))
+    with pytest.raises(DownloadTimeout):
+        await make_factory(upstream.url, total_timeout=0.3, sock_read_timeout=0,
+                           max_retries=0).build(url).run()
+
+
+@pytest.mark.urls("pulp_downloads_tests.urls")
+async def test_fetch_works_inside_a_sync_django_view_served_asynchronously(upstream):
+    from django.test import AsyncClient
+
+    data = b"view data" * 1000
+    url = upstream.add("v", data)
+    response = await AsyncClient().get("/test-fetch/", {"url": url})
+    assert response.status_code == 200
+    assert response.json() == {"sha256": sha256(data), "size": len(data)}
