@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -27,6 +28,7 @@ class AppSettings:
     default_download_concurrency: int
     default_max_retries: int
     working_directory: Path
+    orphan_cleanup_age: timedelta
 
 
 def app_settings() -> AppSettings:
@@ -65,4 +67,5 @@ def app_settings() -> AppSettings:
         default_download_concurrency=concurrency,
         default_max_retries=retries,
         working_directory=Path(working),
+        orphan_cleanup_age=timedelta(seconds=float(raw.get("ORPHAN_CLEANUP_AGE", 900))),
     )

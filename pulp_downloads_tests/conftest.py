@@ -7,7 +7,8 @@ import trustme
 
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
-    """Each test stores files under its own MEDIA_ROOT."""
+    """Each test stores files under its own MEDIA_ROOT; tasks run immediately."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     settings.MEDIA_ROOT = str(tmp_path / "media")
     conf = dict(settings.PULP_DOWNLOADS)
     conf["WORKING_DIRECTORY"] = str(tmp_path / "media" / ".working")
@@ -92,6 +93,15 @@ class Upstream:
     def add(self, path: str, data: bytes) -> str:
         self.files[path] = data
         return self.url + path
+
+    def add_repo(self, prefix: str, files: dict[str, bytes], extra_lines: str = "") -> str:
+        """Serve ``files`` under ``prefix/`` with a PULP_MANIFEST; returns the manifest URL."""
+        lines = []
+        for rel, data in files.items():
+            self.files[f"{prefix}/{rel}"] = data
+            lines.append(f"{rel},{sha256(data)},{len(data)}\n")
+        self.files[f"{prefix}/PULP_MANIFEST"] = ("".join(lines) + extra_lines).encode()
+        return f"{self.url}{prefix}/PULP_MANIFEST"
 
     def app(self) -> web.Application:
         app = web.Application()

@@ -27,13 +27,13 @@ from .file import FileDownloader
 from .group import GroupDownloader, GroupReport
 from .http import HttpDownloader
 from .result import DownloadResult, HeadResult
-from .writers import CannotRestart, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
+from .writers import CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
 
 __all__ = [
     "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
     "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory",
     "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
-    "HttpError", "IncompleteDownload", "LibrarySettings", "NetworkError", "NotAuthorized",
+    "HttpError", "IncompleteDownload", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",
     "NotFound", "NullWriter", "RemoteConfig", "RetryPolicy", "Secret", "SizeValidationError",
     "StreamWriter", "TLSError", "TeeWriter", "TempFileWriter", "Timeouts", "UnsupportedDigest",
     "UnsupportedURL", "Writer", "WriterError",

@@ -132,6 +132,31 @@ class TempFileWriter(Writer):
         self.path = None
 
 
+class MemoryWriter(Writer):
+    """Keeps the bytes in memory (for small documents such as manifests), up to ``max_size``.
+
+    ``getvalue()`` returns them once the download finished.
+    """
+
+    def __init__(self, max_size: int = 64 * 1024 * 1024) -> None:
+        self.max_size = max_size
+        self._buffer = bytearray()
+
+    async def write(self, block: bytes) -> None:
+        if len(self._buffer) + len(block) > self.max_size:
+            raise ValueError(f"larger than the {self.max_size} bytes allowed in memory")
+        self._buffer.extend(block)
+
+    async def reset(self) -> None:
+        self._buffer.clear()
+
+    async def abort(self) -> None:
+        self._buffer.clear()
+
+    def getvalue(self) -> bytes:
+        return bytes(self._buffer)
+
+
 class StreamWriter(Writer):
     """Hands each block to an async consumer (e.g. an HTTP response's ``write``).
 

@@ -6,11 +6,13 @@ import hashlib
 import logging
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
+from django.utils import timezone
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
 
@@ -41,6 +43,11 @@ def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tup
             for hasher in hashers.values():
                 hasher.update(chunk)
     return {name: h.hexdigest() for name, h in hashers.items()}, size
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _place_local(temp_path: Path, destination: Path) -> None:
@@ -114,11 +121,74 @@ class Artifact(models.Model):
         concurrent callers never see an ``IntegrityError``. The file under the Artifact's path
         is only ever replaced atomically by a complete copy.
         """
-        storage = storage or default_storage
         temp_path = Path(temp_path)
-        allowed = app_settings().allowed_checksums
         if digests is None:
-            digests, size = compute_digests(temp_path, allowed)
+            digests, size = compute_digests(temp_path, app_settings().allowed_checksums)
+        if size is None:
+            size = temp_path.stat().st_size
+        stored = cls.bulk_from_validated_files([(temp_path, digests, size)], storage=storage)
+        return stored[digests["sha256"].lower()]
+
+    @classmethod
+    def bulk_from_validated_files(
+        cls, files: list[tuple[str | os.PathLike, dict[str, str], int]], *, storage=None
+    ) -> dict[str, "Artifact"]:
+        """Store many validated temporary files at once; returns ``{sha256: Artifact}``.
+
+        Each item is ``(temp_path, digests, size)``. Files whose sha256 is already stored are
+        discarded. New files are recorded as pending, moved into place, then inserted in one
+        transaction that also clears the pending records: a process killed in between leaves
+        only pending records, whose files :meth:`cleanup_orphans` removes.
+        """
+        from .task import PendingArtifactFile
+
+        storage = storage or default_storage
+        allowed = app_settings().allowed_checksums
+        checked: dict[str, tuple[Path, dict[str, str], int]] = {}
+        discard: list[Path] = []
+        for temp_path, digests, size in files:
+            digests = cls._checked_digests(digests, allowed)
+            sha256 = digests["sha256"]
+            if sha256 in checked:
+                discard.append(Path(temp_path))
+            else:
+                checked[sha256] = (Path(temp_path), digests, size)
+        existing = cls._by_sha256(checked)
+        for sha256 in existing:
+            discard.append(checked.pop(sha256)[0])
+        for path in discard:
+            path.unlink(missing_ok=True)
+        if not checked:
+            return existing
+
+        names = {sha256: artifact_path(sha256) for sha256 in checked}
+        now = timezone.now()
+        PendingArtifactFile.objects.bulk_create(
+            [PendingArtifactFile(sha256=sha, path=name, created=now) for sha, name in names.items()],
+            update_conflicts=True, unique_fields=["sha256"], update_fields=["path", "created"],
+        )
+        for sha256, (temp_path, _, _) in checked.items():
+            cls._store(storage, temp_path, names[sha256])
+        with transaction.atomic():
+            cls.objects.bulk_create(
+                [cls(file=names[sha], size=size, **digests)
+                 for sha, (_, digests, size) in checked.items()],
+                ignore_conflicts=True, batch_size=500,
+            )
+            for chunk in _chunks(list(checked), 500):
+                PendingArtifactFile.objects.filter(sha256__in=chunk).delete()
+        existing.update(cls._by_sha256(checked))
+        return existing
+
+    @classmethod
+    def _by_sha256(cls, sha256s) -> dict[str, "Artifact"]:
+        found: dict[str, Artifact] = {}
+        for chunk in _chunks(list(sha256s), 500):
+            found.update((a.sha256, a) for a in cls.objects.filter(sha256__in=chunk))
+        return found
+
+    @staticmethod
+    def _checked_digests(digests: dict[str, str], allowed: tuple[str, ...]) -> dict[str, str]:
         digests = {name.lower(): value.lower() for name, value in digests.items()}
         unknown = set(digests) - set(DIGEST_ALGORITHMS)
         if unknown:
@@ -129,24 +199,34 @@ class Artifact(models.Model):
         for name, value in digests.items():
             if len(value) != _HEX_LENGTHS[name]:
                 raise ArtifactError(f"{name} digest has the wrong length: {value!r}")
-        if size is None:
-            size = temp_path.stat().st_size
-        digests = {name: value for name, value in digests.items() if name in allowed}
-        sha256 = digests["sha256"]
+        return {name: value for name, value in digests.items() if name in allowed}
 
-        existing = cls.objects.filter(sha256=sha256).first()
-        if existing is not None:
-            temp_path.unlink(missing_ok=True)
-            return existing
+    @classmethod
+    def cleanup_orphans(cls, older_than: timedelta, *, storage=None) -> int:
+        """Remove files left under Artifact paths by processes killed while storing them.
 
-        name = artifact_path(sha256)
-        cls._store(storage, temp_path, name)
-        try:
+        Only pending records older than ``older_than`` are considered (younger ones may belong
+        to a store in progress). Returns how many orphan files were removed.
+        """
+        from .task import PendingArtifactFile
+
+        storage = storage or default_storage
+        cutoff = timezone.now() - older_than
+        removed = 0
+        for pk in PendingArtifactFile.objects.filter(created__lt=cutoff).values_list("pk", flat=True):
             with transaction.atomic():
-                return cls.objects.create(file=name, size=size, **digests)
-        except IntegrityError:
-            # Another process created it first; its file is byte-identical to ours.
-            return cls.objects.get(sha256=sha256)
+                pending = (PendingArtifactFile.objects.select_for_update()
+                           .filter(pk=pk, created__lt=cutoff).first())
+                if pending is None:
+                    continue
+                if not cls.objects.filter(sha256=pending.sha256).exists():
+                    if storage.exists(pending.path):
+                        storage.delete(pending.path)
+                        removed += 1
+                pending.delete()
+        if removed:
+            log.warning("removed %d orphan artifact file(s) left by an interrupted store", removed)
+        return removed
 
     @staticmethod
     def _store(storage, temp_path: Path, name: str) -> None:

@@ -1,0 +1,117 @@
+"""SyncTask: one sync of a Remote, as operators see it (state, progress, errors, summary)."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class SyncTask(models.Model):
+    """A sync of a Remote, queued on the task framework or run in-process.
+
+    At most one task per remote is ``waiting`` or ``running`` (a database constraint), so two
+    syncs of the same remote never run at once. A running task whose worker stopped sending
+    heartbeats for :attr:`STALE_AFTER` is considered abandoned and marked failed when the next
+    sync of its remote is requested.
+    """
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATES = (State.WAITING, State.RUNNING)
+    STALE_AFTER = timedelta(minutes=10)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    remote = models.ForeignKey("Remote", on_delete=models.CASCADE, related_name="sync_tasks")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.WAITING,
+                             db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    files_total = models.PositiveIntegerField(default=0)
+    files_done = models.PositiveIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    summary = models.JSONField(default=dict, blank=True)
+    failures = models.JSONField(default=list, blank=True)
+    #: ``hostname:pid`` of the process running the sync.
+    worker = models.CharField(max_length=255, blank=True, default="")
+    #: The id of the django-tasks result that runs this sync, when it was enqueued.
+    backend_task_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "sync task"
+        verbose_name_plural = "sync tasks"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["remote"],
+                condition=Q(state__in=["waiting", "running"]),
+                name="one_active_sync_per_remote",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"sync of {self.remote} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @classmethod
+    def fail_abandoned(cls, remote) -> int:
+        """Mark running tasks of ``remote`` as failed when their worker is gone: its process
+        no longer exists on this host, or its heartbeat is older than :attr:`STALE_AFTER`."""
+        cutoff = timezone.now() - cls.STALE_AFTER
+        running = cls.objects.filter(remote=remote, state=cls.State.RUNNING)
+        gone = [task.pk for task in running if task._worker_is_gone(cutoff)]
+        if not gone:
+            return 0
+        return cls.objects.filter(pk__in=gone, state=cls.State.RUNNING).update(
+            state=cls.State.FAILED, finished=timezone.now(),
+            error="The worker running this sync stopped (killed or lost).",
+        )
+
+    def _worker_is_gone(self, cutoff) -> bool:
+        last_sign = self.heartbeat or self.started or self.created
+        if last_sign < cutoff:
+            return True
+        host, _, pid = self.worker.rpartition(":")
+        if host == socket.gethostname() and pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+        return False
+
+    @staticmethod
+    def this_worker() -> str:
+        """The ``worker`` value for the current process."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class PendingArtifactFile(models.Model):
+    """A validated file being moved under an Artifact path whose row is not committed yet.
+
+    Written before the move and deleted in the transaction that creates the Artifact, so a
+    process killed in between leaves a record, and the next sync removes the orphan file.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    path = models.CharField(max_length=255)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "pending artifact file"

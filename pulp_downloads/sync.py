@@ -1,0 +1,335 @@
+"""The sync pipeline: manifest -> content units -> downloads -> Artifacts.
+
+``sync_remote(remote)`` (sync code) and ``await async_sync_remote(remote)`` fetch the
+Remote's ``PULP_MANIFEST``, record its ContentUnits, and under the ``immediate`` policy
+download every file whose sha256 is not stored yet, concurrently (up to the remote's
+``download_concurrency``), creating Artifacts in batches as downloads finish. A failed file
+does not stop the others: the sync finishes what it can, then raises :class:`SyncError`
+carrying the summary and the failed paths. Running a sync again downloads only what is still
+missing.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from urllib.parse import quote
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import transaction
+
+from .conf import app_settings
+from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
+from .manifest import ManifestEntry, ManifestError, parse_manifest
+from .models import Artifact, ContentUnit, Remote
+
+log = logging.getLogger(__name__)
+
+#: Largest manifest accepted (bytes).
+MAX_MANIFEST_SIZE = 256 * 1024 * 1024
+#: Temporary download files untouched for this long belong to dead processes.
+STALE_TEMP_FILE_AGE = timedelta(hours=6)
+
+
+class SyncError(Exception):
+    """The sync failed; ``summary`` says what was done before (and which files failed)."""
+
+    def __init__(self, message: str, summary: "SyncSummary | None" = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass
+class SyncSummary:
+    """What a sync did. Counts are files (manifest lines) except ``downloaded``, which counts
+    downloads: files with identical content are downloaded once."""
+
+    listed: int = 0
+    already_present: int = 0
+    downloaded: int = 0
+    failed: int = 0
+    bytes_downloaded: int = 0
+    failures: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SyncProgress:
+    """Files and bytes done and to do, as reported while a sync runs."""
+
+    files_total: int = 0
+    files_done: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+    stage: str = "manifest"
+
+
+ProgressCallback = Callable[[SyncProgress], object]
+
+
+@dataclass
+class _Plan:
+    to_download: list[ManifestEntry]
+    paths_by_sha256: dict[str, list[str]]
+    already_present: int
+
+
+def sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
+                progress_interval: float = 0.5) -> SyncSummary:
+    """Sync ``remote`` from sync code; see the module docstring."""
+    return async_to_sync(async_sync_remote)(
+        remote, progress=progress, progress_interval=progress_interval
+    )
+
+
+async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
+                            progress_interval: float = 0.5,
+                            batch_size: int = 200) -> SyncSummary:
+    """Sync ``remote`` from async code; see the module docstring.
+
+    ``progress`` (sync or async) is called with a :class:`SyncProgress` at most every
+    ``progress_interval`` seconds while the sync runs, and once at the end.
+    """
+    summary = SyncSummary()
+    state = SyncProgress()
+    reporter = _Reporter(progress, state, progress_interval)
+    await sync_to_async(_housekeeping)()
+    try:
+        async with DownloaderFactory(remote) as factory:
+            entries = await _fetch_manifest(factory, remote)
+            summary.listed = len(entries)
+            plan = await sync_to_async(_record_units)(remote, entries)
+            summary.already_present = plan.already_present
+            state.files_total = len(entries)
+            state.files_done = plan.already_present
+            state.bytes_total = sum(entry.size for entry in entries)
+            state.bytes_done = state.bytes_total - sum(e.size for e in plan.to_download)
+            state.stage = "downloading"
+            if remote.policy == Remote.Policy.IMMEDIATE and plan.to_download:
+                await _download_all(factory, remote, plan, summary, state, batch_size)
+            elif remote.policy != Remote.Policy.IMMEDIATE:
+                state.files_done = state.files_total
+                state.bytes_done = state.bytes_total
+            state.stage = "done"
+    finally:
+        await reporter.stop()
+    if summary.failed:
+        raise SyncError(
+            f"{summary.failed} of {summary.listed} file(s) failed to download", summary
+        )
+    log.info("sync of %s: %s", remote.name, summary.as_dict())
+    return summary
+
+
+async def _fetch_manifest(factory: DownloaderFactory, remote: Remote) -> list[ManifestEntry]:
+    writer = MemoryWriter(MAX_MANIFEST_SIZE)
+    try:
+        await factory.build(remote.url, writer=writer).run()
+    except DownloadError as exc:
+        raise SyncError(f"could not fetch the manifest: {exc}") from None
+    try:
+        text = writer.getvalue().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SyncError(f"the manifest is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return parse_manifest(text)
+    except ManifestError as exc:
+        raise SyncError(str(exc)) from None
+
+
+def _housekeeping() -> None:
+    """Remove orphans of interrupted syncs: pending artifact files and stale temp files."""
+    conf = app_settings()
+    Artifact.cleanup_orphans(conf.orphan_cleanup_age)
+    cutoff = time.time() - STALE_TEMP_FILE_AGE.total_seconds()
+    try:
+        with os.scandir(conf.working_directory) as entries:
+            for entry in entries:
+                if entry.is_file() and entry.name.startswith("download-"):
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+    except FileNotFoundError:
+        pass
+
+
+def _chunks(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@transaction.atomic
+def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
+    """Insert, update and delete the remote's ContentUnits to match ``entries``; link units
+    whose content is already stored; return what must be downloaded."""
+    listed = {entry.relative_path: entry for entry in entries}
+    existing = {unit.relative_path: unit for unit in ContentUnit.objects.filter(remote=remote)}
+
+    gone = [unit.pk for path, unit in existing.items() if path not in listed]
+    for chunk in _chunks(gone):
+        ContentUnit.objects.filter(pk__in=chunk).delete()
+
+    changed = []
+    for path, unit in existing.items():
+        entry = listed.get(path)
+        if entry and (unit.sha256 != entry.sha256 or unit.size != entry.size):
+            unit.sha256, unit.size, unit.artifact_id, unit.last_error = (
+                entry.sha256, entry.size, None, "")
+            changed.append(unit)
+    ContentUnit.objects.bulk_update(changed, ["sha256", "size", "artifact", "last_error"],
+                                    batch_size=500)
+    ContentUnit.objects.bulk_create(
+        [ContentUnit(remote=remote, relative_path=e.relative_path, sha256=e.sha256, size=e.size)
+         for path, e in listed.items() if path not in existing],
+        batch_size=500,
+    )
+
+    paths_by_sha256: dict[str, list[str]] = {}
+    for entry in entries:
+        paths_by_sha256.setdefault(entry.sha256, []).append(entry.relative_path)
+    stored: dict[str, int] = {}
+    for chunk in _chunks(list(paths_by_sha256)):
+        stored.update(Artifact.objects.filter(sha256__in=chunk).values_list("sha256", "pk"))
+    to_link = [unit for unit in ContentUnit.objects.filter(remote=remote).only(
+        "pk", "sha256", "artifact_id") if unit.sha256 in stored and unit.artifact_id != stored[unit.sha256]]
+    for unit in to_link:
+        unit.artifact_id = stored[unit.sha256]
+        unit.last_error = ""
+    ContentUnit.objects.bulk_update(to_link, ["artifact", "last_error"], batch_size=500)
+
+    first_entry: dict[str, ManifestEntry] = {}
+    for entry in entries:
+        if entry.sha256 not in stored:
+            first_entry.setdefault(entry.sha256, entry)
+    already = sum(len(paths) for sha, paths in paths_by_sha256.items() if sha in stored)
+    return _Plan(list(first_entry.values()), paths_by_sha256, already)
+
+
+def _store_batch(remote: Remote, results: list[DownloadResult]) -> None:
+    """Create the Artifacts of finished downloads and link the remote's units to them."""
+    artifacts = Artifact.bulk_from_validated_files(
+        [(result.path, result.digests, result.size) for result in results]
+    )
+    shas = list(artifacts)
+    units = []
+    for chunk in _chunks(shas):
+        units.extend(ContentUnit.objects.filter(remote=remote, sha256__in=chunk).only(
+            "pk", "sha256", "artifact_id"))
+    for unit in units:
+        unit.artifact_id = artifacts[unit.sha256].pk
+        unit.last_error = ""
+    ContentUnit.objects.bulk_update(units, ["artifact", "last_error"], batch_size=500)
+
+
+def _record_failures(remote: Remote, failures: dict[str, str]) -> None:
+    for path, error in failures.items():
+        ContentUnit.objects.filter(remote=remote, relative_path=path).update(last_error=error[:2000])
+
+
+async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
+                        summary: SyncSummary, state: SyncProgress, batch_size: int) -> None:
+    """Download ``plan.to_download`` with bounded concurrency; store results in batches."""
+    pending = iter(plan.to_download)
+    finished: asyncio.Queue = asyncio.Queue()
+    failures: dict[str, str] = {}
+    concurrency = factory.config.download_concurrency
+
+    def count_bytes(n: int) -> None:
+        state.bytes_done += n
+
+    async def worker() -> None:
+        for entry in pending:
+            downloader = factory.build(
+                quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
+                expected_size=entry.size, attachment=entry, progress=count_bytes,
+            )
+            try:
+                result = await downloader.run()
+            except DownloadError as exc:
+                paths = plan.paths_by_sha256[entry.sha256]
+                for path in paths:
+                    failures[path] = str(exc)
+                state.bytes_done += entry.size  # counted as dealt with
+                state.files_done += len(paths)
+                log.warning("sync of %s: %s failed: %s", remote.name, entry.relative_path, exc)
+                continue
+            await finished.put(result)
+
+    async def store() -> None:
+        batch: list[DownloadResult] = []
+        deadline = time.monotonic() + 1.0
+        while True:
+            timeout = max(0.0, deadline - time.monotonic())
+            try:
+                item = await asyncio.wait_for(finished.get(), timeout)
+            except asyncio.TimeoutError:
+                item = None
+            if item is not None and item is not _DONE:
+                batch.append(item)
+            if batch and (item is None or item is _DONE or len(batch) >= batch_size):
+                await sync_to_async(_store_batch)(remote, batch)
+                for result in batch:
+                    summary.downloaded += 1
+                    summary.bytes_downloaded += result.size
+                    state.files_done += len(plan.paths_by_sha256[result.digests["sha256"]])
+                batch = []
+                deadline = time.monotonic() + 1.0
+            elif item is None:
+                deadline = time.monotonic() + 1.0
+            if item is _DONE:
+                return
+
+    storer = asyncio.ensure_future(store())
+    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency * 2)]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await finished.put(_DONE)
+        await storer
+    if failures:
+        await sync_to_async(_record_failures)(remote, failures)
+        summary.failed = len(failures)
+        summary.failures = [{"relative_path": p, "error": e} for p, e in sorted(failures.items())]
+
+
+_DONE = object()
+
+
+class _Reporter:
+    """Calls the progress callback every ``interval`` seconds and once at the end."""
+
+    def __init__(self, callback: ProgressCallback | None, state: SyncProgress, interval: float):
+        self.callback = callback
+        self.state = state
+        self.interval = interval
+        self.task = asyncio.ensure_future(self._run()) if callback is not None else None
+
+    async def _call(self) -> None:
+        snapshot = SyncProgress(**asdict(self.state))
+        if inspect.iscoroutinefunction(self.callback):
+            await self.callback(snapshot)
+        else:
+            await sync_to_async(self.callback)(snapshot)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self._call()
+
+    async def stop(self) -> None:
+        if self.task is None:
+            return
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        await self._call()

@@ -1,0 +1,110 @@
+"""Running syncs as tasks of Django's Tasks framework (django-tasks), tracked by SyncTask.
+
+``enqueue_sync(remote)`` records a waiting :class:`SyncTask` and enqueues
+:func:`sync_remote_task` on the default task backend (``django_tasks_db`` in production:
+workers started with ``manage.py db_worker`` on any machine sharing the database pick it up).
+``run_sync_now(remote)`` runs a sync in the calling process with the same bookkeeping.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_tasks import task
+
+from .models import Remote, SyncTask
+from .sync import ProgressCallback, SyncError, SyncProgress, sync_remote
+
+log = logging.getLogger(__name__)
+
+
+class SyncAlreadyActive(Exception):
+    """A sync of this remote is already waiting or running."""
+
+    def __init__(self, active: SyncTask | None) -> None:
+        self.active = active
+        super().__init__(
+            "A sync of this remote is already "
+            f"{active.state if active else 'in progress'}"
+            + (f" (task {active.pk})." if active else ".")
+        )
+
+
+def _create(remote: Remote, state: str) -> SyncTask:
+    SyncTask.fail_abandoned(remote)
+    try:
+        with transaction.atomic():
+            fields = {"remote": remote, "state": state}
+            if state == SyncTask.State.RUNNING:
+                now = timezone.now()
+                fields.update(started=now, heartbeat=now, worker=SyncTask.this_worker())
+            return SyncTask.objects.create(**fields)
+    except IntegrityError:
+        active = SyncTask.objects.filter(
+            remote=remote, state__in=SyncTask.ACTIVE_STATES).first()
+        raise SyncAlreadyActive(active) from None
+
+
+def enqueue_sync(remote: Remote) -> SyncTask:
+    """Queue a sync of ``remote``; raises :class:`SyncAlreadyActive` if one is pending."""
+    sync_task = _create(remote, SyncTask.State.WAITING)
+    result = sync_remote_task.enqueue(str(sync_task.pk))
+    SyncTask.objects.filter(pk=sync_task.pk).update(backend_task_id=str(result.id))
+    sync_task.refresh_from_db()
+    return sync_task
+
+
+def run_sync_now(remote: Remote, progress: ProgressCallback | None = None) -> SyncTask:
+    """Sync ``remote`` in this process, recorded as a SyncTask (returned when finished)."""
+    sync_task = _create(remote, SyncTask.State.RUNNING)
+    _execute(sync_task, progress)
+    sync_task.refresh_from_db()
+    return sync_task
+
+
+@task()
+def sync_remote_task(sync_task_id: str) -> dict:
+    """The worker side: run the waiting SyncTask ``sync_task_id``."""
+    now = timezone.now()
+    claimed = SyncTask.objects.filter(pk=sync_task_id, state=SyncTask.State.WAITING).update(
+        state=SyncTask.State.RUNNING, started=now, heartbeat=now, worker=SyncTask.this_worker()
+    )
+    sync_task = SyncTask.objects.select_related("remote").get(pk=sync_task_id)
+    if not claimed:
+        log.warning("sync task %s is %s, not waiting: not run again", sync_task_id, sync_task.state)
+        return {"state": sync_task.state}
+    _execute(sync_task, None)
+    sync_task.refresh_from_db()
+    return {"state": sync_task.state, "summary": sync_task.summary}
+
+
+def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
+    def report(state: SyncProgress) -> None:
+        SyncTask.objects.filter(pk=sync_task.pk).update(
+            files_total=state.files_total, files_done=state.files_done,
+            bytes_total=state.bytes_total, bytes_done=state.bytes_done,
+            heartbeat=timezone.now(),
+        )
+        if progress is not None:
+            progress(state)
+
+    fields: dict = {"finished": None}
+    try:
+        summary = sync_remote(sync_task.remote, progress=report)
+    except SyncError as exc:
+        fields.update(state=SyncTask.State.FAILED, error=str(exc))
+        if exc.summary is not None:
+            fields.update(summary=_without_failures(exc.summary.as_dict()),
+                          failures=exc.summary.failures)
+    except Exception as exc:  # noqa: BLE001 - recorded for the operator, then logged
+        log.exception("sync of %s crashed", sync_task.remote)
+        fields.update(state=SyncTask.State.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+    else:
+        fields.update(state=SyncTask.State.COMPLETED, summary=_without_failures(summary.as_dict()))
+    fields["finished"] = timezone.now()
+    SyncTask.objects.filter(pk=sync_task.pk).update(**fields)
+
+
+def _without_failures(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "failures"}

@@ -1,0 +1,246 @@
+"""The sync pipeline: manifest -> ContentUnits -> downloads -> Artifacts."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from pulp_downloads.manifest import ManifestError, parse_manifest
+from pulp_downloads.models import Artifact, ContentUnit, PendingArtifactFile, Remote, SyncTask
+from pulp_downloads.sync import SyncError, async_sync_remote
+from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync, run_sync_now
+
+from .conftest import sha256, status_fault
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SHA = "a" * 64
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections():
+    yield
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
+def files(n: int, size: int = 20_000, prefix: str = "pool/f") -> dict[str, bytes]:
+    return {f"{prefix}{i:03d}.bin": os.urandom(size) for i in range(n)}
+
+
+@sync_to_async
+def make_remote(url: str, **fields) -> Remote:
+    fields.setdefault("name", "repo")
+    return Remote.objects.create(url=url, **fields)
+
+
+# --- manifest parsing -------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=False)
+class TestManifest:
+    def test_parses_lines_and_skips_blank_ones(self):
+        entries = parse_manifest(f"a.txt,{SHA},3\n\nsub/dir/b,c.txt,{SHA.upper()},0\n")
+        assert [(e.relative_path, e.size, e.line) for e in entries] == [
+            ("a.txt", 3, 1), ("sub/dir/b,c.txt", 0, 3)]
+        assert entries[1].sha256 == SHA
+
+    @pytest.mark.parametrize("line,problem", [
+        ("only-two,fields", "expected 'relative_path,sha256,size'"),
+        (f"/etc/passwd,{SHA},1", "absolute path"),
+        (f"../up,{SHA},1", "escapes the repository"),
+        (f"a/../../b,{SHA},1", "escapes the repository"),
+        (f"a//b,{SHA},1", "not normalised"),
+        (f"./a,{SHA},1", "not normalised"),
+        (f"a\\b,{SHA},1", "backslash"),
+        ("a,xyz,1", "not a sha256"),
+        (f"a,{SHA},-1", "not a non-negative integer"),
+        (f"a,{SHA},1.5", "not a non-negative integer"),
+        (f",{SHA},1", "empty path"),
+    ])
+    def test_bad_lines_are_refused_naming_the_line(self, line, problem):
+        with pytest.raises(ManifestError) as info:
+            parse_manifest(f"ok,{SHA},1\n{line}\n")
+        assert info.value.line == 2
+        assert problem in str(info.value) and "line 2" in str(info.value)
+
+    def test_duplicate_paths_are_refused(self):
+        with pytest.raises(ManifestError, match="listed twice"):
+            parse_manifest(f"a,{SHA},1\na,{SHA},1\n")
+
+
+# --- sync ---------------------------------------------------------------------------------------
+async def test_immediate_sync_stores_every_file_and_links_units(upstream):
+    content = files(12)
+    remote = await make_remote(upstream.add_repo("repo", content))
+    progress = []
+    summary = await async_sync_remote(remote, progress=progress.append, progress_interval=0.05)
+    assert summary.listed == 12 and summary.downloaded == 12 and summary.failed == 0
+    assert summary.bytes_downloaded == sum(len(d) for d in content.values())
+    units = [u async for u in ContentUnit.objects.filter(remote=remote).select_related("artifact")]
+    assert len(units) == 12 and all(u.artifact is not None for u in units)
+    for unit in units:
+        with default_storage.open(unit.artifact.file.name) as fh:
+            assert fh.read() == content[unit.relative_path]
+    final = progress[-1]
+    assert (final.files_done, final.files_total) == (12, 12)
+    assert final.bytes_done == final.bytes_total == summary.bytes_downloaded
+
+
+async def test_second_sync_downloads_nothing(upstream):
+    content = files(5)
+    remote = await make_remote(upstream.add_repo("repo", content))
+    await async_sync_remote(remote)
+    hits = dict(upstream.hits)
+    summary = await async_sync_remote(remote)
+    assert summary.downloaded == 0 and summary.already_present == 5
+    new_hits = {k: v - hits.get(k, 0) for k, v in upstream.hits.items() if v != hits.get(k, 0)}
+    assert new_hits == {"repo/PULP_MANIFEST": 1}
+
+
+async def test_identical_content_under_two_paths_is_downloaded_once(upstream):
+    data = os.urandom(5000)
+    remote = await make_remote(upstream.add_repo("repo", {"a.bin": data, "b/a-copy.bin": data}))
+    summary = await async_sync_remote(remote)
+    assert summary.downloaded == 1 and summary.listed == 2
+    assert await Artifact.objects.acount() == 1
+    assert await ContentUnit.objects.filter(artifact__isnull=False).acount() == 2
+
+
+@pytest.mark.parametrize("policy", ["on_demand", "streamed"])
+async def test_lazy_policies_record_units_only(upstream, policy):
+    remote = await make_remote(upstream.add_repo("repo", files(4)), policy=policy)
+    summary = await async_sync_remote(remote)
+    assert summary.listed == 4 and summary.downloaded == 0
+    assert await ContentUnit.objects.filter(remote=remote, artifact__isnull=True).acount() == 4
+    assert await Artifact.objects.acount() == 0
+    assert set(upstream.hits) == {"repo/PULP_MANIFEST"}
+
+
+async def test_units_follow_the_manifest_insert_update_delete(upstream):
+    content = files(3)
+    url = upstream.add_repo("repo", content)
+    remote = await make_remote(url)
+    await async_sync_remote(remote)
+    changed = dict(content)
+    del changed["pool/f000.bin"]
+    changed["pool/f001.bin"] = b"new bytes"
+    changed["pool/new.bin"] = b"added"
+    upstream.add_repo("repo", changed)
+    summary = await async_sync_remote(remote)
+    assert summary.downloaded == 2
+    units = {u.relative_path: u async for u in ContentUnit.objects.filter(remote=remote)
+             .select_related("artifact")}
+    assert set(units) == {"pool/f001.bin", "pool/f002.bin", "pool/new.bin"}
+    assert units["pool/f001.bin"].sha256 == sha256(b"new bytes")
+    assert units["pool/f001.bin"].artifact.sha256 == sha256(b"new bytes")
+
+
+async def test_a_failed_file_does_not_stop_the_others_and_rerun_resumes(upstream):
+    content = files(6)
+    remote = await make_remote(upstream.add_repo("repo", content), max_retries=0)
+    upstream.faults["repo/pool/f003.bin"].append(status_fault(500))
+    with pytest.raises(SyncError) as info:
+        await async_sync_remote(remote)
+    summary = info.value.summary
+    assert summary.downloaded == 5 and summary.failed == 1
+    assert summary.failures[0]["relative_path"] == "pool/f003.bin"
+    assert "HTTP 500" in summary.failures[0]["error"]
+    unit = await ContentUnit.objects.aget(remote=remote, relative_path="pool/f003.bin")
+    assert "HTTP 500" in unit.last_error and unit.artifact_id is None
+    summary = await async_sync_remote(remote)
+    assert summary.downloaded == 1 and summary.already_present == 5
+    unit = await ContentUnit.objects.aget(remote=remote, relative_path="pool/f003.bin")
+    assert unit.artifact_id is not None and unit.last_error == ""
+
+
+async def test_bad_manifest_fails_before_anything_is_downloaded(upstream):
+    url = upstream.add_repo("repo", files(3), extra_lines="broken line\n")
+    remote = await make_remote(url)
+    with pytest.raises(SyncError, match="line 4"):
+        await async_sync_remote(remote)
+    assert set(upstream.hits) == {"repo/PULP_MANIFEST"}
+    assert await ContentUnit.objects.acount() == 0
+
+
+async def test_manifest_path_escaping_the_repo_is_refused(upstream):
+    url = upstream.add_repo("repo", {}, extra_lines=f"../../etc/passwd,{SHA},3\n")
+    remote = await make_remote(url)
+    with pytest.raises(SyncError, match="escapes"):
+        await async_sync_remote(remote)
+
+
+async def test_missing_manifest_is_a_clear_error(upstream):
+    remote = await make_remote(upstream.url + "nothing/PULP_MANIFEST")
+    with pytest.raises(SyncError, match="could not fetch the manifest.*404"):
+        await async_sync_remote(remote)
+
+
+async def test_wrong_bytes_upstream_fail_validation_and_store_nothing(upstream):
+    url = upstream.add_repo("repo", {"a.bin": b"expected"})
+    upstream.files["repo/a.bin"] = b"tampered"
+    remote = await make_remote(url, max_retries=0)
+    with pytest.raises(SyncError) as info:
+        await async_sync_remote(remote)
+    assert "size mismatch" in info.value.summary.failures[0]["error"] or \
+        "digest mismatch" in info.value.summary.failures[0]["error"]
+    assert await Artifact.objects.acount() == 0
+
+
+async def test_paths_with_spaces_and_hashes_are_quoted(upstream):
+    data = b"odd name"
+    url = upstream.add_repo("repo", {"dir with space/a#b?.txt": data})
+    remote = await make_remote(url)
+    summary = await async_sync_remote(remote)
+    assert summary.downloaded == 1
+
+
+async def test_orphan_files_of_an_interrupted_store_are_cleaned_up(upstream, settings):
+    settings.PULP_DOWNLOADS = dict(settings.PULP_DOWNLOADS, ORPHAN_CLEANUP_AGE=60)
+    orphan = "artifact/ab/" + "c" * 62
+    await sync_to_async(default_storage.save)(orphan, __import__("io").BytesIO(b"x"))
+    await PendingArtifactFile.objects.acreate(
+        sha256="ab" + "c" * 62, path=orphan, created=timezone.now() - timedelta(minutes=5))
+    remote = await make_remote(upstream.add_repo("repo", files(1)))
+    await async_sync_remote(remote)
+    assert not default_storage.exists(orphan)
+    assert await PendingArtifactFile.objects.acount() == 0
+
+
+# --- sync tasks ---------------------------------------------------------------------------------
+async def test_run_sync_now_records_a_completed_task(upstream):
+    remote = await make_remote(upstream.add_repo("repo", files(3)))
+    task = await sync_to_async(run_sync_now)(remote)
+    assert task.state == "completed" and task.summary["downloaded"] == 3
+    assert task.files_done == task.files_total == 3
+    assert task.started and task.finished and task.error == ""
+
+
+async def test_failed_sync_task_records_error_and_failures(upstream):
+    remote = await make_remote(upstream.add_repo("repo", files(2)), max_retries=0)
+    upstream.faults["repo/pool/f001.bin"].append(status_fault(404))
+    task = await sync_to_async(run_sync_now)(remote)
+    assert task.state == "failed" and "1 of 2" in task.error
+    assert task.failures[0]["relative_path"] == "pool/f001.bin"
+
+
+async def test_enqueue_runs_the_task_and_refuses_a_second_active_sync(upstream):
+    remote = await make_remote(upstream.add_repo("repo", files(2)))
+    task = await sync_to_async(enqueue_sync)(remote)
+    assert task.state == "completed" and task.backend_task_id
+    await SyncTask.objects.acreate(remote=remote, state="waiting")
+    with pytest.raises(SyncAlreadyActive, match="already waiting"):
+        await sync_to_async(enqueue_sync)(remote)
+
+
+async def test_a_sync_whose_worker_died_does_not_block_the_next(upstream):
+    remote = await make_remote(upstream.add_repo("repo", files(1)))
+    host = SyncTask.this_worker().rpartition(":")[0]
+    dead = await SyncTask.objects.acreate(remote=remote, state="running", started=timezone.now(),
+                                          heartbeat=timezone.now(), worker=f"{host}:999999")
+    task = await sync_to_async(run_sync_now)(remote)
+    assert task.state == "completed"
+    await dead.arefresh_from_db()
+    assert dead.state == "failed" and "stopped" in dead.error
