@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from .models import SECRET_FIELDS, Artifact, ContentUnit, Remote
+from .models import SECRET_FIELDS, Artifact, ContentUnit, Remote, SyncTask
+from .tasks import SyncAlreadyActive, enqueue_sync
 
 
 class RemoteAdminForm(forms.ModelForm):
@@ -66,15 +72,24 @@ class RemoteAdminForm(forms.ModelForm):
         return cleaned
 
 
+def _task_link(task: SyncTask | None) -> str:
+    if task is None:
+        return "—"
+    url = reverse("admin:pulp_downloads_synctask_change", args=[task.pk])
+    return format_html('<a href="{}">{}</a>', url, task.get_state_display())
+
+
 @admin.register(Remote)
 class RemoteAdmin(admin.ModelAdmin):
     form = RemoteAdminForm
-    list_display = ("name", "url", "policy", "updated")
+    list_display = ("name", "url", "policy", "latest_task", "updated")
     list_filter = ("policy",)
     search_fields = ("name", "url")
-    readonly_fields = ("created", "updated")
+    readonly_fields = ("created", "updated", "latest_task")
+    actions = ["sync_selected"]
     fieldsets = (
-        ("General", {"fields": ("name", "url", "policy", "headers", "created", "updated")}),
+        ("General", {"fields": ("name", "url", "policy", "headers", "latest_task", "created",
+                                "updated")}),
         ("TLS", {"fields": ("tls_validation", "ca_cert", "client_cert", "client_key",
                             "clear_client_key")}),
         ("Authentication", {"fields": ("username", "password", "clear_password")}),
@@ -87,12 +102,77 @@ class RemoteAdmin(admin.ModelAdmin):
     )
 
 
+    @admin.display(description="latest sync")
+    def latest_task(self, obj: Remote) -> str:
+        if obj.pk is None:
+            return "—"
+        return _task_link(obj.sync_tasks.order_by("-created").first())
+
+    @admin.action(description="Sync selected remotes")
+    def sync_selected(self, request, queryset) -> None:
+        for remote in queryset:
+            try:
+                task = enqueue_sync(remote)
+            except SyncAlreadyActive as exc:
+                self.message_user(request, f"{remote.name}: {exc}", messages.WARNING)
+                continue
+            url = reverse("admin:pulp_downloads_synctask_change", args=[task.pk])
+            self.message_user(
+                request,
+                format_html('Sync of {} queued: <a href="{}">task {}</a> ({}).',
+                            remote.name, url, task.pk, task.get_state_display()),
+                messages.SUCCESS,
+            )
+
+
+@admin.register(SyncTask)
+class SyncTaskAdmin(admin.ModelAdmin):
+    list_display = ("created", "remote", "state", "progress", "finished")
+    list_filter = ("state", "remote")
+    readonly_fields = ("id", "remote", "state", "created", "started", "finished", "heartbeat",
+                       "worker", "progress", "files_total", "files_done", "bytes_total",
+                       "bytes_done", "error", "summary", "failures", "backend_task_id")
+    fields = readonly_fields
+
+    @admin.display(description="progress")
+    def progress(self, obj: SyncTask) -> str:
+        return (f"{obj.files_done}/{obj.files_total} files, "
+                f"{obj.bytes_done / 1e6:.1f}/{obj.bytes_total / 1e6:.1f} MB")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Artifact)
 class ArtifactAdmin(admin.ModelAdmin):
     list_display = ("sha256", "size", "created")
     search_fields = ("sha256", "sha512", "sha384", "sha224", "sha1", "md5")
-    readonly_fields = ("file", "size", "md5", "sha1", "sha224", "sha256", "sha384", "sha512",
-                       "created")
+    readonly_fields = ("file_link", "size", "md5", "sha1", "sha224", "sha256", "sha384",
+                       "sha512", "created")
+    fields = readonly_fields
+
+    @admin.display(description="file")
+    def file_link(self, obj: Artifact) -> str:
+        url = reverse("admin:pulp_downloads_artifact_download", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.file.name)
+
+    def get_urls(self):
+        download = self.admin_site.admin_view(self.download_view)
+        return [
+            path("<int:pk>/download/", download, name="pulp_downloads_artifact_download"),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, pk: int):
+        """Serve the Artifact's file to staff allowed to view Artifacts."""
+        artifact = get_object_or_404(Artifact, pk=pk)
+        if not self.has_view_permission(request, artifact):
+            raise PermissionDenied
+        return FileResponse(artifact.file.open("rb"), as_attachment=True,
+                            filename=artifact.sha256, content_type="application/octet-stream")
 
     def has_add_permission(self, request) -> bool:
         return False

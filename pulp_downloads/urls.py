@@ -1,6 +1,6 @@
 """The app's URLs."""
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 
 def status(request):
@@ -10,4 +10,5 @@ def status(request):
 
 urlpatterns = [
     path("status/", status, name="status"),
+    path("api/", include("pulp_downloads.api.urls")),
 ]

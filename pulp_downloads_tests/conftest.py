@@ -52,6 +52,7 @@ import socket  # noqa: E402
 import ssl  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 
 from aiohttp import web  # noqa: E402
@@ -310,3 +311,22 @@ def server_ssl_context(server_cert) -> ssl.SSLContext:
 
 def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
+
+
+@pytest.fixture
+def threaded_upstream():
+    """An upstream server on its own thread (the API test client is synchronous)."""
+    from aiohttp.test_utils import TestServer
+
+    loop = asyncio.new_event_loop()
+    up = Upstream()
+    server = TestServer(up.app())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
+    up.server = server
+    yield up
+    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()

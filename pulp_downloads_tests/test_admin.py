@@ -65,3 +65,28 @@ def test_model_validation_errors_show_on_the_field(admin_client):
     assert "url" in form.errors
     assert b"s3cret-typed" not in response.content
     assert not Remote.objects.filter(name="new").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_action_enqueues_and_reports_tasks(admin_client, threaded_upstream):
+    import os
+
+    from pulp_downloads.models import Artifact, SyncTask
+
+    url = threaded_upstream.add_repo("repo", {f"f{i}": os.urandom(1000) for i in range(3)})
+    remote = Remote.objects.create(name="adm", url=url)
+    response = admin_client.post("/admin/pulp_downloads/remote/", {
+        "action": "sync_selected", "_selected_action": [remote.pk]}, follow=True)
+    assert response.status_code == 200
+    task = SyncTask.objects.get(remote=remote)
+    assert task.state == "completed"
+    assert f"Sync of adm queued" in response.content.decode()
+    page = admin_client.get(f"/admin/pulp_downloads/remote/{remote.pk}/change/").content.decode()
+    assert f"/admin/pulp_downloads/synctask/{task.pk}/change/" in page
+    artifact = Artifact.objects.first()
+    detail = admin_client.get(f"/admin/pulp_downloads/artifact/{artifact.pk}/change/")
+    assert artifact.sha256 in detail.content.decode()
+    download = admin_client.get(f"/admin/pulp_downloads/artifact/{artifact.pk}/download/")
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == artifact.file.open("rb").read()
+    assert admin_client.get(f"/admin/pulp_downloads/synctask/{task.pk}/change/").status_code == 200

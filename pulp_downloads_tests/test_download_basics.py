@@ -239,27 +239,14 @@ def test_fetch_works_from_sync_code_and_from_a_worker_thread(upstream_sync):
 
 
 @pytest.fixture
-def upstream_sync(tmp_path):
-    """An upstream served from a background thread's loop, for sync-code tests."""
-    from aiohttp.test_utils import TestServer
-
-    from .conftest import FAST_RETRIES, Upstream
-
-    loop = asyncio.new_event_loop()
-    up = Upstream()
-    server = TestServer(up.app())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
-    up.server = server
+def upstream_sync(threaded_upstream):
     from pulp_downloads.download import DownloaderFactory, RemoteConfig
 
-    factory = DownloaderFactory(RemoteConfig(url=up.url), retry_policy=FAST_RETRIES, events=None)
-    yield up, factory
-    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    from .conftest import FAST_RETRIES
+
+    factory = DownloaderFactory(RemoteConfig(url=threaded_upstream.url),
+                                retry_policy=FAST_RETRIES, events=None)
+    return threaded_upstream, factory
 
 
 async def test_file_downloader_reads_under_allowed_roots(make_factory, tmp_path):

@@ -126,35 +126,13 @@ async def test_invalid_download_creates_no_artifact_and_no_file(upstream, remote
     assert not os.path.exists(working) or os.listdir(working) == []
 
 
-def test_fetch_from_sync_code_creates_the_artifact(upstream_thread, remote_for):
-    up = upstream_thread
+def test_fetch_from_sync_code_creates_the_artifact(threaded_upstream, remote_for):
+    up = threaded_upstream
     url = up.add("repo/f", DATA)
     remote = remote_for(up.url + "repo/PULP_MANIFEST")
     factory = DownloaderFactory(remote, retry_policy=FAST_RETRIES)
     result = factory.build(url, save_artifact=True).fetch()
     assert Artifact.objects.get(sha256=sha256(DATA)).pk == result.artifact.pk
-
-
-@pytest.fixture
-def upstream_thread():
-    import threading
-
-    from aiohttp.test_utils import TestServer
-
-    from .conftest import Upstream
-
-    loop = asyncio.new_event_loop()
-    up = Upstream()
-    server = TestServer(up.app())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
-    up.server = server
-    yield up
-    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
 
 
 async def test_group_downloader_reports_each_group_and_isolates_failures(upstream, make_factory):

@@ -1,0 +1,153 @@
+"""DRF serializers. Secrets are write-only; Remote validation is the model's own."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import SECRET_FIELDS, Artifact, ContentUnit, Remote, SyncTask
+
+
+def href(view_name: str, pk) -> str:
+    return reverse(view_name, kwargs={"pk": pk})
+
+
+class HrefField(serializers.Field):
+    """The object's own API path, e.g. ``/api/remotes/3/``."""
+
+    def __init__(self, view_name: str, source: str = "pk", **kwargs):
+        self.view_name = view_name
+        kwargs.update(read_only=True, source=source)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return href(self.view_name, value) if value is not None else None
+
+
+extend_schema_field(OpenApiTypes.STR)(HrefField)
+
+
+class RemoteSerializer(serializers.ModelSerializer):
+    """A Remote. ``password``, ``proxy_password`` and ``client_key`` are accepted on write
+    and never returned; ``has_*`` fields say whether one is set."""
+
+    href = HrefField("remote-detail")
+    password = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                     trim_whitespace=False, style={"input_type": "password"})
+    proxy_password = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                           trim_whitespace=False, style={"input_type": "password"})
+    client_key = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                       trim_whitespace=False)
+    has_password = serializers.SerializerMethodField()
+    has_proxy_password = serializers.SerializerMethodField()
+    has_client_key = serializers.SerializerMethodField()
+    latest_task = serializers.SerializerMethodField()
+    mirrors = serializers.ListField(child=serializers.CharField(), required=False)
+    headers = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+
+    class Meta:
+        model = Remote
+        fields = [
+            "href", "id", "name", "url", "policy",
+            "ca_cert", "client_cert", "client_key", "has_client_key", "tls_validation",
+            "username", "password", "has_password",
+            "proxy_url", "proxy_username", "proxy_password", "has_proxy_password",
+            "mirrors", "mirrorlist_url",
+            "download_concurrency", "max_retries", "rate_limit", "total_timeout",
+            "connect_timeout", "sock_connect_timeout", "sock_read_timeout", "headers",
+            "created", "updated", "latest_task",
+        ]
+        read_only_fields = ["id", "created", "updated"]
+
+    def get_has_password(self, obj) -> bool:
+        return bool(obj.password)
+
+    def get_has_proxy_password(self, obj) -> bool:
+        return bool(obj.proxy_password)
+
+    def get_has_client_key(self, obj) -> bool:
+        return bool(obj.client_key)
+
+    def get_latest_task(self, obj) -> str | None:
+        task = obj.sync_tasks.order_by("-created").only("pk").first()
+        return href("task-detail", task.pk) if task else None
+
+    def validate(self, attrs):
+        """Run the model's own validation on the would-be result."""
+        if self.instance is not None:
+            candidate = Remote.objects.get(pk=self.instance.pk)
+        else:
+            candidate = Remote()
+        for field, value in attrs.items():
+            setattr(candidate, field, value)
+        try:
+            candidate.full_clean()
+        except DjangoValidationError as exc:
+            errors = {}
+            for field, messages in exc.message_dict.items():
+                key = "non_field_errors" if field == "__all__" else field
+                errors[key] = messages
+            raise serializers.ValidationError(errors) from None
+        return attrs
+
+    def create(self, validated_data):
+        return Remote.objects.create(**validated_data)
+
+    def update(self, instance, validated_data):
+        for field, value in validated_data.items():
+            setattr(instance, field, value)
+        instance.save()
+        return instance
+
+
+class SyncTaskSerializer(serializers.ModelSerializer):
+    """A sync task: state, timestamps, progress, error, summary and failed paths."""
+
+    href = HrefField("task-detail")
+    remote = HrefField("remote-detail", source="remote_id")
+    remote_name = serializers.CharField(source="remote.name", read_only=True)
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SyncTask
+        fields = ["href", "id", "remote", "remote_name", "state", "created", "started",
+                  "finished", "progress", "error", "summary", "failures"]
+        read_only_fields = fields
+
+    def get_progress(self, obj) -> dict:
+        return {
+            "files_done": obj.files_done, "files_total": obj.files_total,
+            "bytes_done": obj.bytes_done, "bytes_total": obj.bytes_total,
+        }
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    href = HrefField("artifact-detail")
+    file = serializers.CharField(source="file.name", read_only=True)
+
+    class Meta:
+        model = Artifact
+        fields = ["href", "id", "file", "size", "md5", "sha1", "sha224", "sha256", "sha384",
+                  "sha512", "created"]
+        read_only_fields = fields
+
+
+class ContentUnitSerializer(serializers.ModelSerializer):
+    href = HrefField("content-detail")
+    remote = HrefField("remote-detail", source="remote_id")
+    artifact = HrefField("artifact-detail", source="artifact_id")
+
+    class Meta:
+        model = ContentUnit
+        fields = ["href", "id", "remote", "relative_path", "sha256", "size", "artifact",
+                  "last_error", "created", "updated"]
+        read_only_fields = fields
+
+
+class SyncStartedSerializer(serializers.Serializer):
+    task = serializers.CharField(help_text="The href of the queued sync task.")
+
+
+assert set(SECRET_FIELDS) <= set(RemoteSerializer.Meta.fields)

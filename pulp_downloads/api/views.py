@@ -1,0 +1,70 @@
+"""API viewsets: remotes (CRUD + sync), tasks, artifacts and content (read-only)."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from ..models import Artifact, ContentUnit, Remote, SyncTask
+from ..tasks import SyncAlreadyActive, enqueue_sync
+from .filters import ArtifactFilter, ContentUnitFilter, SyncTaskFilter
+from .serializers import (
+    ArtifactSerializer,
+    ContentUnitSerializer,
+    RemoteSerializer,
+    SyncStartedSerializer,
+    SyncTaskSerializer,
+    href,
+)
+
+
+class RemoteViewSet(viewsets.ModelViewSet):
+    """Remotes: where content comes from and how to reach it."""
+
+    queryset = Remote.objects.all()
+    serializer_class = RemoteSerializer
+    filterset_fields = {"name": ["exact"], "policy": ["exact"]}
+
+    @extend_schema(
+        request=None,
+        responses={202: SyncStartedSerializer,
+                   409: OpenApiResponse(description="A sync of this remote is already queued")},
+    )
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        """Queue a sync of this remote; answers 202 with the task's href."""
+        remote = self.get_object()
+        try:
+            task = enqueue_sync(remote)
+        except SyncAlreadyActive as exc:
+            body = {"detail": str(exc)}
+            if exc.active is not None:
+                body["task"] = href("task-detail", exc.active.pk)
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        return Response({"task": href("task-detail", task.pk)}, status=status.HTTP_202_ACCEPTED)
+
+
+class SyncTaskViewSet(viewsets.ReadOnlyModelViewSet):
+    """Sync tasks with their state, progress, error and summary."""
+
+    queryset = SyncTask.objects.select_related("remote")
+    serializer_class = SyncTaskSerializer
+    filterset_class = SyncTaskFilter
+
+
+class ArtifactViewSet(viewsets.ReadOnlyModelViewSet):
+    """Stored files, filterable by any digest."""
+
+    queryset = Artifact.objects.all()
+    serializer_class = ArtifactSerializer
+    filterset_class = ArtifactFilter
+
+
+class ContentUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                         viewsets.GenericViewSet):
+    """What remotes list, and the Artifact holding each file once downloaded."""
+
+    queryset = ContentUnit.objects.all()
+    serializer_class = ContentUnitSerializer
+    filterset_class = ContentUnitFilter
