@@ -330,3 +330,25 @@ def threaded_upstream():
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
     loop.close()
+
+
+@pytest.fixture
+def subprocess_env(settings, transactional_db) -> dict[str, str]:
+    """Environment for a ``manage.py`` subprocess that uses this test's database and media."""
+    import os
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    params = connection.settings_dict
+    if params["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{params['NAME']}"
+    else:
+        auth = quote(params["USER"] or "")
+        if params.get("PASSWORD"):
+            auth += ":" + quote(params["PASSWORD"])
+        url = f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+    env = dict(os.environ, DATABASE_URL=url, MEDIA_ROOT=settings.MEDIA_ROOT,
+               PULP_DOWNLOADS_LOG_LEVEL="WARNING")
+    env.pop("TASKS_BACKEND", None)
+    return env

@@ -1,0 +1,76 @@
+"""``manage.py remote``: list, show, create and delete remotes from the command line."""
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pulp_downloads.models import SECRET_FIELDS, Remote
+
+
+class Command(BaseCommand):
+    help = "Manage remotes: list, show NAME, create NAME URL [options], delete NAME."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("list", help="list remotes")
+        show = sub.add_parser("show", help="show one remote (secrets are never shown)")
+        show.add_argument("name")
+        create = sub.add_parser("create", help="create or update a remote")
+        create.add_argument("name")
+        create.add_argument("url")
+        create.add_argument("--policy", choices=[c for c, _ in Remote.Policy.choices])
+        create.add_argument("--concurrency", type=int, dest="download_concurrency")
+        create.add_argument("--max-retries", type=int, dest="max_retries")
+        create.add_argument("--username")
+        create.add_argument("--password-env", metavar="VAR",
+                            help="read the password from this environment variable")
+        create.add_argument("--mirror", action="append", dest="mirrors", default=None)
+        delete = sub.add_parser("delete", help="delete a remote")
+        delete.add_argument("name")
+
+    def handle(self, *args, action: str, **options) -> None:
+        getattr(self, f"do_{action}")(**options)
+
+    def do_list(self, **options) -> None:
+        for remote in Remote.objects.all():
+            self.stdout.write(f"{remote.name}\t{remote.policy}\t{remote.url}")
+
+    def do_show(self, name: str, **options) -> None:
+        remote = self._get(name)
+        data = {f.name: getattr(remote, f.name) for f in Remote._meta.concrete_fields}
+        for field in SECRET_FIELDS:
+            data[field] = "(set)" if data[field] else ""
+        self.stdout.write(json.dumps(data, indent=2, default=str))
+
+    def do_create(self, name: str, url: str, **options) -> None:
+        import os
+
+        remote = Remote.objects.filter(name=name).first() or Remote(name=name)
+        remote.url = url
+        for field in ("policy", "download_concurrency", "max_retries", "username", "mirrors"):
+            if options.get(field) is not None:
+                setattr(remote, field, options[field])
+        if options.get("password_env"):
+            value = os.environ.get(options["password_env"])
+            if value is None:
+                raise CommandError(f"environment variable {options['password_env']} is not set")
+            remote.password = value
+        created = remote.pk is None
+        try:
+            remote.save()
+        except ValidationError as exc:
+            lines = [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
+            raise CommandError("Invalid remote:\n  " + "\n  ".join(lines)) from None
+        self.stdout.write(f"{'Created' if created else 'Updated'} remote {name!r}.")
+
+    def do_delete(self, name: str, **options) -> None:
+        self._get(name).delete()
+        self.stdout.write(f"Deleted remote {name!r}.")
+
+    def _get(self, name: str) -> Remote:
+        try:
+            return Remote.objects.get(name=name)
+        except Remote.DoesNotExist:
+            raise CommandError(f"No remote named {name!r}.") from None

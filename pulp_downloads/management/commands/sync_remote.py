@@ -1,0 +1,117 @@
+"""``manage.py sync_remote NAME [--enqueue]``: sync a remote now, or queue it for a worker."""
+from __future__ import annotations
+
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
+
+from pulp_downloads.models import Remote
+from pulp_downloads.sync import SyncProgress
+from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync, run_sync_now
+
+
+class TerminalProgress:
+    """Two tqdm bars (files, bytes) on a terminal."""
+
+    def __init__(self, stream) -> None:
+        from tqdm import tqdm
+
+        self.files = tqdm(total=0, unit="file", desc="files", file=stream, position=0,
+                          dynamic_ncols=True)
+        self.bytes = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="bytes",
+                          file=stream, position=1, dynamic_ncols=True)
+
+    def __call__(self, state: SyncProgress) -> None:
+        for bar, done, total in ((self.files, state.files_done, state.files_total),
+                                 (self.bytes, state.bytes_done, state.bytes_total)):
+            if bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+    def close(self) -> None:
+        self.files.close()
+        self.bytes.close()
+
+
+class LineProgress:
+    """A plain line every ``interval`` seconds (logs, pipes, CI)."""
+
+    def __init__(self, write, interval: float = 5.0) -> None:
+        self.write = write
+        self.interval = interval
+        self.last = 0.0
+
+    def __call__(self, state: SyncProgress) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.write(f"progress: {state.files_done}/{state.files_total} files, "
+                       f"{state.bytes_done / 1e6:.1f}/{state.bytes_total / 1e6:.1f} MB")
+
+    def close(self) -> None:
+        pass
+
+
+class Command(BaseCommand):
+    help = "Sync a remote's PULP_MANIFEST into Artifacts, in this process or on a worker."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="the remote's name")
+        parser.add_argument("--enqueue", action="store_true",
+                            help="queue the sync for a worker (manage.py db_worker) and exit")
+        parser.add_argument("--progress", choices=["auto", "bar", "lines", "none"],
+                            default="auto",
+                            help="progress display (auto: bars on a terminal, else lines)")
+
+    def handle(self, *args, name: str, enqueue: bool, progress: str, **options) -> None:
+        try:
+            remote = Remote.objects.get(name=name)
+        except Remote.DoesNotExist:
+            known = ", ".join(Remote.objects.values_list("name", flat=True)[:20]) or "none"
+            raise CommandError(f"No remote named {name!r} (known remotes: {known}).") from None
+
+        if enqueue:
+            try:
+                task = enqueue_sync(remote)
+            except SyncAlreadyActive as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(reverse("task-detail", kwargs={"pk": task.pk}))
+            if options["verbosity"] > 1:
+                self.stderr.write(f"task {task.pk} is {task.state}")
+            return
+
+        display = self._display(progress, options["verbosity"])
+        try:
+            task = run_sync_now(remote, progress=display)
+        except SyncAlreadyActive as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            if display is not None:
+                display.close()
+        summary = task.summary or {}
+        if summary and options["verbosity"] > 0:
+            self.stdout.write(
+                f"{remote.name}: {summary.get('listed', 0)} listed, "
+                f"{summary.get('already_present', 0)} already present, "
+                f"{summary.get('downloaded', 0)} downloaded "
+                f"({summary.get('bytes_downloaded', 0) / 1e6:.1f} MB), "
+                f"{summary.get('failed', 0)} failed."
+            )
+        if task.state != "completed":
+            lines = [f"Sync of {remote.name!r} failed: {task.error}"]
+            for failure in task.failures[:20]:
+                lines.append(f"  {failure['relative_path']}: {failure['error']}")
+            if len(task.failures) > 20:
+                lines.append(f"  ... and {len(task.failures) - 20} more")
+            raise CommandError("\n".join(lines))
+        if options["verbosity"] > 0:
+            self.stdout.write(self.style.SUCCESS(f"Sync of {remote.name!r} completed."))
+
+    def _display(self, mode: str, verbosity: int):
+        if mode == "none" or verbosity == 0:
+            return None
+        if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
+            return TerminalProgress(sys.stderr)
+        return LineProgress(lambda text: self.stdout.write(text))

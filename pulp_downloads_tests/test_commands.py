@@ -1,0 +1,96 @@
+"""Management commands: sync_remote and remote."""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from pulp_downloads.models import Artifact, Remote, SyncTask
+
+from .conftest import status_fault
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_sync_remote_runs_in_process_and_prints_summary(threaded_upstream):
+    url = threaded_upstream.add_repo("repo", {f"f{i}": os.urandom(2000) for i in range(5)})
+    Remote.objects.create(name="cli", url=url)
+    output = run("sync_remote", "cli", "--progress", "lines")
+    assert "5 listed, 0 already present, 5 downloaded" in output
+    assert "completed" in output
+    assert Artifact.objects.count() == 5
+    assert SyncTask.objects.get().state == "completed"
+
+
+def test_sync_remote_shows_progress_bars_on_request(threaded_upstream, capsys):
+    url = threaded_upstream.add_repo("repo", {"a": b"a" * 5000})
+    Remote.objects.create(name="bar", url=url)
+    run("sync_remote", "bar", "--progress", "bar")
+    err = capsys.readouterr().err
+    assert "files" in err and "bytes" in err and "1/1" in err
+
+
+def test_sync_remote_failure_raises_with_failed_paths(threaded_upstream):
+    url = threaded_upstream.add_repo("repo", {"good": b"g", "bad": b"b"})
+    threaded_upstream.faults["repo/bad"].append(status_fault(404))
+    Remote.objects.create(name="half", url=url, max_retries=0)
+    with pytest.raises(CommandError) as info:
+        run("sync_remote", "half", "--progress", "none")
+    assert "1 of 2" in str(info.value) and "bad: HTTP 404" in str(info.value)
+
+
+def test_sync_remote_unknown_name_exits_non_zero(subprocess_env):
+    Remote.objects.create(name="known", url="https://example.test/PULP_MANIFEST")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "sync_remote", "no-such-remote"], cwd=ROOT,
+        capture_output=True, text=True, timeout=60, env=subprocess_env,
+    )
+    assert result.returncode == 1
+    assert "No remote named 'no-such-remote' (known remotes: known)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sync_remote_enqueue_prints_the_task_href(threaded_upstream):
+    url = threaded_upstream.add_repo("repo", {"a": b"a"})
+    Remote.objects.create(name="q", url=url)
+    output = run("sync_remote", "q", "--enqueue")
+    task = SyncTask.objects.get()
+    assert output.strip() == f"/api/tasks/{task.pk}/"
+
+
+def test_sync_remote_refuses_while_another_sync_is_active():
+    remote = Remote.objects.create(name="busy", url="https://example.test/PULP_MANIFEST")
+    SyncTask.objects.create(remote=remote, state="waiting")
+    with pytest.raises(CommandError, match="already waiting"):
+        run("sync_remote", "busy")
+
+
+def test_remote_command_create_list_show_delete(monkeypatch):
+    monkeypatch.setenv("REPO_PW", "pw-FROM-ENV")
+    out = run("remote", "create", "cmd", "https://example.test/PULP_MANIFEST", "--policy",
+              "on_demand", "--concurrency", "4", "--username", "u", "--password-env", "REPO_PW")
+    assert "Created remote 'cmd'" in out
+    remote = Remote.objects.get(name="cmd")
+    assert (remote.policy, remote.download_concurrency, remote.password) == ("on_demand", 4, "pw-FROM-ENV")
+    assert "cmd\ton_demand\thttps://example.test/PULP_MANIFEST" in run("remote", "list")
+    shown = run("remote", "show", "cmd")
+    assert "pw-FROM-ENV" not in shown and '"password": "(set)"' in shown
+    run("remote", "delete", "cmd")
+    assert not Remote.objects.exists()
+
+
+def test_remote_command_reports_invalid_fields():
+    with pytest.raises(CommandError, match="url: Unsupported URL scheme"):
+        run("remote", "create", "bad", "ftp://example.test/")
