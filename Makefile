@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv migrate clean
+.PHONY: run test venv migrate clean browser
 
 venv: $(STAMP)
 
@@ -19,12 +19,17 @@ $(STAMP): requirements.txt
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
+# The demo: admin user, sample upstream, the "sample" remote synced, then web app + worker.
 run: migrate
-	@echo "Admin: http://$(HOST):$(PORT)/admin/"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py demo --host $(HOST) --port $(PORT)
+
+# The browser test drives Debian's Chromium (Playwright cannot download browsers here).
+browser:
+	@test -x /usr/bin/chromium || (echo "installing Debian's chromium for the browser test" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # The suite runs on SQLite unless DATABASE_URL names another database.
-test: venv
+test: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -9,6 +9,7 @@ import trustme
 def _isolated_media(settings, tmp_path):
     """Each test stores files under its own MEDIA_ROOT; tasks run immediately."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
     conf = dict(settings.PULP_DOWNLOADS)
     conf["WORKING_DIRECTORY"] = str(tmp_path / "media" / ".working")

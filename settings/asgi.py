@@ -1,7 +1,18 @@
-"""ASGI entry point (``uvicorn settings.asgi:application``)."""
+"""ASGI entry point: ``uvicorn settings.asgi:application``.
+
+With ``DEBUG`` on (or ``SERVE_STATIC=1``) static files (admin, API docs) are served by the
+application itself, as ``runserver`` does; in production run ``collectstatic`` and let the
+front web server serve ``STATIC_ROOT``.
+"""
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
 application = get_asgi_application()
+
+if settings.DEBUG or os.environ.get("SERVE_STATIC") == "1":
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    application = ASGIStaticFilesHandler(application)

@@ -23,13 +23,18 @@ class Remote(models.Model):
     """
 
     class Policy(models.TextChoices):
-        IMMEDIATE = "immediate", "Immediate: download everything during sync"
-        ON_DEMAND = "on_demand", "On demand: download when first requested, then keep"
-        STREAMED = "streamed", "Streamed: stream from upstream each time, never keep"
+        IMMEDIATE = "immediate", "Immediate"
+        ON_DEMAND = "on_demand", "On demand"
+        STREAMED = "streamed", "Streamed"
 
     name = models.CharField(max_length=255, unique=True)
     url = models.CharField("URL", max_length=2048, help_text="URL of the PULP_MANIFEST.")
-    policy = models.CharField(max_length=16, choices=Policy.choices, default=Policy.IMMEDIATE)
+    policy = models.CharField(
+        max_length=16, choices=Policy.choices, default=Policy.IMMEDIATE,
+        help_text="Immediate: download everything during sync. On demand: download a file when "
+                  "first requested, then keep it. Streamed: stream from upstream on every "
+                  "request, never keep.",
+    )
 
     # TLS
     ca_cert = models.TextField(

@@ -1,0 +1,144 @@
+"""``manage.py demo``: the whole product on one machine (what ``make run`` runs).
+
+It makes sure an admin user exists, serves the bundled sample repository from a loopback
+HTTP server, creates the ``sample`` Remote for it, syncs it with a progress bar, then runs the
+web application (uvicorn, ASGI) and a task worker (``db_worker``) until interrupted.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pulp_downloads.models import Remote
+
+SAMPLE_REPO = Path(__file__).resolve().parents[2] / "fixtures" / "sample_repo"
+
+
+def wait_for_port(host: str, port: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), 0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Command(BaseCommand):
+    help = "Run the demo: admin user, sample upstream, sample remote synced, web app and worker."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--upstream-port", type=int,
+                            default=int(os.environ.get("UPSTREAM_PORT", 8001)))
+        parser.add_argument("--no-serve", action="store_true",
+                            help="stop after the sync (do not start the web app and worker)")
+
+    def handle(self, *args, host: str, port: int, upstream_port: int, no_serve: bool,
+               **options) -> None:
+        username, password = self._admin_user()
+        for needed in ([upstream_port] if no_serve else [upstream_port, port]):
+            if not port_is_free(host, needed):
+                raise CommandError(f"port {host}:{needed} is in use; set PORT / UPSTREAM_PORT")
+        processes: list[subprocess.Popen] = []
+        try:
+            upstream = subprocess.Popen(
+                [sys.executable, "-m", "http.server", str(upstream_port), "--bind", host,
+                 "--directory", str(SAMPLE_REPO)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            processes.append(upstream)
+            if not wait_for_port(host, upstream_port):
+                raise CommandError("the sample upstream server did not start")
+            upstream_url = f"http://{host}:{upstream_port}/PULP_MANIFEST"
+            remote = Remote.objects.filter(name="sample").first() or Remote(name="sample")
+            remote.url = upstream_url
+            remote.save()
+            self.stdout.write(f"Sample upstream: {upstream_url}")
+            self.stdout.write("Syncing remote 'sample':")
+            call_command("sync_remote", "sample", stdout=self.stdout, stderr=self.stderr)
+            if no_serve:
+                return
+
+            base = f"http://{host}:{port}"
+            web = subprocess.Popen([sys.executable, "-m", "uvicorn", "settings.asgi:application",
+                                    "--host", host, "--port", str(port), "--log-level",
+                                    "warning"], cwd=settings.BASE_DIR)
+            processes.append(web)
+            worker = subprocess.Popen([sys.executable, "manage.py", "db_worker"],
+                                      cwd=settings.BASE_DIR)
+            processes.append(worker)
+            if not wait_for_port(host, port):
+                raise CommandError("the web application did not start")
+            self.stdout.write(self.style.SUCCESS(
+                "\npulp_downloads is running (Ctrl-C stops everything):\n"
+                f"  Admin:    {base}/admin/   (user {username!r}, password {password!r})\n"
+                f"  API:      {base}/api/\n"
+                f"  API docs: {base}/api/docs/\n"
+                f"  Worker:   manage.py db_worker (pid {worker.pid})\n"
+            ))
+            self._wait(processes)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    def _wait(self, processes: list[subprocess.Popen]) -> None:
+        try:
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping.")
+            return
+        failed = [p.args for p in processes if p.poll() is not None]
+        raise CommandError(f"a process stopped unexpectedly: {failed}")
+
+    def _admin_user(self) -> tuple[str, str]:
+        """Ensure the admin user exists; its password comes from ``ADMIN_PASSWORD`` or is
+        generated once and kept in ``var/admin-password.txt``."""
+        username = os.environ.get("ADMIN_USERNAME", "admin")
+        password = os.environ.get("ADMIN_PASSWORD")
+        stored = Path(settings.VAR_DIR) / "admin-password.txt"
+        if not password:
+            if stored.exists():
+                password = stored.read_text().strip()
+            else:
+                password = secrets.token_urlsafe(12)
+                stored.parent.mkdir(parents=True, exist_ok=True)
+                stored.touch(mode=0o600)
+                stored.write_text(password + "\n")
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=username).first()
+        if user is None:
+            user = user_model(username=username, is_staff=True, is_superuser=True)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return username, password

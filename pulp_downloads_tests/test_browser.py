@@ -1,0 +1,85 @@
+"""A person in a browser: log into the admin, add a Remote, sync it, see the Artifacts.
+
+Playwright drives Debian's Chromium (``make test`` installs it when missing). Set
+``DOCS_SCREENSHOTS=DIR`` to save the screenshots used by the documentation.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from pulp_downloads.models import Artifact, SyncTask
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def shot(page, name: str) -> None:
+    target = os.environ.get("DOCS_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+
+
+def test_admin_adds_a_remote_syncs_it_and_sees_artifacts(browser, live_server, threaded_upstream,
+                                                         monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls below are safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    User.objects.create_superuser("admin", password="admin-pass")
+    files = {f"pool/pkg-{i}.bin": os.urandom(4096 + i) for i in range(6)}
+    manifest_url = threaded_upstream.add_repo("repo", files)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "admin-pass")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/add/")
+    page.fill("#id_name", "browser-repo")
+    page.fill("#id_url", manifest_url)
+    page.fill("#id_password", "")
+    shot(page, "admin-remote-add")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=was added successfully")
+
+    page.check("input[name=_selected_action]")
+    page.select_option("select[name=action]", "sync_selected")
+    page.click("button[name=index]")
+    page.wait_for_selector("text=Sync of browser-repo queued")
+    shot(page, "admin-sync-action")
+    assert SyncTask.objects.get().state == "completed"
+
+    page.goto(f"{live_server.url}/admin/pulp_downloads/artifact/")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 6
+    for artifact in Artifact.objects.all():
+        assert page.locator(f"text={artifact.sha256}").count() == 1
+    shot(page, "admin-artifacts")
+
+    page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/")
+    page.click("#result_list tbody tr th a")
+    page.wait_for_selector("text=6/6 files")
+    shot(page, "admin-sync-task")
