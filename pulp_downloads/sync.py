@@ -11,20 +11,26 @@ missing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
 
 from .conf import app_settings
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
+from .download.factory import site_library_settings
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .models import Artifact, ContentUnit, Remote
 
@@ -34,6 +40,10 @@ log = logging.getLogger(__name__)
 MAX_MANIFEST_SIZE = 256 * 1024 * 1024
 #: Temporary download files untouched for this long belong to dead processes.
 STALE_TEMP_FILE_AGE = timedelta(hours=6)
+SYNC_DIR_PREFIX = "sync-"
+#: Files smaller than this are made durable by the storing thread, in batches; larger ones by
+#: the downloader as soon as they are complete, in parallel with other downloads.
+FSYNC_IN_BATCH_BELOW = 256 * 1024
 
 
 class SyncError(Exception):
@@ -101,8 +111,14 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
     state = SyncProgress()
     reporter = _Reporter(progress, state, progress_interval)
     await sync_to_async(_housekeeping)()
+    # A fresh working directory per sync: directories that saw many files come and go get
+    # slow to create files in. Files are made durable when they are stored (_store_batch).
+    site = site_library_settings()
+    working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX, dir=_ensure(site.working_directory)))
+    library = dataclasses.replace(site, working_directory=working, fsync=True,
+                                  fsync_min_size=FSYNC_IN_BATCH_BELOW)
     try:
-        async with DownloaderFactory(remote) as factory:
+        async with DownloaderFactory(remote, settings=library) as factory:
             entries = await _fetch_manifest(factory, remote)
             summary.listed = len(entries)
             plan = await sync_to_async(_record_units)(remote, entries)
@@ -120,6 +136,7 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
             state.stage = "done"
     finally:
         await reporter.stop()
+        shutil.rmtree(working, ignore_errors=True)
     if summary.failed:
         raise SyncError(
             f"{summary.failed} of {summary.listed} file(s) failed to download", summary
@@ -144,6 +161,11 @@ async def _fetch_manifest(factory: DownloaderFactory, remote: Remote) -> list[Ma
         raise SyncError(str(exc)) from None
 
 
+def _ensure(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def _housekeeping() -> None:
     """Remove orphans of interrupted syncs: pending artifact files and stale temp files."""
     conf = app_settings()
@@ -152,9 +174,12 @@ def _housekeeping() -> None:
     try:
         with os.scandir(conf.working_directory) as entries:
             for entry in entries:
+                if entry.stat().st_mtime >= cutoff:
+                    continue
                 if entry.is_file() and entry.name.startswith("download-"):
-                    if entry.stat().st_mtime < cutoff:
-                        os.unlink(entry.path)
+                    os.unlink(entry.path)
+                elif entry.is_dir() and entry.name.startswith(SYNC_DIR_PREFIX):
+                    shutil.rmtree(entry.path, ignore_errors=True)
     except FileNotFoundError:
         pass
 
@@ -196,12 +221,9 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
     stored: dict[str, int] = {}
     for chunk in _chunks(list(paths_by_sha256)):
         stored.update(Artifact.objects.filter(sha256__in=chunk).values_list("sha256", "pk"))
-    to_link = [unit for unit in ContentUnit.objects.filter(remote=remote).only(
-        "pk", "sha256", "artifact_id") if unit.sha256 in stored and unit.artifact_id != stored[unit.sha256]]
-    for unit in to_link:
-        unit.artifact_id = stored[unit.sha256]
-        unit.last_error = ""
-    ContentUnit.objects.bulk_update(to_link, ["artifact", "last_error"], batch_size=500)
+    unlinked = ContentUnit.objects.filter(remote=remote).exclude(
+        artifact_id__isnull=False, artifact__sha256=F("sha256")).values_list("sha256", flat=True)
+    _link_units(remote, sorted({sha for sha in unlinked if sha in stored}))
 
     first_entry: dict[str, ManifestEntry] = {}
     for entry in entries:
@@ -213,18 +235,20 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
 
 def _store_batch(remote: Remote, results: list[DownloadResult]) -> None:
     """Create the Artifacts of finished downloads and link the remote's units to them."""
-    artifacts = Artifact.bulk_from_validated_files(
-        [(result.path, result.digests, result.size) for result in results]
+    stored = Artifact.store_validated_files(
+        [(result.path, result.digests, result.size) for result in results],
+        fsync_below=FSYNC_IN_BATCH_BELOW,
     )
-    shas = list(artifacts)
-    units = []
-    for chunk in _chunks(shas):
-        units.extend(ContentUnit.objects.filter(remote=remote, sha256__in=chunk).only(
-            "pk", "sha256", "artifact_id"))
-    for unit in units:
-        unit.artifact_id = artifacts[unit.sha256].pk
-        unit.last_error = ""
-    ContentUnit.objects.bulk_update(units, ["artifact", "last_error"], batch_size=500)
+    _link_units(remote, stored)
+
+
+def _link_units(remote: Remote, sha256s: list[str]) -> None:
+    """Point the remote's units with these sha256s at their Artifacts (one UPDATE a chunk)."""
+    artifact_id = Subquery(Artifact.objects.filter(sha256=OuterRef("sha256")).values("pk")[:1])
+    for chunk in _chunks(sha256s):
+        ContentUnit.objects.filter(remote=remote, sha256__in=chunk).update(
+            artifact_id=artifact_id, last_error=""
+        )
 
 
 def _record_failures(remote: Remote, failures: dict[str, str]) -> None:

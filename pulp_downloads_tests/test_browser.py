@@ -43,8 +43,18 @@ def shot(page, name: str) -> None:
 
 def test_admin_adds_a_remote_syncs_it_and_sees_artifacts(browser, live_server, threaded_upstream,
                                                          monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls below are safe.
+    # Playwright's sync API runs an event loop in this thread; the ORM calls below are safe,
+    # but they get a database connection of their own, closed at the end.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    try:
+        _walk_through(browser, live_server, threaded_upstream)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def _walk_through(browser, live_server, threaded_upstream) -> None:
     User.objects.create_superuser("admin", password="admin-pass")
     files = {f"pool/pkg-{i}.bin": os.urandom(4096 + i) for i in range(6)}
     manifest_url = threaded_upstream.add_repo("repo", files)

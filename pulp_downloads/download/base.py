@@ -158,7 +158,8 @@ class BaseDownloader:
     def _default_writer(self) -> Writer:
         settings = self.context.settings
         return TempFileWriter(
-            settings.working_directory, fsync=settings.fsync, executor=self.context.executor
+            settings.working_directory, fsync=settings.fsync,
+            fsync_min_size=settings.fsync_min_size, executor=self.context.executor,
         )
 
     async def _download(self) -> DownloadResult:

@@ -162,5 +162,8 @@ class LibrarySettings:
     allowed_checksums: tuple[str, ...] = ("sha224", "sha256", "sha384", "sha512")
     file_roots: tuple[Path, ...] = ()
     working_directory: Path | None = None
-    #: fsync a downloaded file before it is handed over (durable on power loss).
+    #: fsync a downloaded file before it is handed over (durable on power loss)...
     fsync: bool = True
+    #: ...unless it is smaller than this: small files are cheaper to make durable in batches
+    #: by the caller (the sync pipeline does so before storing them).
+    fsync_min_size: int = 0

@@ -21,6 +21,18 @@ def hashing_executor() -> ThreadPoolExecutor:
     return _executor
 
 
+_io_executor: ThreadPoolExecutor | None = None
+
+
+def durability_executor() -> ThreadPoolExecutor:
+    """The process-wide pool for fsync: those calls wait on the disk, not the CPU, so they
+    get threads of their own and never hold up hashing."""
+    global _io_executor
+    if _io_executor is None:
+        _io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pulp-downloads-fsync")
+    return _io_executor
+
+
 class Digester:
     """The digests (for ``algorithms``) and size of everything fed so far.
 

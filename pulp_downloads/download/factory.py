@@ -15,6 +15,11 @@ from .http import HttpDownloader
 _USE_SIGNALS = object()
 
 
+def site_library_settings() -> LibrarySettings:
+    """The library settings of this site (from ``settings.PULP_DOWNLOADS``)."""
+    return _settings_from_django()[0]
+
+
 def _settings_from_django() -> tuple[LibrarySettings, int, int]:
     """Site settings from ``settings.PULP_DOWNLOADS`` when Django is configured."""
     try:
@@ -138,4 +143,4 @@ class DownloaderFactory:
         return f"<DownloaderFactory {self.config.name or self.config.url}>"
 
 
-__all__ = ["DownloaderFactory"]
+__all__ = ["DownloaderFactory", "site_library_settings"]

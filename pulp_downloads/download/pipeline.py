@@ -85,33 +85,60 @@ class BlockPipeline:
     ) -> None:
         self.url = url
         self.digester = digester
-        executor = executor or hashing_executor()
-        hash_functions = [hasher.update for hasher in digester.hashers]
-        blocking_write = writer.blocking_write
+        self._executor = executor or hashing_executor()
+        self._writer = writer
+        self._hash_functions = [hasher.update for hasher in digester.hashers]
+        self._lanes: list[_Lane] = []
         _Streams.active += 1
         self._counted = True
+
+    def _start_lanes(self) -> None:
+        executor = self._executor
+        blocking_write = self._writer.blocking_write
         if blocking_write is not None and _Streams.active > CPUS:
-            self._lanes = [_Lane(_all([blocking_write, *hash_functions]), None, executor)]
+            self._lanes = [_Lane(_all([blocking_write, *self._hash_functions]), None, executor)]
         else:
-            self._lanes = [_Lane(function, None, executor) for function in hash_functions]
+            self._lanes = [_Lane(function, None, executor) for function in self._hash_functions]
             if blocking_write is not None:
                 self._lanes.append(_Lane(blocking_write, None, executor))
             else:
-                self._lanes.append(_Lane(None, writer.write, executor))
+                self._lanes.append(_Lane(None, self._writer.write, executor))
+
+    async def _feed_directly(self, block: bytes) -> None:
+        """A small block before any large one: written and hashed right here, without lanes
+        (for small files a thread hand-off costs more than the work; measured)."""
+        blocking_write = self._writer.blocking_write
+        try:
+            if blocking_write is None:
+                await self._writer.write(block)
+            else:
+                blocking_write(block)
+            for function in self._hash_functions:
+                function(block)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, error: BaseException) -> None:
+        if isinstance(error, CannotRestart):
+            raise WriterError(self.url, str(error)) from None
+        detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise WriterError(self.url, f"could not write the download: {detail}") from None
 
     def _raise_lane_error(self) -> None:
         for lane in self._lanes:
             if lane.error is not None:
-                error = lane.error
-                if isinstance(error, CannotRestart):
-                    raise WriterError(self.url, str(error)) from None
-                detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
-                raise WriterError(self.url, f"could not write the download: {detail}") from None
+                self._fail(lane.error)
 
     async def feed(self, block: bytes) -> None:
-        """Queue ``block`` on every lane (waits while a lane is :data:`LANE_DEPTH` behind)."""
+        """Process ``block``: directly while blocks are small, else queue it on every lane
+        (waits while a lane is :data:`LANE_DEPTH` blocks behind)."""
         self._raise_lane_error()
         self.digester.size += len(block)
+        if not self._lanes:
+            if len(block) < INLINE_LIMIT:
+                await self._feed_directly(block)
+                return
+            self._start_lanes()
         for lane in self._lanes:
             await lane.queue.put(block)
 

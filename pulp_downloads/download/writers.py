@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .digests import INLINE_LIMIT, hashing_executor
+from .digests import INLINE_LIMIT, durability_executor, hashing_executor
 
 
 class CannotRestart(Exception):
@@ -55,6 +55,14 @@ class Writer:
 class NullWriter(Writer):
     """Keeps nothing: for verifying a URL's digests and size without storing it."""
 
+    @property
+    def blocking_write(self) -> Callable[[bytes], object] | None:
+        return _discard
+
+
+def _discard(block: bytes) -> None:
+    return None
+
 
 class TempFileWriter(Writer):
     """Writes to a new temporary file in ``directory`` (default: the system temp directory).
@@ -68,34 +76,40 @@ class TempFileWriter(Writer):
         directory: str | os.PathLike | None = None,
         *,
         fsync: bool = False,
+        fsync_min_size: int = 0,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.directory = Path(directory) if directory else None
         self.fsync = fsync
+        self.fsync_min_size = fsync_min_size
+        self.size = 0
         self._executor = executor
         self._file = None
         self.path = None
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._file, name = await loop.run_in_executor(
-            self._executor or hashing_executor(), self._create
-        )
-        self.path = Path(name)
+        # The file itself is created by the first write (in a worker thread) or by finish().
+        self.path = Path(self._new_name())
+        self._file = None
 
     @property
     def blocking_write(self) -> Callable[[bytes], object] | None:
-        return self._file.write if self._file is not None else None
+        return self._blocking_write
+
+    def _blocking_write(self, block: bytes) -> None:
+        if self._file is None:
+            self._file = self._create()
+        self._file.write(block)
+        self.size += len(block)
 
     def _create(self):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        name = self._new_name()
         try:
-            fd = os.open(name, flags, 0o600)
+            fd = os.open(self.path, flags, 0o600)
         except FileNotFoundError:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(name, flags, 0o600)
-        return os.fdopen(fd, "wb"), name
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o600)
+        return os.fdopen(fd, "wb")
 
     def _new_name(self) -> str:
         directory = self.directory or Path(tempfile.gettempdir())
@@ -103,23 +117,30 @@ class TempFileWriter(Writer):
 
     async def write(self, block: bytes) -> None:
         if len(block) < INLINE_LIMIT:
-            self._file.write(block)
+            self._blocking_write(block)
         else:
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor or hashing_executor(), self._file.write, block)
+            await loop.run_in_executor(self._executor or hashing_executor(),
+                                       self._blocking_write, block)
 
     async def reset(self) -> None:
-        self._file.seek(0)
-        self._file.truncate()
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+        self.size = 0
 
     async def finish(self) -> None:
-        if self.fsync:
+        if self.fsync and self.size >= self.fsync_min_size:
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor or hashing_executor(), self._close_durably)
+            await loop.run_in_executor(durability_executor(), self._close_durably)
         else:
+            if self._file is None:
+                self._file = self._create()
             self._file.close()
 
     def _close_durably(self) -> None:
+        if self._file is None:
+            self._file = self._create()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -127,7 +148,7 @@ class TempFileWriter(Writer):
     async def abort(self) -> None:
         if self._file is not None and not self._file.closed:
             self._file.close()
-        if self.path is not None:
+        if self.path is not None and self._file is not None:
             self.path.unlink(missing_ok=True)
         self.path = None
 

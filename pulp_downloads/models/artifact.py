@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
@@ -45,6 +45,14 @@ def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tup
     return {name: h.hexdigest() for name, h in hashers.items()}, size
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -52,10 +60,14 @@ def _chunks(items: list, size: int):
 
 def _place_local(temp_path: Path, destination: Path) -> None:
     """Atomically move a complete file to ``destination`` (same filesystem: a rename)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(temp_path, destination)
         return
+    except FileNotFoundError:
+        if not temp_path.exists():
+            raise
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        return _place_local(temp_path, destination)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
@@ -161,24 +173,81 @@ class Artifact(models.Model):
         if not checked:
             return existing
 
-        names = {sha256: artifact_path(sha256) for sha256 in checked}
-        now = timezone.now()
-        PendingArtifactFile.objects.bulk_create(
-            [PendingArtifactFile(sha256=sha, path=name, created=now) for sha, name in names.items()],
-            update_conflicts=True, unique_fields=["sha256"], update_fields=["path", "created"],
-        )
-        for sha256, (temp_path, _, _) in checked.items():
-            cls._store(storage, temp_path, names[sha256])
-        with transaction.atomic():
-            cls.objects.bulk_create(
-                [cls(file=names[sha], size=size, **digests)
-                 for sha, (_, digests, size) in checked.items()],
-                ignore_conflicts=True, batch_size=500,
-            )
-            for chunk in _chunks(list(checked), 500):
-                PendingArtifactFile.objects.filter(sha256__in=chunk).delete()
+        cls._store_new(checked, storage)
         existing.update(cls._by_sha256(checked))
         return existing
+
+    @classmethod
+    def store_validated_files(
+        cls, files: list[tuple[str | os.PathLike, dict[str, str], int]], *, storage=None,
+        fsync_below: int = 0,
+    ) -> list[str]:
+        """Like :meth:`bulk_from_validated_files`, for bulk pipelines: returns the sha256s
+        stored (new or already present) without loading Artifact objects. New files smaller
+        than ``fsync_below`` bytes are flushed to disk before they are moved into place (the
+        caller made larger ones durable already)."""
+        storage = storage or default_storage
+        allowed = app_settings().allowed_checksums
+        checked: dict[str, tuple[Path, dict[str, str], int]] = {}
+        discard: list[Path] = []
+        for temp_path, digests, size in files:
+            digests = cls._checked_digests(digests, allowed)
+            if digests["sha256"] in checked:
+                discard.append(Path(temp_path))
+            else:
+                checked[digests["sha256"]] = (Path(temp_path), digests, size)
+        shas = list(checked)
+        for chunk in _chunks(shas, 500):
+            for sha256 in cls.objects.filter(sha256__in=chunk).values_list("sha256", flat=True):
+                discard.append(checked.pop(sha256)[0])
+        for path in discard:
+            path.unlink(missing_ok=True)
+        if checked:
+            for temp_path, _, size in checked.values():
+                if size < fsync_below:
+                    _fsync_file(temp_path)
+            cls._store_new(checked, storage)
+        return shas
+
+    @classmethod
+    def _store_new(cls, checked: dict[str, tuple[Path, dict[str, str], int]], storage) -> None:
+        """Journal, place and insert files whose sha256 is not stored (raw bulk SQL: this is
+        the hot path of a sync)."""
+        from .task import PendingArtifactFile
+
+        names = {sha256: artifact_path(sha256) for sha256 in checked}
+        connection = connections[router.db_for_write(cls)]
+        quote = connection.ops.quote_name
+        now = cls._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
+        pending_table = quote(PendingArtifactFile._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {pending_table} ({quote('sha256')}, {quote('path')}, "
+                f"{quote('created')}) VALUES (%s, %s, %s) ON CONFLICT ({quote('sha256')}) "
+                f"DO UPDATE SET {quote('path')} = EXCLUDED.{quote('path')}, "
+                f"{quote('created')} = EXCLUDED.{quote('created')}",
+                [(sha, name, now) for sha, name in names.items()],
+            )
+        for sha256, (temp_path, _, _) in checked.items():
+            cls._store(storage, temp_path, names[sha256])
+        columns = ["file", "size", *DIGEST_ALGORITHMS, "created"]
+        sql = (
+            f"INSERT INTO {quote(cls._meta.db_table)} "
+            f"({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"ON CONFLICT ({quote('sha256')}) DO NOTHING"
+        )
+        rows = [
+            (names[sha], size, *(digests.get(name) for name in DIGEST_ALGORITHMS), now)
+            for sha, (_, digests, size) in checked.items()
+        ]
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+            for chunk in _chunks(list(checked), 500):
+                cursor.execute(
+                    f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
+                    f"({', '.join(['%s'] * len(chunk))})", chunk,
+                )
 
     @classmethod
     def _by_sha256(cls, sha256s) -> dict[str, "Artifact"]:
