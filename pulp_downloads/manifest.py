@@ -18,7 +18,7 @@ class ManifestError(ValueError):
         super().__init__(f"PULP_MANIFEST line {line}: {message}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestEntry:
     """One file listed by a manifest."""
 

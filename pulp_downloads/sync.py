@@ -194,7 +194,8 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
     """Insert, update and delete the remote's ContentUnits to match ``entries``; link units
     whose content is already stored; return what must be downloaded."""
     listed = {entry.relative_path: entry for entry in entries}
-    existing = {unit.relative_path: unit for unit in ContentUnit.objects.filter(remote=remote)}
+    existing = {unit.relative_path: unit for unit in ContentUnit.objects.filter(remote=remote)
+                .only("pk", "relative_path", "sha256", "size", "artifact_id")}
 
     gone = [unit.pk for path, unit in existing.items() if path not in listed]
     for chunk in _chunks(gone):
@@ -209,11 +210,12 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
             changed.append(unit)
     ContentUnit.objects.bulk_update(changed, ["sha256", "size", "artifact", "last_error"],
                                     batch_size=500)
-    ContentUnit.objects.bulk_create(
-        [ContentUnit(remote=remote, relative_path=e.relative_path, sha256=e.sha256, size=e.size)
-         for path, e in listed.items() if path not in existing],
-        batch_size=500,
-    )
+    new = [entry for path, entry in listed.items() if path not in existing]
+    for chunk in _chunks(new):
+        ContentUnit.objects.bulk_create(
+            [ContentUnit(remote=remote, relative_path=e.relative_path, sha256=e.sha256,
+                         size=e.size) for e in chunk]
+        )
 
     paths_by_sha256: dict[str, list[str]] = {}
     for entry in entries:
@@ -260,7 +262,8 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
                         summary: SyncSummary, state: SyncProgress, batch_size: int) -> None:
     """Download ``plan.to_download`` with bounded concurrency; store results in batches."""
     pending = iter(plan.to_download)
-    finished: asyncio.Queue = asyncio.Queue()
+    # Bounded: when storing falls behind, downloads wait (memory stays flat).
+    finished: asyncio.Queue = asyncio.Queue(maxsize=batch_size * 2)
     failures: dict[str, str] = {}
     concurrency = factory.config.download_concurrency
 

@@ -20,6 +20,10 @@ from pathlib import Path
 from .digests import INLINE_LIMIT, durability_executor, hashing_executor
 
 
+#: A file being made durable is flushed to disk in the background every this many bytes.
+EARLY_FLUSH_EVERY = 16 * 1024 * 1024
+
+
 class CannotRestart(Exception):
     """The writer already passed bytes on and cannot take the download from the start."""
 
@@ -83,6 +87,8 @@ class TempFileWriter(Writer):
         self.fsync = fsync
         self.fsync_min_size = fsync_min_size
         self.size = 0
+        self._flushed_at = 0
+        self._early_flushes: list = []
         self._executor = executor
         self._file = None
         self.path = None
@@ -101,6 +107,12 @@ class TempFileWriter(Writer):
             self._file = self._create()
         self._file.write(block)
         self.size += len(block)
+        if self.fsync and self.size - self._flushed_at >= EARLY_FLUSH_EVERY:
+            # Large file: let the disk catch up while the rest downloads, so the final fsync
+            # has little left to write.
+            self._flushed_at = self.size
+            self._file.flush()
+            self._early_flushes.append(durability_executor().submit(os.fdatasync, self._file.fileno()))
 
     def _create(self):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -142,10 +154,17 @@ class TempFileWriter(Writer):
         if self._file is None:
             self._file = self._create()
         self._file.flush()
+        for flush in self._early_flushes:
+            flush.result()
         os.fsync(self._file.fileno())
         self._file.close()
 
     async def abort(self) -> None:
+        for flush in self._early_flushes:
+            try:
+                await asyncio.wrap_future(flush)
+            except OSError:
+                pass  # the file is being removed anyway
         if self._file is not None and not self._file.closed:
             self._file.close()
         if self.path is not None and self._file is not None:
