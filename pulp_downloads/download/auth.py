@@ -86,6 +86,8 @@ class RemoteAuth:
 
     def authorization(self, url: str) -> str | None:
         """The ``Authorization`` header to send to ``url`` before any challenge."""
+        if not self._challenge_for_origin and not self.has_credentials:
+            return None
         origin = _origin(url)
         with self._lock:
             challenge = self._challenge_for_origin.get(origin)

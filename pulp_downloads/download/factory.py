@@ -111,9 +111,11 @@ class DownloaderFactory:
         Raises :class:`UnsupportedURL` for a scheme without a downloader and
         :class:`UnsupportedDigest` for an expected digest whose algorithm is not allowed.
         """
-        if not urlsplit(url).scheme:
+        scheme, sep, _ = url.partition(":")
+        if not sep or "/" in scheme:  # relative to the remote's base URL
             url = urljoin(self.base_url, url)
-        scheme = urlsplit(url).scheme.lower()
+            scheme = urlsplit(url).scheme
+        scheme = scheme.lower()
         cls = self.downloader_classes.get(scheme)
         if cls is None:
             raise UnsupportedURL(url, f"no downloader for URL scheme {scheme!r}")

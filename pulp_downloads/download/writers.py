@@ -84,6 +84,7 @@ class TempFileWriter(Writer):
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.directory = Path(directory) if directory else None
+        self._directory_text = str(directory) if directory else None
         self.fsync = fsync
         self.fsync_min_size = fsync_min_size
         self.size = 0
@@ -95,7 +96,8 @@ class TempFileWriter(Writer):
 
     async def open(self) -> None:
         # The file itself is created by the first write (in a worker thread) or by finish().
-        self.path = Path(self._new_name())
+        self._name = self._new_name()
+        self.path = Path(self._name)
         self._file = None
 
     @property
@@ -117,15 +119,15 @@ class TempFileWriter(Writer):
     def _create(self):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(self.path, flags, 0o600)
+            fd = os.open(self._name, flags, 0o600)
         except FileNotFoundError:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, flags, 0o600)
+            fd = os.open(self._name, flags, 0o600)
         return os.fdopen(fd, "wb")
 
     def _new_name(self) -> str:
-        directory = self.directory or Path(tempfile.gettempdir())
-        return str(directory / f"download-{secrets.token_hex(8)}.part")
+        directory = self._directory_text or tempfile.gettempdir()
+        return f"{directory}/download-{secrets.token_hex(8)}.part"
 
     async def write(self, block: bytes) -> None:
         if len(block) < INLINE_LIMIT:

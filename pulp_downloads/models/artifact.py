@@ -15,6 +15,7 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
+from pulp_downloads.download.digests import durability_executor
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +204,9 @@ class Artifact(models.Model):
         for path in discard:
             path.unlink(missing_ok=True)
         if checked:
-            for temp_path, _, size in checked.values():
-                if size < fsync_below:
-                    _fsync_file(temp_path)
+            small = [path for path, _, size in checked.values() if size < fsync_below]
+            # Concurrent fsyncs share journal commits: much faster than one after another.
+            list(durability_executor().map(_fsync_file, small))
             cls._store_new(checked, storage)
         return shas
 
