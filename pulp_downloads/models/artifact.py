@@ -153,30 +153,7 @@ class Artifact(models.Model):
         transaction that also clears the pending records: a process killed in between leaves
         only pending records, whose files :meth:`cleanup_orphans` removes.
         """
-        from .task import PendingArtifactFile
-
-        storage = storage or default_storage
-        allowed = app_settings().allowed_checksums
-        checked: dict[str, tuple[Path, dict[str, str], int]] = {}
-        discard: list[Path] = []
-        for temp_path, digests, size in files:
-            digests = cls._checked_digests(digests, allowed)
-            sha256 = digests["sha256"]
-            if sha256 in checked:
-                discard.append(Path(temp_path))
-            else:
-                checked[sha256] = (Path(temp_path), digests, size)
-        existing = cls._by_sha256(checked)
-        for sha256 in existing:
-            discard.append(checked.pop(sha256)[0])
-        for path in discard:
-            path.unlink(missing_ok=True)
-        if not checked:
-            return existing
-
-        cls._store_new(checked, storage)
-        existing.update(cls._by_sha256(checked))
-        return existing
+        return cls._by_sha256(cls.store_validated_files(files, storage=storage))
 
     @classmethod
     def store_validated_files(
