@@ -89,20 +89,18 @@ class BlockPipeline:
         self._writer = writer
         self._hash_functions = [hasher.update for hasher in digester.hashers]
         self._lanes: list[_Lane] = []
+        self._combined = None  # write-and-hash-all callable, when downloads are plentiful
         _Streams.active += 1
         self._counted = True
 
     def _start_lanes(self) -> None:
         executor = self._executor
         blocking_write = self._writer.blocking_write
-        if blocking_write is not None and _Streams.active > CPUS:
-            self._lanes = [_Lane(_all([blocking_write, *self._hash_functions]), None, executor)]
+        self._lanes = [_Lane(function, None, executor) for function in self._hash_functions]
+        if blocking_write is not None:
+            self._lanes.append(_Lane(blocking_write, None, executor))
         else:
-            self._lanes = [_Lane(function, None, executor) for function in self._hash_functions]
-            if blocking_write is not None:
-                self._lanes.append(_Lane(blocking_write, None, executor))
-            else:
-                self._lanes.append(_Lane(None, self._writer.write, executor))
+            self._lanes.append(_Lane(None, self._writer.write, executor))
 
     async def _feed_directly(self, block: bytes) -> None:
         """A small block before any large one: written and hashed right here, without lanes
@@ -134,13 +132,30 @@ class BlockPipeline:
         (waits while a lane is :data:`LANE_DEPTH` blocks behind)."""
         self._raise_lane_error()
         self.digester.size += len(block)
+        if self._combined is not None:
+            await self._feed_combined(block)
+            return
         if not self._lanes:
             if len(block) < INLINE_LIMIT:
                 await self._feed_directly(block)
                 return
+            blocking_write = self._writer.blocking_write
+            if blocking_write is not None and _Streams.active > CPUS:
+                # Plenty of downloads in flight: they provide the parallelism; one hand-off
+                # per block, no lanes.
+                self._combined = _all([blocking_write, *self._hash_functions])
+                await self._feed_combined(block)
+                return
             self._start_lanes()
         for lane in self._lanes:
             await lane.queue.put(block)
+
+    async def _feed_combined(self, block: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._combined, block)
+        except Exception as exc:
+            self._fail(exc)
 
     async def close(self) -> None:
         """Wait until every lane processed every block; raise the first lane error."""
