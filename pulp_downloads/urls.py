@@ -11,4 +11,5 @@ def status(request):
 urlpatterns = [
     path("status/", status, name="status"),
     path("api/", include("pulp_downloads.api.urls")),
+    path("content/", include("pulp_downloads.content.urls")),
 ]

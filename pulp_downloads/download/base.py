@@ -68,6 +68,7 @@ class BaseDownloader:
         attachment: Any = None,
         progress: Progress | None = None,
         save_artifact: bool = False,
+        on_headers: Callable[[int | None, Any], Any] | None = None,
     ) -> None:
         self.url = url
         self.context = context
@@ -90,6 +91,7 @@ class BaseDownloader:
         self.attachment = attachment
         self.progress = progress
         self.save_artifact = save_artifact
+        self.on_headers = on_headers
         #: The URL (primary or mirror, after redirects) that served the bytes.
         self.final_url: str | None = None
         #: How many requests this downloader made (attempts, across candidates).
@@ -286,6 +288,14 @@ class BaseDownloader:
         except BaseException:
             await asyncio.shield(pipeline.abort())
             raise
+
+    async def _headers_received(self, status: int | None, headers) -> None:
+        """Tell ``on_headers`` (once) that the body about to stream comes with ``headers``."""
+        if self.on_headers is not None:
+            callback, self.on_headers = self.on_headers, None
+            outcome = callback(status, headers)
+            if inspect.isawaitable(outcome):
+                await outcome
 
     # --- for subclasses --------------------------------------------------------------------
     async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:

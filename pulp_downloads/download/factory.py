@@ -105,6 +105,7 @@ class DownloaderFactory:
         attachment: Any = None,
         progress=None,
         save_artifact: bool = False,
+        on_headers=None,
     ) -> BaseDownloader:
         """A downloader for ``url`` (absolute, or relative to :attr:`base_url`).
 
@@ -129,6 +130,7 @@ class DownloaderFactory:
             attachment=attachment,
             progress=progress,
             save_artifact=save_artifact,
+            on_headers=on_headers,
         )
 
     async def close(self) -> None:

@@ -56,6 +56,7 @@ class FileDownloader(BaseDownloader):
         except OSError as exc:
             raise DownloadError(url, f"cannot open file: {exc.strerror}") from None
         try:
+            await self._headers_received(None, self._headers(stat))
             await self._consume(self._blocks(handle), writer, digester, url)
         finally:
             handle.close()

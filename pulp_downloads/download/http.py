@@ -106,6 +106,7 @@ class HttpDownloader(BaseDownloader):
                     await self._restart(writer, digester)
                     offset = 0
                 self._remember_resume_validator(response)
+                await self._headers_received(response.status, response.headers)
                 await self._consume(response_blocks(response), writer, digester, url)
                 expected = response.content_length
                 if expected is not None and digester.size - offset != expected:

@@ -1,0 +1,1 @@
+"""Content serving: ``GET|HEAD /content/{remote_name}/{relative_path}``."""

@@ -1,0 +1,145 @@
+"""The content view: stored Artifacts from storage, everything else streamed from upstream."""
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import re
+from collections.abc import AsyncIterator
+
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import http_date
+
+from ..conf import app_settings
+from ..download import DownloadError, NotFound
+from ..models import Artifact, ContentUnit, Remote
+from .factories import factory_for
+from .streaming import join
+
+#: Upstream headers passed on to clients (hop-by-hop and transfer headers never are).
+FORWARDED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control", "Expires",
+                     "Content-Disposition", "Content-Language")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CHUNK = 256 * 1024
+
+
+async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> HttpResponse:
+    """``GET``/``HEAD`` one file of a remote by its relative path."""
+    if request.method not in ("GET", "HEAD"):
+        response = HttpResponse(status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
+    unit = await (ContentUnit.objects.select_related("remote", "artifact")
+                  .filter(remote__name=remote_name, relative_path=relative_path).afirst())
+    if unit is None:
+        raise Http404(f"{relative_path!r} is not listed by remote {remote_name!r}")
+    if unit.artifact is not None:
+        return _serve_artifact(request, unit, unit.artifact)
+    if request.method == "HEAD":
+        return await _head_upstream(unit)
+    return await _stream_upstream(request, unit)
+
+
+def _content_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"
+
+
+def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact) -> HttpResponse:
+    etag = f'"{artifact.sha256}"'
+    headers = {
+        "ETag": etag, "Last-Modified": http_date(artifact.created.timestamp()),
+        "Accept-Ranges": "bytes", "Content-Type": _content_type(unit.relative_path),
+    }
+    if request.headers.get("If-None-Match") == etag:
+        return HttpResponse(status=304, headers={"ETag": etag})
+    size = artifact.size
+    start, end, status = 0, size - 1, 200
+    range_header = request.headers.get("Range")
+    if range_header and request.headers.get("If-Range", etag) == etag:
+        match = _RANGE.match(range_header.strip())
+        if match and (match.group(1) or match.group(2)):
+            first, last = match.group(1), match.group(2)
+            if first:
+                start, end = int(first), min(int(last), size - 1) if last else size - 1
+            else:
+                start, end = max(size - int(last), 0), size - 1
+            if start >= size or start > end:
+                return HttpResponse(status=416, headers={"Content-Range": f"bytes */{size}",
+                                                         **headers})
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(end - start + 1 if size else 0)
+    if request.method == "HEAD":
+        response = HttpResponse(status=status, headers=headers)
+        return response
+    return StreamingHttpResponse(_read_artifact(artifact, start, end + 1), status=status,
+                                 headers=headers)
+
+
+async def _read_artifact(artifact: Artifact, start: int, stop: int) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    handle = await loop.run_in_executor(None, artifact.file.storage.open, artifact.file.name, "rb")
+    try:
+        await loop.run_in_executor(None, handle.seek, start)
+        position = start
+        while position < stop:
+            block = await loop.run_in_executor(None, handle.read, min(CHUNK, stop - position))
+            if not block:
+                break
+            position += len(block)
+            yield block
+    finally:
+        await loop.run_in_executor(None, handle.close)
+
+
+def _forwarded(upstream_headers, unit: ContentUnit) -> dict[str, str]:
+    headers = {name: upstream_headers[name] for name in FORWARDED_HEADERS
+               if upstream_headers is not None and name in upstream_headers}
+    headers.setdefault("Content-Type", _content_type(unit.relative_path))
+    headers["Content-Length"] = str(unit.size)
+    return headers
+
+
+def _error_response(error: DownloadError, unit: ContentUnit) -> HttpResponse:
+    if isinstance(error, NotFound):
+        return HttpResponse(f"Not found upstream: {unit.relative_path}\n", status=404,
+                            content_type="text/plain")
+    return HttpResponse(f"Upstream failure for {unit.relative_path}: {error.message}\n",
+                        status=502, content_type="text/plain")
+
+
+async def _head_upstream(unit: ContentUnit) -> HttpResponse:
+    factory = await factory_for(unit.remote)
+    from urllib.parse import quote
+
+    try:
+        head = await factory.build(quote(unit.relative_path), expected_size=unit.size).head()
+    except DownloadError as exc:
+        return _error_response(exc, unit)
+    return HttpResponse(status=200, headers=_forwarded(head.headers, unit))
+
+
+async def _stream_upstream(request: HttpRequest, unit: ContentUnit) -> HttpResponse:
+    flight = await join(unit, app_settings().working_directory / "serving")
+    try:
+        upstream_headers = await asyncio.shield(flight.headers)
+    except DownloadError as exc:
+        return _error_response(exc, unit)
+    flight.readers += 1
+    return StreamingHttpResponse(_relay(flight, unit), status=200,
+                                 headers=_forwarded(upstream_headers, unit))
+
+
+async def _relay(flight, unit: ContentUnit) -> AsyncIterator[bytes]:
+    """Stream the flight to one client. If the client goes away: under ``streamed`` the
+    download stops when nobody else reads it; under ``on_demand`` it completes and is kept."""
+    finished = False
+    try:
+        async for block in flight.read_from(0):
+            yield block
+        finished = True
+    finally:
+        flight.reader_left()
+        if (not finished and flight.readers == 0 and flight.task is not None
+                and not flight.task.done() and unit.remote.policy == Remote.Policy.STREAMED):
+            flight.task.cancel()

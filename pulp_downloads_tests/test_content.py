@@ -1,0 +1,189 @@
+"""Content serving through a real ASGI server (uvicorn) and a real upstream on loopback."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+import aiohttp
+import pytest
+from asgiref.sync import sync_to_async
+
+from pulp_downloads.models import Artifact, ContentUnit, Remote
+
+from .conftest import delay_fault, free_port, sha256, status_fault
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DATA = os.urandom(3 * 1024 * 1024 + 11)
+
+
+@pytest.fixture
+def asgi_server():
+    """uvicorn serving the project's ASGI application in a thread; yields its base URL."""
+    import uvicorn
+
+    from settings.asgi import application
+
+    port = free_port()
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    from .conftest import wait_for_port
+
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections():
+    yield
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
+@sync_to_async
+def remote_with_units(url: str, policy: str, files: dict[str, bytes], **fields) -> Remote:
+    remote = Remote.objects.create(name=f"r-{policy}", url=url, policy=policy, **fields)
+    for path, data in files.items():
+        ContentUnit.objects.create(remote=remote, relative_path=path, sha256=sha256(data),
+                                   size=len(data))
+    return remote
+
+
+async def get(url: str, **kwargs) -> tuple[int, dict, bytes]:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.get(url, **kwargs) as response:
+            return response.status, response.headers.copy(), await response.read()
+
+
+async def test_stored_artifact_is_served_with_etag_and_ranges(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"pool/a.bin": DATA})
+    remote = await remote_with_units(url, "immediate", {"pool/a.bin": DATA})
+    from pulp_downloads.sync import async_sync_remote
+
+    await async_sync_remote(remote)
+    hits = dict(upstream.hits)
+    base = f"{asgi_server}/content/{remote.name}/pool/a.bin"
+    status, headers, body = await get(base)
+    assert status == 200 and body == DATA
+    assert headers["ETag"] == f'"{sha256(DATA)}"' and headers["Content-Length"] == str(len(DATA))
+    assert "Last-Modified" in headers and headers["Accept-Ranges"] == "bytes"
+    status, headers, body = await get(base, headers={"Range": "bytes=10-19"})
+    assert status == 206 and body == DATA[10:20]
+    assert headers["Content-Range"] == f"bytes 10-19/{len(DATA)}"
+    status, _, body = await get(base, headers={"Range": "bytes=-5"})
+    assert status == 206 and body == DATA[-5:]
+    status, headers, _ = await get(base, headers={"Range": f"bytes={len(DATA)}-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{len(DATA)}"
+    status, _, _ = await get(base, headers={"If-None-Match": f'"{sha256(DATA)}"'})
+    assert status == 304
+    async with aiohttp.ClientSession() as session:
+        async with session.head(base) as response:
+            assert response.status == 200 and response.headers["Content-Length"] == str(len(DATA))
+    assert dict(upstream.hits) == hits, "stored content never touches upstream"
+
+
+async def test_on_demand_streams_first_then_serves_from_storage(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    remote = await remote_with_units(url, "on_demand", {"a.bin": DATA})
+    status, headers, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == DATA
+    for _ in range(100):  # the Artifact is saved right after the last byte validated
+        if await Artifact.objects.filter(sha256=sha256(DATA)).aexists():
+            break
+        await asyncio.sleep(0.05)
+    unit = await ContentUnit.objects.select_related("artifact").aget(remote=remote)
+    assert unit.artifact is not None and unit.artifact.sha256 == sha256(DATA)
+    status, headers, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == DATA and headers["ETag"] == f'"{sha256(DATA)}"'
+    assert upstream.hits["repo/a.bin"] == 1, "the second request did not touch upstream"
+
+
+async def test_streamed_is_served_and_never_saved_with_forwarded_headers(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    remote = await remote_with_units(url, "streamed", {"a.bin": DATA})
+    for _ in range(2):
+        status, headers, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+        assert status == 200 and body == DATA
+    assert headers["Cache-Control"] == "max-age=60"
+    assert headers["Last-Modified"] == "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert headers["ETag"] == f'"{sha256(DATA)[:16]}"'
+    assert "Accept-Ranges" not in headers and "Keep-Alive" not in headers
+    assert upstream.hits["repo/a.bin"] == 2
+    assert not await Artifact.objects.aexists()
+
+
+async def test_concurrent_requests_share_one_upstream_download(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    upstream.faults["repo/a.bin"].append(delay_fault(0.5))
+    remote = await remote_with_units(url, "on_demand", {"a.bin": DATA})
+    results = await asyncio.gather(*(get(f"{asgi_server}/content/{remote.name}/a.bin")
+                                     for _ in range(5)))
+    assert all(status == 200 and body == DATA for status, _, body in results)
+    assert upstream.hits["repo/a.bin"] == 1
+
+
+async def test_upstream_404_passes_through_and_500_is_502(upstream, asgi_server):
+    url = upstream.add_repo("repo", {})
+    remote = await remote_with_units(url, "on_demand", {"gone.bin": b"x", "broken.bin": b"y"},
+                                     max_retries=0)
+    status, _, _ = await get(f"{asgi_server}/content/{remote.name}/gone.bin")
+    assert status == 404
+    upstream.files["repo/broken.bin"] = b"y"
+    upstream.faults["repo/broken.bin"].append(status_fault(500))
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/broken.bin")
+    assert status == 502 and b"HTTP 500" in body
+    status, _, _ = await get(f"{asgi_server}/content/{remote.name}/not-listed.bin")
+    assert status == 404
+
+
+async def test_digest_mismatch_aborts_the_response_and_saves_nothing(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    upstream.files["repo/a.bin"] = os.urandom(len(DATA))  # same size, other bytes
+    remote = await remote_with_units(url, "on_demand", {"a.bin": DATA}, max_retries=0)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    await asyncio.sleep(0.2)
+    assert not await Artifact.objects.aexists()
+    unit = await ContentUnit.objects.aget(remote=remote)
+    assert "digest mismatch" in unit.last_error
+
+
+async def test_head_does_not_download_the_body(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    remote = await remote_with_units(url, "on_demand", {"a.bin": DATA})
+    async with aiohttp.ClientSession() as session:
+        async with session.head(f"{asgi_server}/content/{remote.name}/a.bin") as response:
+            assert response.status == 200
+            assert response.headers["Content-Length"] == str(len(DATA))
+            assert response.headers["Cache-Control"] == "max-age=60"
+    assert [m for m, p, _ in upstream.requests if p == "repo/a.bin"] == ["HEAD"]
+
+
+async def test_client_disconnect_under_on_demand_still_saves(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    remote = await remote_with_units(url, "on_demand", {"a.bin": DATA})
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{asgi_server}/content/{remote.name}/a.bin") as response:
+            await response.content.read(1024)  # then hang up
+    for _ in range(100):
+        if await Artifact.objects.filter(sha256=sha256(DATA)).aexists():
+            break
+        await asyncio.sleep(0.05)
+    assert await Artifact.objects.filter(sha256=sha256(DATA)).aexists()
+
+
+async def test_mirror_serves_when_the_primary_fails(upstream, mirror, asgi_server):
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    upstream.faults["repo/a.bin"] += [status_fault(503)] * 3
+    mirror.add("repo/a.bin", DATA)
+    remote = await remote_with_units(url, "streamed", {"a.bin": DATA}, max_retries=0,
+                                     mirrors=[mirror.url + "repo/"])
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == DATA
+    assert mirror.hits["repo/a.bin"] == 1
