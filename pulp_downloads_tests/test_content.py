@@ -34,8 +34,20 @@ def asgi_server():
 
     wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
+    import time
+
+    from pulp_downloads.content import streaming
+
+    deadline = time.monotonic() + 10
+    while streaming._flights and time.monotonic() < deadline:  # let downloads finish saving
+        time.sleep(0.05)
     server.should_exit = True
     thread.join(10)
+    # The server's ORM work ran in asgiref's thread-sensitive thread: close its connection.
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
 
 
 @pytest.fixture(autouse=True)

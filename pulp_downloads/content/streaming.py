@@ -11,6 +11,7 @@ validated: a client never receives a complete-looking file whose digest is wrong
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -133,7 +134,10 @@ async def join(unit: ContentUnit, working_directory: Path) -> InFlight:
         return flight
     flight = InFlight(key, unit, working_directory)
     _flights[key] = flight
-    flight.task = asyncio.ensure_future(_run(flight))
+    # A context of its own: the download outlives the request that started it (under
+    # on_demand it goes on after the client left), so it must not inherit the request's
+    # thread-sensitive executor, which closes with the request.
+    flight.task = asyncio.get_running_loop().create_task(_run(flight), context=contextvars.Context())
     return flight
 
 
