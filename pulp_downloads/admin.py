@@ -88,8 +88,8 @@ class RemoteAdmin(admin.ModelAdmin):
     readonly_fields = ("created", "updated", "latest_task")
     actions = ["sync_selected"]
     fieldsets = (
-        ("General", {"fields": ("name", "url", "policy", "headers", "latest_task", "created",
-                                "updated")}),
+        ("General", {"fields": ("name", "url", "policy", "verify_before_serve", "headers",
+                                "latest_task", "created", "updated")}),
         ("TLS", {"fields": ("tls_validation", "ca_cert", "client_cert", "client_key",
                             "clear_client_key")}),
         ("Authentication", {"fields": ("username", "password", "clear_password")}),

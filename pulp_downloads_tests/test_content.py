@@ -199,3 +199,35 @@ async def test_mirror_serves_when_the_primary_fails(upstream, mirror, asgi_serve
     status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
     assert status == 200 and body == DATA
     assert mirror.hits["repo/a.bin"] == 1
+
+
+async def test_verify_before_serve_sends_nothing_until_the_file_validated(upstream, asgi_server):
+    url = upstream.add_repo("repo", {"good.bin": DATA, "bad.bin": DATA})
+    upstream.files["repo/bad.bin"] = os.urandom(len(DATA))
+    remote = await remote_with_units(url, "streamed", {"good.bin": DATA, "bad.bin": DATA},
+                                     max_retries=0, verify_before_serve=True)
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/good.bin")
+    assert status == 200 and body == DATA
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/bad.bin")
+    assert status == 502 and b"digest mismatch" in body
+
+
+async def test_client_disconnect_under_streamed_stops_the_download(upstream, asgi_server):
+    from pulp_downloads.content import streaming
+
+    from .conftest import stall_fault
+
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    upstream.faults["repo/a.bin"].append(stall_fault(5, keep=512 * 1024))
+    remote = await remote_with_units(url, "streamed", {"a.bin": DATA}, sock_read_timeout=30)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{asgi_server}/content/{remote.name}/a.bin") as response:
+            await response.content.read(1024)
+            flights = list(streaming._flights.values())
+            assert len(flights) == 1
+    for _ in range(40):
+        if flights[0].task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert flights[0].task.cancelled(), "nobody reads any more: the download stopped"
+    assert not await Artifact.objects.aexists()

@@ -50,7 +50,7 @@ class RemoteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Remote
         fields = [
-            "href", "id", "name", "url", "policy",
+            "href", "id", "name", "url", "policy", "verify_before_serve",
             "ca_cert", "client_cert", "client_key", "has_client_key", "tls_validation",
             "username", "password", "has_password",
             "proxy_url", "proxy_username", "proxy_password", "has_proxy_password",

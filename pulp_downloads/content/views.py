@@ -121,11 +121,17 @@ async def _head_upstream(unit: ContentUnit) -> HttpResponse:
 
 async def _stream_upstream(request: HttpRequest, unit: ContentUnit) -> HttpResponse:
     flight = await join(unit, app_settings().working_directory / "serving")
+    flight.readers += 1  # keeps the served file open for this client
     try:
         upstream_headers = await asyncio.shield(flight.headers)
+        if unit.remote.verify_before_serve:
+            await asyncio.shield(flight.done)  # every byte validated before the first is sent
     except DownloadError as exc:
+        flight.reader_left()
         return _error_response(exc, unit)
-    flight.readers += 1
+    except BaseException:
+        flight.reader_left()
+        raise
     return StreamingHttpResponse(_relay(flight, unit), status=200,
                                  headers=_forwarded(upstream_headers, unit))
 

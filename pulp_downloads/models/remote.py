@@ -36,6 +36,12 @@ class Remote(models.Model):
                   "request, never keep.",
     )
 
+    verify_before_serve = models.BooleanField(
+        default=False,
+        help_text="Content serving (on_demand/streamed): download and validate a file completely "
+                  "before sending its first byte, so that clients never see bad bytes.",
+    )
+
     # TLS
     ca_cert = models.TextField(
         "CA certificate(s)", blank=True, default="",
