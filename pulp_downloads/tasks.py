@@ -35,11 +35,12 @@ def _create(remote: Remote, state: str) -> SyncTask:
     SyncTask.fail_abandoned(remote)
     try:
         with transaction.atomic():
-            fields = {"remote": remote, "state": state}
+            task = SyncTask.objects.create(remote=remote, state=state)
             if state == SyncTask.State.RUNNING:
-                now = timezone.now()
-                fields.update(started=now, heartbeat=now, worker=SyncTask.this_worker())
-            return SyncTask.objects.create(**fields)
+                task.started = task.heartbeat = task.created
+                task.worker = SyncTask.this_worker()
+                task.save(update_fields=["started", "heartbeat", "worker"])
+            return task
     except IntegrityError:
         active = SyncTask.objects.filter(
             remote=remote, state__in=SyncTask.ACTIVE_STATES).first()
