@@ -80,7 +80,7 @@ def test_sync_action_enqueues_and_reports_tasks(admin_client, threaded_upstream)
     assert response.status_code == 200
     task = SyncTask.objects.get(remote=remote)
     assert task.state == "completed"
-    assert f"Sync of adm queued" in response.content.decode()
+    assert "Sync of adm queued" in response.content.decode()
     page = admin_client.get(f"/admin/pulp_downloads/remote/{remote.pk}/change/").content.decode()
     assert f"/admin/pulp_downloads/synctask/{task.pk}/change/" in page
     artifact = Artifact.objects.first()

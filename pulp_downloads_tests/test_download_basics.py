@@ -1,7 +1,6 @@
 """The download library's core contract against a real loopback server."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import threading

@@ -1,7 +1,6 @@
 """Signals around downloads, Artifacts from finished downloads, and group downloads."""
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
