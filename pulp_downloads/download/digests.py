@@ -29,7 +29,7 @@ def durability_executor() -> ThreadPoolExecutor:
     get threads of their own and never hold up hashing."""
     global _io_executor
     if _io_executor is None:
-        _io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pulp-downloads-fsync")
+        _io_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="pulp-downloads-fsync")
     return _io_executor
 
 
