@@ -315,3 +315,15 @@ async def test_a_failing_writer_is_a_writer_error_not_a_retry(upstream, make_fac
     with pytest.raises(WriterError, match="client went away"):
         await make_factory(upstream.url, max_retries=3).build(url, writer=StreamWriter(broken)).run()
     assert upstream.hits["f"] == 1
+
+
+async def test_digests_can_be_narrowed_to_what_is_needed(upstream, make_factory):
+    url = upstream.add("n", DATA)
+    factory = make_factory(upstream.url)
+    result = await factory.build(url, digests=("sha256",),
+                                 expected_digests={"sha256": sha256(DATA)}).run()
+    assert result.digests == {"sha256": sha256(DATA)}
+    with pytest.raises(UnsupportedDigest, match="would not be computed"):
+        factory.build(url, digests=("sha512",), expected_digests={"sha256": sha256(DATA)})
+    with pytest.raises(UnsupportedDigest, match="not allowed"):
+        factory.build(url, digests=("md5",))

@@ -25,7 +25,7 @@ from ..models import Artifact, ContentUnit, Remote
 from .factories import factory_for
 
 log = logging.getLogger(__name__)
-READ_SIZE = 256 * 1024
+READ_SIZE = 1024 * 1024
 
 
 class BroadcastFileWriter(Writer):
@@ -149,6 +149,8 @@ async def _run(flight: InFlight) -> None:
         _quote(unit.relative_path), expected_digests={"sha256": unit.sha256},
         expected_size=unit.size, writer=BroadcastFileWriter(flight),
         on_headers=lambda status, headers: _headers_future_set(flight, status, headers),
+        # Streamed bytes are only checked, never stored: sha256 is all they need.
+        digests=None if remote.policy == Remote.Policy.ON_DEMAND else ("sha256",),
     )
     try:
         result = await downloader.run()

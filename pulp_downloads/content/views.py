@@ -19,7 +19,7 @@ from .streaming import join
 FORWARDED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control", "Expires",
                      "Content-Disposition", "Content-Language")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
 
 
 async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> HttpResponse:

@@ -69,6 +69,7 @@ class BaseDownloader:
         progress: Progress | None = None,
         save_artifact: bool = False,
         on_headers: Callable[[int | None, Any], Any] | None = None,
+        digests: Iterable[str] | None = None,
     ) -> None:
         self.url = url
         self.context = context
@@ -83,6 +84,17 @@ class BaseDownloader:
                     url, f"digest algorithm {name!r} is not allowed (allowed: {', '.join(allowed)})"
                 )
             self.expected_digests[name] = str(value).lower()
+        if digests is None:
+            self.algorithms = tuple(allowed)
+        else:
+            self.algorithms = tuple(name.lower() for name in digests)
+            refused = [name for name in self.algorithms if name not in allowed]
+            if refused:
+                raise UnsupportedDigest(url, f"digest algorithm(s) {refused} are not allowed")
+            missing = [name for name in self.expected_digests if name not in self.algorithms]
+            if missing:
+                raise UnsupportedDigest(
+                    url, f"expected digest(s) {missing} would not be computed (digests=...)")
         if expected_size is not None and (not isinstance(expected_size, int) or expected_size < 0):
             raise DownloadError(url, f"expected_size must be a non-negative int, got {expected_size!r}")
         self.expected_size = expected_size
@@ -166,7 +178,7 @@ class BaseDownloader:
 
     async def _download(self) -> DownloadResult:
         writer = self.writer if self.writer is not None else self._default_writer()
-        digester = Digester(self.context.settings.allowed_checksums)
+        digester = Digester(self.algorithms)
         try:
             try:
                 await writer.open()

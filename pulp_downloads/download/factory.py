@@ -106,6 +106,7 @@ class DownloaderFactory:
         progress=None,
         save_artifact: bool = False,
         on_headers=None,
+        digests=None,
     ) -> BaseDownloader:
         """A downloader for ``url`` (absolute, or relative to :attr:`base_url`).
 
@@ -131,6 +132,7 @@ class DownloaderFactory:
             progress=progress,
             save_artifact=save_artifact,
             on_headers=on_headers,
+            digests=digests,
         )
 
     async def close(self) -> None:
