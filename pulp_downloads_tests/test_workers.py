@@ -118,3 +118,41 @@ def test_killed_sync_leaves_no_bad_artifact_and_the_next_sync_completes(
     for artifact in Artifact.objects.all():
         with artifact.file.open("rb") as fh:
             assert hashlib.sha256(fh.read()).hexdigest() == artifact.sha256
+
+
+def test_progress_is_visible_through_the_api_while_the_sync_runs(threaded_upstream):
+    import threading
+    import time
+
+    content = {f"f{i:02d}.bin": os.urandom(20_000) for i in range(30)}
+    url = threaded_upstream.add_repo("repo", content)
+    for path in content:
+        threaded_upstream.faults[f"repo/{path}"].append(delay_fault(0.15))
+    remote = Remote.objects.create(name="progress", url=url, download_concurrency=2)
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("watcher"))
+
+    from pulp_downloads.tasks import run_sync_now
+
+    def sync_in_thread():
+        from django.db import connections
+
+        try:
+            run_sync_now(remote)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=sync_in_thread)
+    worker.start()
+    seen = []
+    deadline = time.monotonic() + 30
+    while worker.is_alive() and time.monotonic() < deadline:
+        listing = client.get("/api/tasks/", {"remote": remote.pk}).json()["results"]
+        if listing:
+            seen.append((listing[0]["state"], listing[0]["progress"]["files_done"],
+                         listing[0]["progress"]["files_total"]))
+        time.sleep(0.2)
+    worker.join(30)
+    running = [s for s in seen if s[0] == "running" and 0 < s[1] < s[2] == 30]
+    assert running, f"no intermediate progress seen: {seen}"
+    assert SyncTask.objects.get().state == "completed"
