@@ -8,8 +8,9 @@ from django.db import models
 from pulp_downloads.conf import app_settings
 
 from . import validators as v
+from .fields import EncryptedTextField
 
-#: Fields whose values are secrets: never shown back, never logged.
+#: Fields whose values are secrets: never shown back, never logged, encrypted at rest.
 SECRET_FIELDS = ("password", "proxy_password", "client_key")
 
 
@@ -51,7 +52,7 @@ class Remote(models.Model):
         "client certificate", blank=True, default="",
         help_text="PEM client certificate presented to the server.",
     )
-    client_key = models.TextField(
+    client_key = EncryptedTextField(
         "client key", blank=True, default="",
         help_text="PEM private key of the client certificate (never shown back).",
     )
@@ -61,12 +62,12 @@ class Remote(models.Model):
 
     # Authentication
     username = models.CharField(max_length=255, blank=True, default="")
-    password = models.CharField(max_length=255, blank=True, default="")
+    password = EncryptedTextField(blank=True, default="")
 
     # Proxy
     proxy_url = models.CharField("proxy URL", max_length=2048, blank=True, default="")
     proxy_username = models.CharField(max_length=255, blank=True, default="")
-    proxy_password = models.CharField(max_length=255, blank=True, default="")
+    proxy_password = EncryptedTextField(blank=True, default="")
 
     # Mirrors
     mirrors = models.JSONField(
