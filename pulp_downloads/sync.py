@@ -28,6 +28,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 
+from .batching import chunks
 from .conf import app_settings
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from .download.factory import site_library_settings
@@ -184,11 +185,6 @@ def _housekeeping() -> None:
         pass
 
 
-def _chunks(items: list, size: int = 500):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 @transaction.atomic
 def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
     """Insert, update and delete the remote's ContentUnits to match ``entries``; link units
@@ -198,7 +194,7 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
                 .only("pk", "relative_path", "sha256", "size", "artifact_id")}
 
     gone = [unit.pk for path, unit in existing.items() if path not in listed]
-    for chunk in _chunks(gone):
+    for chunk in chunks(gone):
         ContentUnit.objects.filter(pk__in=chunk).delete()
 
     changed = []
@@ -211,7 +207,7 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
     ContentUnit.objects.bulk_update(changed, ["sha256", "size", "artifact", "last_error"],
                                     batch_size=500)
     new = [entry for path, entry in listed.items() if path not in existing]
-    for chunk in _chunks(new):
+    for chunk in chunks(new):
         ContentUnit.objects.bulk_create(
             [ContentUnit(remote=remote, relative_path=e.relative_path, sha256=e.sha256,
                          size=e.size) for e in chunk]
@@ -221,7 +217,7 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
     for entry in entries:
         paths_by_sha256.setdefault(entry.sha256, []).append(entry.relative_path)
     stored: dict[str, int] = {}
-    for chunk in _chunks(list(paths_by_sha256)):
+    for chunk in chunks(list(paths_by_sha256)):
         stored.update(Artifact.objects.filter(sha256__in=chunk).values_list("sha256", "pk"))
     unlinked = ContentUnit.objects.filter(remote=remote).exclude(
         artifact_id__isnull=False, artifact__sha256=F("sha256")).values_list("sha256", flat=True)
@@ -247,7 +243,7 @@ def _store_batch(remote: Remote, results: list[DownloadResult]) -> None:
 def _link_units(remote: Remote, sha256s: list[str]) -> None:
     """Point the remote's units with these sha256s at their Artifacts (one UPDATE a chunk)."""
     artifact_id = Subquery(Artifact.objects.filter(sha256=OuterRef("sha256")).values("pk")[:1])
-    for chunk in _chunks(sha256s):
+    for chunk in chunks(sha256s):
         ContentUnit.objects.filter(remote=remote, sha256__in=chunk).update(
             artifact_id=artifact_id, last_error=""
         )

@@ -334,6 +334,17 @@ def threaded_upstream():
 
 
 @pytest.fixture
+async def close_thread_connections():
+    """Async tests run ORM work through sync_to_async in a helper thread: close that thread's
+    database connection afterwards (PostgreSQL refuses to drop a database still in use)."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
 def subprocess_env(settings, transactional_db) -> dict[str, str]:
     """Environment for a ``manage.py`` subprocess that uses this test's database and media."""
     import os

@@ -13,7 +13,8 @@ from pulp_downloads.models import Artifact, ContentUnit, Remote
 
 from .conftest import delay_fault, free_port, sha256, status_fault
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
 DATA = os.urandom(3 * 1024 * 1024 + 11)
 
 
@@ -48,14 +49,6 @@ def asgi_server():
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections():
-    yield
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
 
 
 @sync_to_async

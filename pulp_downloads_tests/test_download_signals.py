@@ -18,17 +18,9 @@ from pulp_downloads.signals import download_failed, download_finished, download_
 
 from .conftest import FAST_RETRIES, sha256
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
 DATA = os.urandom(1024 * 1024 + 17)
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections():
-    """sync_to_async runs ORM work in a helper thread; close its connection afterwards."""
-    yield
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

@@ -16,16 +16,9 @@ from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync, run_sync_now
 
 from .conftest import sha256, status_fault
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
 SHA = "a" * 64
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections():
-    yield
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
 
 
 def files(n: int, size: int = 20_000, prefix: str = "pool/f") -> dict[str, bytes]:

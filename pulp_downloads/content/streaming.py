@@ -16,10 +16,11 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 
-from ..download import DownloadError, DownloadResult
+from ..download import CannotRestart, DownloadError, DownloadResult
 from ..download.writers import Writer
 from ..models import Artifact, ContentUnit, Remote
 from .factories import factory_for
@@ -48,8 +49,6 @@ class BroadcastFileWriter(Writer):
 
     async def reset(self) -> None:
         if self.flight.written:
-            from ..download import CannotRestart
-
             raise CannotRestart("clients are already reading this download")
 
     async def abort(self) -> None:
@@ -146,7 +145,7 @@ async def _run(flight: InFlight) -> None:
     remote: Remote = unit.remote
     factory = await factory_for(remote)
     downloader = factory.build(
-        _quote(unit.relative_path), expected_digests={"sha256": unit.sha256},
+        quote(unit.relative_path), expected_digests={"sha256": unit.sha256},
         expected_size=unit.size, writer=BroadcastFileWriter(flight),
         on_headers=lambda status, headers: _headers_future_set(flight, status, headers),
         # Streamed bytes are only checked, never stored: sha256 is all they need.
@@ -176,13 +175,10 @@ async def _run(flight: InFlight) -> None:
 
 
 def _fail(flight: InFlight, error: Exception) -> None:
-    if not flight.headers.done():
-        flight.headers.set_exception(error)
-    if not flight.done.done():
-        flight.done.set_exception(error)
-    flight.done.exception()  # mark retrieved
-    if flight.headers.done() and not flight.headers.cancelled():
-        flight.headers.exception()
+    for future in (flight.headers, flight.done):
+        if not future.done():
+            future.set_exception(error)
+            future.exception()  # no reader may be waiting: do not warn it was never retrieved
 
 
 def _save(flight: InFlight, result: DownloadResult) -> None:
@@ -198,9 +194,3 @@ def _save(flight: InFlight, result: DownloadResult) -> None:
 
 def _record_failure(unit: ContentUnit, error: str) -> None:
     ContentUnit.objects.filter(pk=unit.pk).update(last_error=error[:2000])
-
-
-def _quote(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path)

@@ -5,6 +5,7 @@ import asyncio
 import mimetypes
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import http_date
@@ -70,8 +71,7 @@ def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact)
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1 if size else 0)
     if request.method == "HEAD":
-        response = HttpResponse(status=status, headers=headers)
-        return response
+        return HttpResponse(status=status, headers=headers)
     return StreamingHttpResponse(_read_artifact(artifact, start, end + 1), status=status,
                                  headers=headers)
 
@@ -110,8 +110,6 @@ def _error_response(error: DownloadError, unit: ContentUnit) -> HttpResponse:
 
 async def _head_upstream(unit: ContentUnit) -> HttpResponse:
     factory = await factory_for(unit.remote)
-    from urllib.parse import quote
-
     try:
         head = await factory.build(quote(unit.relative_path), expected_size=unit.size).head()
     except DownloadError as exc:

@@ -130,7 +130,7 @@ class BaseDownloader:
 
     def fetch(self) -> DownloadResult:
         """``run()`` for sync code (management commands, views, worker threads)."""
-        return async_to_sync(self._in_sync_call(self.run))()
+        return async_to_sync(self._from_sync)(self.run)
 
     async def head(self) -> HeadResult:
         """Status and headers of the URL without its body (mirrors and retries apply).
@@ -149,25 +149,12 @@ class BaseDownloader:
 
     def fetch_head(self) -> HeadResult:
         """``head()`` for sync code."""
-        return async_to_sync(self._in_sync_call(self.head))()
+        return async_to_sync(self._from_sync)(self.head)
 
     # --- the download ----------------------------------------------------------------------
-    def _in_sync_call(self, coroutine_function):
-        context = self.context
-
-        async def call():
-            fresh = asyncio.get_running_loop() not in context._states
-            state = context.loop_state()
-            if fresh:
-                state.owned_by_fetch = True
-            state.fetch_users += 1
-            try:
-                return await coroutine_function()
-            finally:
-                state.fetch_users -= 1
-                await context.close_loop_state_if_transient(state)
-
-        return call
+    async def _from_sync(self, coroutine_function):
+        async with self.context.for_sync_caller():
+            return await coroutine_function()
 
     def _default_writer(self) -> Writer:
         settings = self.context.settings

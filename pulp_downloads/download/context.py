@@ -9,8 +9,10 @@ callers using ``fetch()`` get a short-lived one that is closed when their call r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -183,11 +185,23 @@ class DownloadContext:
             elif not state_loop.is_closed() and state_loop.is_running():
                 asyncio.run_coroutine_threadsafe(state.close(), state_loop)
 
-    async def close_loop_state_if_transient(self, state: LoopState) -> None:
-        """Close a loop state that ``fetch()`` created, once its last user is done."""
-        if state.owned_by_fetch and state.fetch_users == 0:
-            await state.close()
-            with self._states_lock:
-                for lp, st in list(self._states.items()):
-                    if st is state:
-                        del self._states[lp]
+    @contextlib.asynccontextmanager
+    async def for_sync_caller(self) -> AsyncIterator[None]:
+        """Around a call made from sync code (``fetch()``): if the running loop had no state
+        yet (asgiref started a loop for this call), close its session once the last such call
+        on that loop is done, so no session outlives its loop."""
+        fresh = asyncio.get_running_loop() not in self._states
+        state = self.loop_state()
+        if fresh:
+            state.owned_by_fetch = True
+        state.fetch_users += 1
+        try:
+            yield
+        finally:
+            state.fetch_users -= 1
+            if state.owned_by_fetch and state.fetch_users == 0:
+                await state.close()
+                with self._states_lock:
+                    for loop, known in list(self._states.items()):
+                        if known is state:
+                            del self._states[loop]

@@ -5,9 +5,10 @@ in parallel with the event loop (which keeps reading the network). Each consumer
 blocks (every hash algorithm, and the writer) is a *lane*: an asyncio task that processes
 blocks strictly in order at its own pace, running large blocks in the thread pool. Lanes do
 not wait for each other, so a fast digest never idles while a slow one finishes a block, and
-a single large download keeps every core busy. When at least as many downloads are streaming
-as there are cores, a download uses one lane that writes and hashes each block in a single
-thread hand-off: the parallelism then comes from the downloads themselves.
+a single large download keeps every core busy. When more downloads are streaming than there
+are cores, a download needs no lanes: each block is written and hashed in a single thread
+hand-off, and the parallelism comes from the downloads themselves. Small blocks before the
+first large one are written and hashed inline (a hand-off would cost more than the work).
 
 Each lane buffers at most :data:`LANE_DEPTH` blocks, so memory stays flat whatever the size.
 """
@@ -17,7 +18,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from .digests import CPUS, INLINE_LIMIT, Digester, hashing_executor
+from .digests import Digester
+from .executors import CPUS, INLINE_LIMIT, hashing_executor
 from .exceptions import WriterError
 from .writers import CannotRestart, Writer
 
@@ -109,10 +111,9 @@ class BlockPipeline:
         try:
             if blocking_write is None:
                 await self._writer.write(block)
+                _all(self._hash_functions)(block)
             else:
-                blocking_write(block)
-            for function in self._hash_functions:
-                function(block)
+                _all([blocking_write, *self._hash_functions])(block)
         except Exception as exc:
             self._fail(exc)
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .digests import INLINE_LIMIT, durability_executor, hashing_executor
+from .executors import INLINE_LIMIT, durability_executor, hashing_executor
 
 
 #: A file being made durable is flushed to disk in the background every this many bytes.

@@ -15,7 +15,8 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
-from pulp_downloads.download.digests import durability_executor
+from pulp_downloads.batching import chunks
+from pulp_downloads.download.executors import durability_executor
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,6 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _place_local(temp_path: Path, destination: Path) -> None:
@@ -175,7 +171,7 @@ class Artifact(models.Model):
             else:
                 checked[digests["sha256"]] = (Path(temp_path), digests, size)
         shas = list(checked)
-        for chunk in _chunks(shas, 500):
+        for chunk in chunks(shas):
             for sha256 in cls.objects.filter(sha256__in=chunk).values_list("sha256", flat=True):
                 discard.append(checked.pop(sha256)[0])
         for path in discard:
@@ -221,7 +217,7 @@ class Artifact(models.Model):
         ]
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             cursor.executemany(sql, rows)
-            for chunk in _chunks(list(checked), 500):
+            for chunk in chunks(list(checked)):
                 cursor.execute(
                     f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
                     f"({', '.join(['%s'] * len(chunk))})", chunk,
@@ -230,7 +226,7 @@ class Artifact(models.Model):
     @classmethod
     def _by_sha256(cls, sha256s) -> dict[str, "Artifact"]:
         found: dict[str, Artifact] = {}
-        for chunk in _chunks(list(sha256s), 500):
+        for chunk in chunks(list(sha256s)):
             found.update((a.sha256, a) for a in cls.objects.filter(sha256__in=chunk))
         return found
 
