@@ -42,16 +42,24 @@ class LineProgress:
         self.write = write
         self.interval = interval
         self.last = 0.0
+        self.unwritten: SyncProgress | None = None
 
     def __call__(self, state: SyncProgress) -> None:
         now = time.monotonic()
         if now - self.last >= self.interval:
             self.last = now
-            self.write(f"progress: {state.files_done}/{state.files_total} files, "
-                       f"{state.bytes_done / 1e6:.1f}/{state.bytes_total / 1e6:.1f} MB")
+            self._line(state)
+            self.unwritten = None
+        else:
+            self.unwritten = state
+
+    def _line(self, state: SyncProgress) -> None:
+        self.write(f"progress: {state.files_done}/{state.files_total} files, "
+                   f"{state.bytes_done / 1e6:.1f}/{state.bytes_total / 1e6:.1f} MB")
 
     def close(self) -> None:
-        pass
+        if self.unwritten is not None:  # the final state, so the last line is the truth
+            self._line(self.unwritten)
 
 
 class Command(BaseCommand):
