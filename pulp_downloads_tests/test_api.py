@@ -162,6 +162,16 @@ def test_lists_are_paginated(api):
     assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
 
 
+def test_an_oversized_limit_is_capped_not_a_server_error(api):
+    Remote.objects.bulk_create(
+        Remote(name=f"r{i}", url="https://example.test/PULP_MANIFEST") for i in range(1001))
+    response = api.get("/api/remotes/", {"limit": 2**63, "offset": 0})
+    assert response.status_code == 200
+    page = response.json()
+    assert page["count"] == 1001 and len(page["results"]) == 1000
+    assert "limit=1000" in page["next"] and "offset=1000" in page["next"]
+
+
 def test_openapi_schema_and_docs_are_served(db):
     client = APIClient()
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
