@@ -29,6 +29,7 @@ class AppSettings:
     default_max_retries: int
     working_directory: Path
     orphan_cleanup_age: timedelta
+    flush_with_syncfs: bool = True
 
 
 def app_settings() -> AppSettings:
@@ -60,6 +61,9 @@ def app_settings() -> AppSettings:
         raise ImproperlyConfigured("PULP_DOWNLOADS['DEFAULT_DOWNLOAD_CONCURRENCY'] must be >= 1")
     if retries < 0:
         raise ImproperlyConfigured("PULP_DOWNLOADS['DEFAULT_MAX_RETRIES'] must be >= 0")
+    flush_with_syncfs = raw.get("FLUSH_WITH_SYNCFS", True)
+    if not isinstance(flush_with_syncfs, bool):
+        raise ImproperlyConfigured("PULP_DOWNLOADS['FLUSH_WITH_SYNCFS'] must be True or False")
     working = raw.get("WORKING_DIRECTORY") or os.path.join(settings.MEDIA_ROOT, ".working")
     return AppSettings(
         allowed_checksums=ordered,
@@ -68,4 +72,5 @@ def app_settings() -> AppSettings:
         default_max_retries=retries,
         working_directory=Path(working),
         orphan_cleanup_age=timedelta(seconds=float(raw.get("ORPHAN_CLEANUP_AGE", 900))),
+        flush_with_syncfs=flush_with_syncfs,
     )

@@ -109,3 +109,51 @@ def test_deleting_an_artifact_removes_its_file(tmp_path):
     assert default_storage.exists(name)
     artifact.delete()
     assert not default_storage.exists(name)
+
+
+@pytest.mark.parametrize("use_syncfs", [True, False])
+def test_content_in_memory_is_written_into_storage(settings, tmp_path, use_syncfs):
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "FLUSH_WITH_SYNCFS": use_syncfs}
+    contents = [f"small file {i}\n".encode() * (i + 1) for i in range(20)]
+    from_disk = b"a larger file on disk\n" * 1000
+    disk_file = temp_file(tmp_path, from_disk)
+    items = [(data, digests_of(data), len(data)) for data in contents]
+    items.append((disk_file, digests_of(from_disk), len(from_disk)))
+    stored = Artifact.store_validated_files(items, fsync_below=256 * 1024)
+    assert sorted(stored) == sorted(hashlib.sha256(d).hexdigest() for d in [*contents, from_disk])
+    for data in [*contents, from_disk]:
+        artifact = Artifact.objects.get(sha256=hashlib.sha256(data).hexdigest())
+        with artifact.file.open("rb") as fh:
+            assert fh.read() == data
+        assert artifact.sha512 == hashlib.sha512(data).hexdigest()
+    assert not disk_file.exists()
+    artifact_dirs = Path(default_storage.path("artifact"))
+    assert not [p for p in artifact_dirs.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_content_in_memory_already_stored_is_not_written_again():
+    data = b"stored once\n"
+    Artifact.store_validated_files([(data, digests_of(data), len(data))])
+    artifact = Artifact.objects.get()
+    before = os.stat(artifact.file.path).st_ino
+    again = Artifact.store_validated_files([(data, digests_of(data), len(data))] * 2)
+    assert again == [artifact.sha256]
+    assert Artifact.objects.count() == 1
+    assert os.stat(artifact.file.path).st_ino == before, "the stored file was not replaced"
+
+
+def test_flush_setting_must_be_a_boolean(settings):
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "FLUSH_WITH_SYNCFS": "no"}
+    with pytest.raises(ImproperlyConfigured, match="FLUSH_WITH_SYNCFS"):
+        app_settings()
+
+
+@pytest.mark.parametrize("use_syncfs", [True, False])
+def test_flushing_a_missing_file_is_an_error_naming_it(tmp_path, use_syncfs):
+    from pulp_downloads.durability import flush_files
+
+    present = temp_file(tmp_path, b"x")
+    flush_files([present], use_syncfs=use_syncfs)
+    with pytest.raises(FileNotFoundError) as excinfo:
+        flush_files([present, tmp_path / "gone"], use_syncfs=use_syncfs)
+    assert "gone" in str(excinfo.value)

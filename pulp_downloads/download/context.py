@@ -95,6 +95,9 @@ class DownloadContext:
     def loop_state(self) -> LoopState:
         """The state of the running event loop (created on first use)."""
         loop = asyncio.get_running_loop()
+        state = self._states.get(loop)  # fast path: a single dict read is atomic
+        if state is not None:
+            return state
         with self._states_lock:
             state = self._states.get(loop)
             if state is None:

@@ -10,6 +10,7 @@ someone else cannot restart and raises :class:`CannotRestart`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import secrets
 import tempfile
@@ -22,6 +23,24 @@ from .executors import INLINE_LIMIT, durability_executor, hashing_executor
 
 #: A file being made durable is flushed to disk in the background every this many bytes.
 EARLY_FLUSH_EVERY = 16 * 1024 * 1024
+
+
+_name_prefix = secrets.token_hex(6)
+_name_counter = itertools.count()
+
+
+def _unique_suffix() -> str:
+    """A name part no other writer of any process uses (a random per-process prefix and a
+    counter: no system call per file)."""
+    return f"{_name_prefix}-{next(_name_counter)}"
+
+
+def _new_name_prefix() -> None:
+    global _name_prefix
+    _name_prefix = secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_new_name_prefix)  # a child must not reuse its parent's names
 
 
 class CannotRestart(Exception):
@@ -95,18 +114,19 @@ class TempFileWriter(Writer):
         self.path = None
 
     async def open(self) -> None:
-        # The file itself is created by the first write (in a worker thread) or by finish().
+        # Created in a worker thread: creating a file can wait on the disk (inode allocation),
+        # which must not stall the event loop.
         self._name = self._new_name()
         self.path = Path(self._name)
         self._file = None
+        loop = asyncio.get_running_loop()
+        self._file = await loop.run_in_executor(durability_executor(), self._create)
 
     @property
     def blocking_write(self) -> Callable[[bytes], object] | None:
         return self._blocking_write
 
     def _blocking_write(self, block: bytes) -> None:
-        if self._file is None:
-            self._file = self._create()
         self._file.write(block)
         self.size += len(block)
         if self.fsync and self.size - self._flushed_at >= EARLY_FLUSH_EVERY:
@@ -127,7 +147,7 @@ class TempFileWriter(Writer):
 
     def _new_name(self) -> str:
         directory = self._directory_text or tempfile.gettempdir()
-        return f"{directory}/download-{secrets.token_hex(8)}.part"
+        return f"{directory}/download-{_unique_suffix()}.part"
 
     async def write(self, block: bytes) -> None:
         if len(block) < INLINE_LIMIT:
@@ -148,13 +168,9 @@ class TempFileWriter(Writer):
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(durability_executor(), self._close_durably)
         else:
-            if self._file is None:
-                self._file = self._create()
             self._file.close()
 
     def _close_durably(self) -> None:
-        if self._file is None:
-            self._file = self._create()
         self._file.flush()
         for flush in self._early_flushes:
             flush.result()
@@ -184,10 +200,17 @@ class MemoryWriter(Writer):
         self.max_size = max_size
         self._buffer = bytearray()
 
-    async def write(self, block: bytes) -> None:
+    @property
+    def blocking_write(self) -> Callable[[bytes], object] | None:
+        return self._append
+
+    def _append(self, block: bytes) -> None:
         if len(self._buffer) + len(block) > self.max_size:
             raise ValueError(f"larger than the {self.max_size} bytes allowed in memory")
         self._buffer.extend(block)
+
+    async def write(self, block: bytes) -> None:
+        self._append(block)
 
     async def reset(self) -> None:
         self._buffer.clear()

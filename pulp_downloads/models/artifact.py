@@ -1,15 +1,18 @@
 """Artifact: one stored file, identified by its sha256 and described by its digests."""
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import hashlib
 import logging
 import os
 import shutil
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections, models, router, transaction
 from django.utils import timezone
@@ -17,10 +20,15 @@ from django.utils import timezone
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
 from pulp_downloads.batching import chunks
 from pulp_downloads.download.executors import durability_executor
+from pulp_downloads.durability import flush_files
 
 log = logging.getLogger(__name__)
 
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+
+
+#: How many threads place a batch's files into storage at once.
+PLACERS = 8
 
 
 class ArtifactError(ValueError):
@@ -47,14 +55,6 @@ def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tup
     return {name: h.hexdigest() for name, h in hashers.items()}, size
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _place_local(temp_path: Path, destination: Path) -> None:
     """Atomically move a complete file to ``destination`` (same filesystem: a rename)."""
     try:
@@ -79,6 +79,29 @@ def _place_local(temp_path: Path, destination: Path) -> None:
     finally:
         staging.unlink(missing_ok=True)
     os.unlink(temp_path)
+
+
+def _write_local(content: bytes, destination: Path) -> None:
+    """Write ``content`` to ``destination`` through a staging file beside it, renamed over it
+    (readers never see a partial file). Not flushed: see :func:`flush_files`."""
+    staging = destination.with_name(f".{destination.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(staging, flags, 0o600)
+    except FileNotFoundError:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(staging, flags, 0o600)
+    try:
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(staging, destination)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
 
 
 class Artifact(models.Model):
@@ -153,38 +176,42 @@ class Artifact(models.Model):
 
     @classmethod
     def store_validated_files(
-        cls, files: list[tuple[str | os.PathLike, dict[str, str], int]], *, storage=None,
-        fsync_below: int = 0,
+        cls, files: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
+        storage=None, fsync_below: int = 0,
     ) -> list[str]:
         """Like :meth:`bulk_from_validated_files`, for bulk pipelines: returns the sha256s
-        stored (new or already present) without loading Artifact objects. New files smaller
-        than ``fsync_below`` bytes are flushed to disk before they are moved into place (the
-        caller made larger ones durable already)."""
+        stored (new or already present) without loading Artifact objects.
+
+        The source of an item is a temporary file or, for small files downloaded into memory,
+        the content itself (``bytes``), which is written straight into storage. New files
+        smaller than ``fsync_below`` bytes, and all content given as bytes, are flushed to disk
+        before they are moved into place (the caller made larger temporary files durable
+        already)."""
         storage = storage or default_storage
         allowed = app_settings().allowed_checksums
-        checked: dict[str, tuple[Path, dict[str, str], int]] = {}
-        discard: list[Path] = []
-        for temp_path, digests, size in files:
+        checked: dict[str, tuple[Path | bytes, dict[str, str], int]] = {}
+        discard: list[Path | bytes] = []
+        for source, digests, size in files:
             digests = cls._checked_digests(digests, allowed)
+            source = source if isinstance(source, bytes) else Path(source)
             if digests["sha256"] in checked:
-                discard.append(Path(temp_path))
+                discard.append(source)
             else:
-                checked[digests["sha256"]] = (Path(temp_path), digests, size)
+                checked[digests["sha256"]] = (source, digests, size)
         shas = list(checked)
         for chunk in chunks(shas):
             for sha256 in cls.objects.filter(sha256__in=chunk).values_list("sha256", flat=True):
                 discard.append(checked.pop(sha256)[0])
-        for path in discard:
-            path.unlink(missing_ok=True)
+        for source in discard:
+            if isinstance(source, Path):
+                source.unlink(missing_ok=True)
         if checked:
-            small = [path for path, _, size in checked.values() if size < fsync_below]
-            # Concurrent fsyncs share journal commits: much faster than one after another.
-            list(durability_executor().map(_fsync_file, small))
-            cls._store_new(checked, storage)
+            cls._store_new(checked, storage, fsync_below)
         return shas
 
     @classmethod
-    def _store_new(cls, checked: dict[str, tuple[Path, dict[str, str], int]], storage) -> None:
+    def _store_new(cls, checked: dict[str, tuple[Path | bytes, dict[str, str], int]], storage,
+                   fsync_below: int) -> None:
         """Journal, place and insert files whose sha256 is not stored (raw bulk SQL: this is
         the hot path of a sync)."""
         from .task import PendingArtifactFile
@@ -202,8 +229,23 @@ class Artifact(models.Model):
                 f"{quote('created')} = EXCLUDED.{quote('created')}",
                 [(sha, name, now) for sha, name in names.items()],
             )
-        for sha256, (temp_path, _, _) in checked.items():
-            cls._store(storage, temp_path, names[sha256])
+        to_flush: list[Path] = []
+
+        def place(items: list[tuple[str, tuple[Path | bytes, dict[str, str], int]]]) -> None:
+            for sha256, (source, _, size) in items:
+                destination = cls._store(storage, source, names[sha256])
+                if destination is not None and (isinstance(source, bytes) or size < fsync_below):
+                    to_flush.append(destination)
+
+        items = list(checked.items())
+        # A few placers at once: creating a file can wait on the disk (inode allocation),
+        # and file system calls release the GIL.
+        placers = [durability_executor().submit(place, items[i::PLACERS]) for i in range(PLACERS)]
+        concurrent.futures.wait(placers)
+        for placer in placers:
+            placer.result()  # the first error, once no placer runs any more
+        # One flush for the batch, before the rows that make the files visible are committed.
+        flush_files(to_flush, use_syncfs=app_settings().flush_with_syncfs)
         columns = ["file", "size", *DIGEST_ALGORITHMS, "created"]
         sql = (
             f"INSERT INTO {quote(cls._meta.db_table)} "
@@ -272,19 +314,29 @@ class Artifact(models.Model):
         return removed
 
     @staticmethod
-    def _store(storage, temp_path: Path, name: str) -> None:
+    def _store(storage, source: Path | bytes, name: str) -> Path | None:
+        """Put ``source`` (a temporary file, moved, or content) under ``name`` atomically;
+        return the local path, if the storage is local (the caller makes it durable)."""
         try:
             local_destination = Path(storage.path(name))
         except NotImplementedError:
             local_destination = None
         if local_destination is not None:
-            _place_local(temp_path, local_destination)
-            return
+            if isinstance(source, bytes):
+                _write_local(source, local_destination)
+            else:
+                _place_local(source, local_destination)
+            return local_destination
         # Remote storages (S3, ...) upload atomically; replace any earlier copy.
         if storage.exists(name):
             storage.delete(name)
-        with open(temp_path, "rb") as fh:
-            stored = storage.save(name, File(fh, name=os.path.basename(name)))
+        if isinstance(source, bytes):
+            stored = storage.save(name, ContentFile(source, name=os.path.basename(name)))
+        else:
+            with open(source, "rb") as fh:
+                stored = storage.save(name, File(fh, name=os.path.basename(name)))
         if stored != name:  # pragma: no cover - a storage that renamed despite the delete
             raise ArtifactError(f"storage saved {name!r} as {stored!r}")
-        temp_path.unlink(missing_ok=True)
+        if isinstance(source, Path):
+            source.unlink(missing_ok=True)
+        return None
