@@ -107,6 +107,13 @@ def start_server(data: Path, run: Path) -> tuple[subprocess.Popen, str, str]:
     return proc, f"http://127.0.0.1:{port}", kind
 
 
+def stop_server(proc: subprocess.Popen, run: Path) -> None:
+    """Stop a server from :func:`start_server` and remove its run directory."""
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+    shutil.rmtree(run, ignore_errors=True)
+
+
 async def plain(base: str, name: str, files: dict, algs: tuple[str, ...], conc: int, work: Path) -> float:
     async def one(session, sem, rel, digest, size):
         async with sem, session.get(f"{base}/{name}/{rel}", auto_decompress=False) as r:
@@ -202,9 +209,7 @@ def main() -> None:
                     row["ratio_library_over_pulpcore"] = round(best["pulpcore"] / best["library"], 2)
                 print(json.dumps(row), flush=True)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(10)
-        shutil.rmtree(run, ignore_errors=True)
+        stop_server(server, run)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.download_throughput import FOUR, make_corpus, plain, start_server  # noqa: E402
+from bench.download_throughput import FOUR, make_corpus, plain, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
@@ -97,9 +96,7 @@ def main() -> None:
                 "sync_peak_rss_MB": round(rss, 1),
             }), flush=True)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(10)
-        shutil.rmtree(run, ignore_errors=True)
+        stop_server(server, run)
 
 
 if __name__ == "__main__":

@@ -157,3 +157,23 @@ def test_flushing_a_missing_file_is_an_error_naming_it(tmp_path, use_syncfs):
     with pytest.raises(FileNotFoundError) as excinfo:
         flush_files([present, tmp_path / "gone"], use_syncfs=use_syncfs)
     assert "gone" in str(excinfo.value)
+
+
+def test_file_from_another_filesystem_is_copied_into_place(tmp_path):
+    other = Path("/dev/shm")
+    media = Path(default_storage.path(""))
+    media.mkdir(parents=True, exist_ok=True)
+    if not other.is_dir() or os.stat(other).st_dev == os.stat(media).st_dev:
+        pytest.skip("needs /dev/shm on a filesystem other than MEDIA_ROOT's")
+    data = b"crossing filesystems\n" * 5000
+    src = other / f"pulp-downloads-test-{os.getpid()}.tmp"
+    src.write_bytes(data)
+    try:
+        artifact = Artifact.from_validated_file(src, digests_of(data), len(data))
+        assert not src.exists(), "the temporary file is removed once copied"
+    finally:
+        src.unlink(missing_ok=True)
+    with artifact.file.open("rb") as fh:
+        assert fh.read() == data
+    folder = Path(artifact.file.path).parent
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".partial")] == []

@@ -8,8 +8,10 @@ import logging
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -55,6 +57,27 @@ def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tup
     return {name: h.hexdigest() for name, h in hashers.items()}, size
 
 
+def _replace_via_staging(destination: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Create ``destination`` atomically: ``fill`` writes a staging file beside it (named for
+    this process and thread), which is then renamed over it, so readers never see a partial
+    file. The staging file never outlives a failure."""
+    staging = destination.with_name(
+        f".{destination.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(staging, flags, 0o600)
+    except FileNotFoundError:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(staging, flags, 0o600)
+    try:
+        with open(fd, "wb") as fh:
+            fill(fh)
+        os.replace(staging, destination)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
 def _place_local(temp_path: Path, destination: Path) -> None:
     """Atomically move a complete file to ``destination`` (same filesystem: a rename)."""
     try:
@@ -68,40 +91,21 @@ def _place_local(temp_path: Path, destination: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-    # Different filesystems: copy next to the destination, make it durable, then rename.
-    staging = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
-    try:
-        with open(temp_path, "rb") as src, open(staging, "wb") as dst:
+
+    # Different filesystems: copy next to the destination, make the copy durable, rename.
+    def copy_durably(dst: BinaryIO) -> None:
+        with open(temp_path, "rb") as src:
             shutil.copyfileobj(src, dst, 1 << 20)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(staging, destination)
-    finally:
-        staging.unlink(missing_ok=True)
+        dst.flush()
+        os.fsync(dst.fileno())
+
+    _replace_via_staging(destination, copy_durably)
     os.unlink(temp_path)
 
 
 def _write_local(content: bytes, destination: Path) -> None:
-    """Write ``content`` to ``destination`` through a staging file beside it, renamed over it
-    (readers never see a partial file). Not flushed: see :func:`flush_files`."""
-    staging = destination.with_name(f".{destination.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(staging, flags, 0o600)
-    except FileNotFoundError:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(staging, flags, 0o600)
-    try:
-        try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(staging, destination)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
+    """Write ``content`` to ``destination`` atomically (not flushed: see :func:`flush_files`)."""
+    _replace_via_staging(destination, lambda fh: fh.write(content))
 
 
 class Artifact(models.Model):
@@ -185,8 +189,8 @@ class Artifact(models.Model):
         The source of an item is a temporary file or, for small files downloaded into memory,
         the content itself (``bytes``), which is written straight into storage. New files
         smaller than ``fsync_below`` bytes, and all content given as bytes, are flushed to disk
-        before they are moved into place (the caller made larger temporary files durable
-        already)."""
+        once in place, before their rows are committed (the caller made larger temporary files
+        durable already)."""
         storage = storage or default_storage
         allowed = app_settings().allowed_checksums
         checked: dict[str, tuple[Path | bytes, dict[str, str], int]] = {}
