@@ -211,12 +211,8 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
             changed.append(unit)
     ContentUnit.objects.bulk_update(changed, ["sha256", "size", "artifact", "last_error"],
                                     batch_size=500)
-    new = [entry for path, entry in listed.items() if path not in existing]
-    for chunk in chunks(new):
-        ContentUnit.objects.bulk_create(
-            [ContentUnit(remote=remote, relative_path=e.relative_path, sha256=e.sha256,
-                         size=e.size) for e in chunk]
-        )
+    ContentUnit.insert_new(remote.pk, [(e.relative_path, e.sha256, e.size)
+                                       for path, e in listed.items() if path not in existing])
 
     paths_by_sha256: dict[str, list[str]] = {}
     for entry in entries:
@@ -293,29 +289,40 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
                 continue
             await finished.put((result, None if memory is None else memory.getvalue()))
 
-    async def store() -> None:
+    async def next_batch() -> tuple[list[tuple[DownloadResult, bytes | None]], bool]:
+        """Up to ``batch_size`` finished downloads: those already waiting at once, then more
+        as they finish, until the batch is full or a second has passed. Also says whether
+        every download is done. (Taking waiting items one loop iteration each would tie the
+        storing rate to how busy the event loop is, and stall the downloads behind it.)"""
         batch: list[tuple[DownloadResult, bytes | None]] = []
         deadline = time.monotonic() + 1.0
-        while True:
-            timeout = max(0.0, deadline - time.monotonic())
-            try:
-                item = await asyncio.wait_for(finished.get(), timeout)
-            except asyncio.TimeoutError:
-                item = None
-            if item is not None and item is not _DONE:
-                batch.append(item)
-            if batch and (item is None or item is _DONE or len(batch) >= batch_size):
-                await sync_to_async(_store_batch)(remote, batch)
-                for result, _ in batch:
-                    summary.downloaded += 1
-                    summary.bytes_downloaded += result.size
-                    state.files_done += len(plan.paths_by_sha256[result.digests["sha256"]])
-                batch = []
-                deadline = time.monotonic() + 1.0
-            elif item is None:
-                deadline = time.monotonic() + 1.0
+        while len(batch) < batch_size:
+            if finished.empty():
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(finished.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+            else:
+                item = finished.get_nowait()
             if item is _DONE:
-                return
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    async def store() -> None:
+        done = False
+        while not done:
+            batch, done = await next_batch()
+            if not batch:
+                continue
+            await sync_to_async(_store_batch)(remote, batch)
+            for result, _ in batch:
+                summary.downloaded += 1
+                summary.bytes_downloaded += result.size
+                state.files_done += len(plan.paths_by_sha256[result.digests["sha256"]])
 
     storer = asyncio.ensure_future(store())
     workers = [asyncio.ensure_future(worker()) for _ in range(concurrency * 2)]

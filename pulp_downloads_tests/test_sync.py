@@ -1,6 +1,7 @@
 """The sync pipeline: manifest -> ContentUnits -> downloads -> Artifacts."""
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import timedelta
 
@@ -80,6 +81,24 @@ async def test_immediate_sync_stores_every_file_and_links_units(upstream):
     final = progress[-1]
     assert (final.files_done, final.files_total) == (12, 12)
     assert final.bytes_done == final.bytes_total == summary.bytes_downloaded
+
+
+async def test_many_small_and_large_files_are_stored_across_batches(upstream):
+    from pulp_downloads.sync import IN_MEMORY_UP_TO
+
+    content = {**files(23, size=3_000, prefix="small/"),
+               **files(4, size=IN_MEMORY_UP_TO + 1, prefix="large/")}
+    remote = await make_remote(upstream.add_repo("repo", content))
+    summary = await async_sync_remote(remote, batch_size=4)
+    assert summary.downloaded == 27 and summary.failed == 0
+    units = [u async for u in ContentUnit.objects.filter(remote=remote).select_related("artifact")]
+    assert len(units) == 27
+    for unit in units:
+        assert unit.size == len(content[unit.relative_path])
+        assert unit.created is not None and unit.updated is not None
+        with default_storage.open(unit.artifact.file.name) as fh:
+            assert fh.read() == content[unit.relative_path]
+        assert unit.artifact.sha384 == hashlib.sha384(content[unit.relative_path]).hexdigest()
 
 
 async def test_second_sync_downloads_nothing(upstream):

@@ -1,7 +1,12 @@
 """ContentUnit: a file a Remote lists, and the Artifact holding it once downloaded."""
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Iterable
+
+from django.db import connections, models, router
+from django.utils import timezone
+
+from pulp_downloads.batching import chunks
 
 
 class ContentUnit(models.Model):
@@ -34,3 +39,23 @@ class ContentUnit(models.Model):
 
     def __str__(self) -> str:
         return self.relative_path
+
+    @classmethod
+    def insert_new(cls, remote_id: int, listed: Iterable[tuple[str, str, int]]) -> None:
+        """Insert units ``(relative_path, sha256, size)`` of a remote that has none at these
+        paths yet: one multi-row INSERT per chunk (a sync lists thousands of files; the
+        model-by-model path costs several times more)."""
+        connection = connections[router.db_for_write(cls)]
+        quote = connection.ops.quote_name
+        now = cls._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
+        columns = ["remote_id", "relative_path", "sha256", "size", "last_error", "created",
+                   "updated"]
+        head = (f"INSERT INTO {quote(cls._meta.db_table)} "
+                f"({', '.join(quote(c) for c in columns)}) VALUES ")
+        row = f"({', '.join(['%s'] * len(columns))})"
+        with connection.cursor() as cursor:
+            for chunk in chunks(list(listed)):
+                params = []
+                for path, sha256, size in chunk:
+                    params += [remote_id, path, sha256, size, "", now, now]
+                cursor.execute(head + ", ".join([row] * len(chunk)), params)
