@@ -11,3 +11,23 @@ def chunks(items: Sequence, size: int = BATCH_SIZE) -> Iterator[Sequence]:
     """``items`` in consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def insert_rows(connection, table: str, columns: Sequence[str], rows: Sequence[Sequence], *,
+                suffix: str = "") -> None:
+    """Insert ``rows`` (values in ``columns`` order) into ``table`` with multi-row ``INSERT
+    ... VALUES`` statements, each as large as the backend's limit on bound parameters allows
+    (up to :data:`BATCH_SIZE` rows). ``suffix`` is SQL appended to each statement (e.g. an
+    ``ON CONFLICT`` clause). Runs in the caller's transaction: wrap a call in
+    ``transaction.atomic()`` to commit once rather than once per statement."""
+    quote = connection.ops.quote_name
+    limit = connection.features.max_query_params or BATCH_SIZE * len(columns)
+    per_statement = max(1, min(BATCH_SIZE, limit // len(columns)))
+    head = f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    placeholders = f"({', '.join(['%s'] * len(columns))})"
+    with connection.cursor() as cursor:
+        for chunk in chunks(rows, per_statement):
+            cursor.execute(
+                head + ", ".join([placeholders] * len(chunk)) + suffix,
+                [value for row in chunk for value in row],
+            )

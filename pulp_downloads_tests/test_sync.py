@@ -256,3 +256,13 @@ async def test_a_sync_whose_worker_died_does_not_block_the_next(upstream):
     assert task.state == "completed"
     await dead.arefresh_from_db()
     assert dead.state == "failed" and "stopped" in dead.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_units_are_inserted_in_statements_within_the_parameter_limit():
+    remote = Remote.objects.create(name="many", url="https://example.test/PULP_MANIFEST")
+    listed = [(f"dir/file-{i:05d}.bin", f"{i:064x}", i) for i in range(1234)]
+    ContentUnit.insert_new(remote.pk, listed)
+    units = list(ContentUnit.objects.filter(remote=remote).order_by("relative_path")
+                 .values_list("relative_path", "sha256", "size"))
+    assert units == listed

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -20,12 +21,13 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
-from pulp_downloads.batching import chunks
+from pulp_downloads.batching import chunks, insert_rows
 from pulp_downloads.download.executors import durability_executor
 from pulp_downloads.durability import flush_files
 
 log = logging.getLogger(__name__)
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 
 
@@ -40,7 +42,7 @@ class ArtifactError(ValueError):
 def artifact_path(sha256: str) -> str:
     """The storage name of the file whose sha256 is ``sha256``: ``artifact/ab/cdef...``."""
     sha256 = sha256.lower()
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+    if not _SHA256_HEX.fullmatch(sha256):
         raise ArtifactError(f"not a sha256 hex digest: {sha256!r}")
     return f"artifact/{sha256[:2]}/{sha256[2:]}"
 
@@ -225,13 +227,13 @@ class Artifact(models.Model):
         quote = connection.ops.quote_name
         now = cls._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
         pending_table = quote(PendingArtifactFile._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {pending_table} ({quote('sha256')}, {quote('path')}, "
-                f"{quote('created')}) VALUES (%s, %s, %s) ON CONFLICT ({quote('sha256')}) "
-                f"DO UPDATE SET {quote('path')} = EXCLUDED.{quote('path')}, "
-                f"{quote('created')} = EXCLUDED.{quote('created')}",
+        with transaction.atomic(using=connection.alias):  # one commit, not one per row
+            insert_rows(
+                connection, PendingArtifactFile._meta.db_table, ["sha256", "path", "created"],
                 [(sha, name, now) for sha, name in names.items()],
+                suffix=f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET "
+                       f"{quote('path')} = EXCLUDED.{quote('path')}, "
+                       f"{quote('created')} = EXCLUDED.{quote('created')}",
             )
         to_flush: list[Path] = []
 
@@ -250,24 +252,20 @@ class Artifact(models.Model):
             placer.result()  # the first error, once no placer runs any more
         # One flush for the batch, before the rows that make the files visible are committed.
         flush_files(to_flush, use_syncfs=app_settings().flush_with_syncfs)
-        columns = ["file", "size", *DIGEST_ALGORITHMS, "created"]
-        sql = (
-            f"INSERT INTO {quote(cls._meta.db_table)} "
-            f"({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))}) "
-            f"ON CONFLICT ({quote('sha256')}) DO NOTHING"
-        )
         rows = [
             (names[sha], size, *(digests.get(name) for name in DIGEST_ALGORITHMS), now)
             for sha, (_, digests, size) in checked.items()
         ]
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
-            for chunk in chunks(list(checked)):
-                cursor.execute(
-                    f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
-                    f"({', '.join(['%s'] * len(chunk))})", chunk,
-                )
+        with transaction.atomic(using=connection.alias):
+            insert_rows(connection, cls._meta.db_table,
+                        ["file", "size", *DIGEST_ALGORITHMS, "created"], rows,
+                        suffix=f" ON CONFLICT ({quote('sha256')}) DO NOTHING")
+            with connection.cursor() as cursor:
+                for chunk in chunks(list(checked)):
+                    cursor.execute(
+                        f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
+                        f"({', '.join(['%s'] * len(chunk))})", chunk,
+                    )
 
     @classmethod
     def _by_sha256(cls, sha256s) -> dict[str, "Artifact"]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from django.db import connections, models, router
 from django.utils import timezone
 
-from pulp_downloads.batching import chunks
+from pulp_downloads.batching import insert_rows
 
 
 class ContentUnit(models.Model):
@@ -43,19 +43,12 @@ class ContentUnit(models.Model):
     @classmethod
     def insert_new(cls, remote_id: int, listed: Iterable[tuple[str, str, int]]) -> None:
         """Insert units ``(relative_path, sha256, size)`` of a remote that has none at these
-        paths yet: one multi-row INSERT per chunk (a sync lists thousands of files; the
-        model-by-model path costs several times more)."""
+        paths yet, with multi-row INSERTs (a sync lists thousands of files; the model by
+        model path costs several times more)."""
         connection = connections[router.db_for_write(cls)]
-        quote = connection.ops.quote_name
         now = cls._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
-        columns = ["remote_id", "relative_path", "sha256", "size", "last_error", "created",
-                   "updated"]
-        head = (f"INSERT INTO {quote(cls._meta.db_table)} "
-                f"({', '.join(quote(c) for c in columns)}) VALUES ")
-        row = f"({', '.join(['%s'] * len(columns))})"
-        with connection.cursor() as cursor:
-            for chunk in chunks(list(listed)):
-                params = []
-                for path, sha256, size in chunk:
-                    params += [remote_id, path, sha256, size, "", now, now]
-                cursor.execute(head + ", ".join([row] * len(chunk)), params)
+        insert_rows(
+            connection, cls._meta.db_table,
+            ["remote_id", "relative_path", "sha256", "size", "last_error", "created", "updated"],
+            [(remote_id, path, sha256, size, "", now, now) for path, sha256, size in listed],
+        )
