@@ -4,6 +4,8 @@ Storing a batch of files calls :func:`flush_files` once for the whole batch. On 
 issues one ``syncfs()`` per filesystem holding them (much cheaper than one ``fsync()`` per
 file, which on most filesystems costs a journal commit each); elsewhere, or when turned off,
 each file and each of their directories is ``fsync()``-ed, in parallel.
+
+Standard library only at import time: the store helper process (:mod:`.storehelper`) uses it.
 """
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ import ctypes
 import os
 import sys
 from collections.abc import Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
-from .download.executors import durability_executor
 
 
 def _load_syncfs():
@@ -54,10 +56,12 @@ def _syncfs_path(path: Path) -> None:
         os.close(fd)
 
 
-def flush_files(paths: Iterable[str | os.PathLike], *, use_syncfs: bool = True) -> None:
+def flush_files(paths: Iterable[str | os.PathLike], *, use_syncfs: bool = True,
+                executor: Executor | None = None) -> None:
     """Return once the contents and directory entries of ``paths`` are on disk.
 
-    Raises ``OSError`` when the system reports a write-back failure.
+    The ``fsync()`` calls (without ``syncfs()``) run on ``executor``'s threads, or on a pool
+    made for the call. Raises ``OSError`` when the system reports a write-back failure.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -71,4 +75,8 @@ def flush_files(paths: Iterable[str | os.PathLike], *, use_syncfs: bool = True) 
         return
     directories = sorted({path.parent for path in paths})
     # Concurrent fsyncs share journal commits: much faster than one after another.
-    list(durability_executor().map(_fsync_path, [*paths, *directories]))
+    if executor is not None:
+        list(executor.map(_fsync_path, [*paths, *directories]))
+        return
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="pulp-downloads-flush") as pool:
+        list(pool.map(_fsync_path, [*paths, *directories]))

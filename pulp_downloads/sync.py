@@ -25,15 +25,21 @@ from pathlib import Path
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 
 from .batching import chunks
 from .conf import app_settings
+from .dirhints import prepare_fanout_directory
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
+from .download.executors import durability_executor
 from .download.factory import site_library_settings
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .models import Artifact, ContentUnit, Remote
+from .models.artifact import ARTIFACT_ROOT, ArtifactError
+from .models.artifact_batch import ArtifactBatch
+from .storehelper import StoreHelper
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,8 @@ FSYNC_IN_BATCH_BELOW = 256 * 1024
 #: At most ``3 * batch_size`` plus the downloads in flight wait to be stored (about 40 MiB
 #: with the defaults), so memory stays bounded.
 IN_MEMORY_UP_TO = 64 * 1024
+#: Files placed on the event loop between two yields to other tasks.
+PLACE_SLICE = 16
 
 
 class SyncError(Exception):
@@ -120,7 +128,8 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
     # A fresh working directory per sync: directories that saw many files come and go get
     # slow to create files in. Files are made durable when they are stored (_store_batch).
     site = site_library_settings()
-    working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX, dir=_ensure(site.working_directory)))
+    working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
+                                      dir=prepare_fanout_directory(site.working_directory)))
     library = dataclasses.replace(site, working_directory=working, fsync=True,
                                   fsync_min_size=FSYNC_IN_BATCH_BELOW)
     try:
@@ -165,11 +174,6 @@ async def _fetch_manifest(factory: DownloaderFactory, remote: Remote) -> list[Ma
         return parse_manifest(text)
     except ManifestError as exc:
         raise SyncError(str(exc)) from None
-
-
-def _ensure(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def _housekeeping() -> None:
@@ -232,15 +236,66 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
     return _Plan(list(first_entry.values()), paths_by_sha256, already)
 
 
-def _store_batch(remote: Remote, finished: list[tuple[DownloadResult, bytes | None]]) -> None:
-    """Create the Artifacts of finished downloads (each with its content when it was
-    downloaded into memory) and link the remote's units to them."""
-    stored = Artifact.store_validated_files(
+def _begin_batch(finished: list[tuple[DownloadResult, bytes | None]]) -> ArtifactBatch:
+    """Start storing finished downloads (each with its content when it was downloaded into
+    memory): the new ones are journaled, the others dropped."""
+    return ArtifactBatch.begin(
         [(result.path if content is None else content, result.digests, result.size)
          for result, content in finished],
         fsync_below=FSYNC_IN_BATCH_BELOW,
     )
-    _link_units(remote, stored)
+
+
+def _commit_batch(remote: Remote, batch: ArtifactBatch) -> None:
+    """Create the batch's Artifacts and link the remote's units to them."""
+    _link_units(remote, batch.commit())
+
+
+async def _start_helper() -> StoreHelper | None:
+    """A store helper process, when storage is local and one can be started."""
+    try:
+        default_storage.path(ARTIFACT_ROOT)
+    except NotImplementedError:
+        return None
+    try:
+        return await StoreHelper.start(durability_executor())
+    except OSError as exc:
+        log.warning("could not start the store helper process (%s): storing in-process", exc)
+        return None
+
+
+async def _place(batch: ArtifactBatch, helper: StoreHelper | None) -> None:
+    """Place the batch's new files.
+
+    Content downloaded into memory goes to the store helper process, which writes it, computes
+    the digests the downloads left out, and makes it durable (see :mod:`.storehelper`).
+    Without a helper, placing in local storage is done right here on the event loop, a slice
+    at a time: a few short system calls per file, which on threads would each wait for the
+    GIL behind the busy loop. Other storages upload from threads.
+    """
+    if helper is not None:
+        contents = batch.contents_to_write()
+        if contents:
+            digests = await helper.write(
+                [(path, content) for _, path, content in contents],
+                algorithms=app_settings().allowed_checksums,
+                use_syncfs=app_settings().flush_with_syncfs,
+            )
+            for (sha256, _, _), written in zip(contents, digests):
+                batch.written(sha256, written)
+    loop = asyncio.get_running_loop()
+    # Digests the downloads left out (see _download_all) are computed meanwhile.
+    digests = loop.run_in_executor(durability_executor(), batch.complete_digests)
+    try:
+        if not batch.local:
+            await sync_to_async(batch.place_all, thread_sensitive=False)()
+            return
+        for index, sha256 in enumerate(batch.placements, 1):
+            batch.place(sha256)
+            if index % PLACE_SLICE == 0:
+                await asyncio.sleep(0)
+    finally:
+        await digests
 
 
 def _link_units(remote: Remote, sha256s: list[str]) -> None:
@@ -275,7 +330,7 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
             downloader = factory.build(
                 quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
                 expected_size=entry.size, attachment=entry, progress=count_bytes,
-                writer=memory,
+                writer=memory, digests=None if memory is None else ("sha256",),
             )
             try:
                 result = await downloader.run()
@@ -312,27 +367,65 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
             batch.append(item)
         return batch, False
 
+    async def commit(stored: ArtifactBatch,
+                     batch: list[tuple[DownloadResult, bytes | None]]) -> None:
+        await asyncio.get_running_loop().run_in_executor(durability_executor(), stored.flush)
+        await sync_to_async(_commit_batch)(remote, stored)
+        for result, _ in batch:
+            summary.downloaded += 1
+            summary.bytes_downloaded += result.size
+            state.files_done += len(plan.paths_by_sha256[result.digests["sha256"]])
+
     async def store() -> None:
-        done = False
-        while not done:
-            batch, done = await next_batch()
-            if not batch:
-                continue
-            await sync_to_async(_store_batch)(remote, batch)
-            for result, _ in batch:
-                summary.downloaded += 1
-                summary.bytes_downloaded += result.size
-                state.files_done += len(plan.paths_by_sha256[result.digests["sha256"]])
+        """Store batches as a two-stage pipeline: while one batch is flushed and committed,
+        the next is journaled and placed. Batches commit in order."""
+        committing: asyncio.Future | None = None
+        helper: StoreHelper | None = None
+        # Started now, ready by the first batch.
+        starting = (asyncio.ensure_future(_start_helper())
+                    if any(e.size <= IN_MEMORY_UP_TO for e in plan.to_download) else None)
+        try:
+            done = False
+            while not done:
+                batch, done = await next_batch()
+                if not batch:
+                    continue
+                if starting is not None:
+                    helper, starting = await starting, None
+                stored = await sync_to_async(_begin_batch)(batch)
+                await _place(stored, helper)
+                if committing is not None:
+                    await committing
+                committing = asyncio.ensure_future(commit(stored, batch))
+            if committing is not None:
+                await committing
+        finally:
+            if committing is not None and not committing.done():
+                committing.cancel()
+                await asyncio.gather(committing, return_exceptions=True)
+            if starting is not None:
+                helper = await starting
+            if helper is not None:
+                await helper.close()
 
     storer = asyncio.ensure_future(store())
     workers = [asyncio.ensure_future(worker()) for _ in range(concurrency * 2)]
+    downloads = asyncio.gather(*workers)
     try:
-        await asyncio.gather(*workers)
+        await asyncio.wait([downloads, storer], return_when=asyncio.FIRST_COMPLETED)
+        if not storer.done():  # else storing failed before every download was done
+            await downloads
     finally:
         for task in workers:
             task.cancel()
-        await finished.put(_DONE)
-        await storer
+        await asyncio.gather(downloads, return_exceptions=True)
+        if not storer.done():
+            await finished.put(_DONE)
+        await asyncio.wait([storer])
+    try:
+        storer.result()
+    except (OSError, ArtifactError) as exc:
+        raise SyncError(f"could not store the downloaded files: {exc}", summary) from exc
     if failures:
         await sync_to_async(_record_failures)(remote, failures)
         summary.failed = len(failures)

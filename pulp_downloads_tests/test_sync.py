@@ -1,6 +1,7 @@
 """The sync pipeline: manifest -> ContentUnits -> downloads -> Artifacts."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from datetime import timedelta
@@ -207,6 +208,55 @@ async def test_paths_with_spaces_and_hashes_are_quoted(upstream):
     remote = await make_remote(url)
     summary = await async_sync_remote(remote)
     assert summary.downloaded == 1
+
+
+async def test_sync_without_a_store_helper_stores_in_process(upstream, monkeypatch):
+    from pulp_downloads import sync
+
+    async def cannot_start(*args, **kwargs):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(sync.StoreHelper, "start", cannot_start)
+    content = files(9, size=5_000)
+    remote = await make_remote(upstream.add_repo("repo", content))
+    summary = await async_sync_remote(remote, batch_size=4)
+    assert summary.downloaded == 9
+    for artifact in [a async for a in Artifact.objects.all()]:
+        data = next(d for d in content.values() if sha256(d) == artifact.sha256)
+        assert artifact.digests == {name: hashlib.new(name, data).hexdigest()
+                                    for name in ("sha224", "sha256", "sha384", "sha512")}
+        with default_storage.open(artifact.file.name) as fh:
+            assert fh.read() == data
+
+
+async def test_a_store_helper_dying_mid_sync_fails_the_sync_cleanly_and_rerun_completes(
+        upstream, monkeypatch):
+    from pulp_downloads import sync
+
+    calls = []
+    real_write = sync.StoreHelper.write
+
+    async def dies_on_second_batch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            self._process.kill()
+        return await real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync.StoreHelper, "write", dies_on_second_batch)
+    content = files(40, size=3_000)
+    remote = await make_remote(upstream.add_repo("repo", content))
+    # Small batches fill the queue of finished downloads: the sync must not wait forever.
+    with pytest.raises(SyncError, match="could not store the downloaded files.*gone"):
+        await asyncio.wait_for(async_sync_remote(remote, batch_size=2), 60)
+    async for artifact in Artifact.objects.all():  # every committed Artifact is whole
+        with default_storage.open(artifact.file.name) as fh:
+            assert sha256(fh.read()) == artifact.sha256
+    monkeypatch.setattr(sync.StoreHelper, "write", real_write)
+    stored_before = await Artifact.objects.acount()
+    assert 2 <= stored_before < 40
+    summary = await async_sync_remote(remote)
+    assert summary.downloaded == 40 - stored_before and summary.failed == 0
+    assert await Artifact.objects.acount() == 40
 
 
 async def test_orphan_files_of_an_interrupted_store_are_cleaned_up(upstream, settings):

@@ -1,7 +1,6 @@
 """Building the TLS context of a factory from PEM text."""
 from __future__ import annotations
 
-import functools
 import os
 import ssl
 import tempfile
@@ -10,8 +9,9 @@ from .config import RemoteConfig
 
 
 def build_ssl_context(config: RemoteConfig) -> ssl.SSLContext | bool:
-    """The SSL context for the remote's https requests (``False`` when validation is off
-    and no client certificate is needed).
+    """The SSL context for the remote's https requests: ``True`` for aiohttp's default
+    (the system trust store, loaded once when aiohttp is imported), ``False`` when
+    validation is off and no client certificate is needed, else a context of its own.
 
     ``ca_cert`` replaces the system trust store. The client key is written to a private
     temporary file only for as long as ``load_cert_chain`` needs it.
@@ -19,7 +19,7 @@ def build_ssl_context(config: RemoteConfig) -> ssl.SSLContext | bool:
     if not config.tls_validation and not config.client_cert:
         return False
     if not config.ca_cert and not config.client_cert:
-        return _system_default_context()
+        return True
     if config.ca_cert:
         context = ssl.create_default_context(cadata=config.ca_cert)
     else:
@@ -40,8 +40,3 @@ def build_ssl_context(config: RemoteConfig) -> ssl.SSLContext | bool:
             context.load_cert_chain(cert_path, key_path)
     return context
 
-
-@functools.lru_cache(maxsize=1)
-def _system_default_context() -> ssl.SSLContext:
-    """The system trust store, loaded once per process (loading it costs tens of ms)."""
-    return ssl.create_default_context()

@@ -1,29 +1,22 @@
 """Artifact: one stored file, identified by its sha256 and described by its digests."""
 from __future__ import annotations
 
-import concurrent.futures
-import errno
 import hashlib
 import logging
 import os
 import re
-import shutil
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
 
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connections, models, router, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
-from pulp_downloads.batching import chunks, insert_rows
-from pulp_downloads.download.executors import durability_executor
-from pulp_downloads.durability import flush_files
+from pulp_downloads.localfiles import place_local, write_local
+from pulp_downloads.batching import chunks
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +24,8 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 
 
-#: How many threads place a batch's files into storage at once.
-PLACERS = 8
+#: The storage directory holding every Artifact's file.
+ARTIFACT_ROOT = "artifact"
 
 
 class ArtifactError(ValueError):
@@ -44,7 +37,7 @@ def artifact_path(sha256: str) -> str:
     sha256 = sha256.lower()
     if not _SHA256_HEX.fullmatch(sha256):
         raise ArtifactError(f"not a sha256 hex digest: {sha256!r}")
-    return f"artifact/{sha256[:2]}/{sha256[2:]}"
+    return f"{ARTIFACT_ROOT}/{sha256[:2]}/{sha256[2:]}"
 
 
 def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tuple[dict, int]:
@@ -57,57 +50,6 @@ def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tup
             for hasher in hashers.values():
                 hasher.update(chunk)
     return {name: h.hexdigest() for name, h in hashers.items()}, size
-
-
-def _replace_via_staging(destination: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """Create ``destination`` atomically: ``fill`` writes a staging file beside it (named for
-    this process and thread), which is then renamed over it, so readers never see a partial
-    file. The staging file never outlives a failure."""
-    staging = destination.with_name(
-        f".{destination.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(staging, flags, 0o600)
-    except FileNotFoundError:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(staging, flags, 0o600)
-    try:
-        with open(fd, "wb") as fh:
-            fill(fh)
-        os.replace(staging, destination)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-
-
-def _place_local(temp_path: Path, destination: Path) -> None:
-    """Atomically move a complete file to ``destination`` (same filesystem: a rename)."""
-    try:
-        os.replace(temp_path, destination)
-        return
-    except FileNotFoundError:
-        if not temp_path.exists():
-            raise
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        return _place_local(temp_path, destination)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-
-    # Different filesystems: copy next to the destination, make the copy durable, rename.
-    def copy_durably(dst: BinaryIO) -> None:
-        with open(temp_path, "rb") as src:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        dst.flush()
-        os.fsync(dst.fileno())
-
-    _replace_via_staging(destination, copy_durably)
-    os.unlink(temp_path)
-
-
-def _write_local(content: bytes, destination: Path) -> None:
-    """Write ``content`` to ``destination`` atomically (not flushed: see :func:`flush_files`)."""
-    _replace_via_staging(destination, lambda fh: fh.write(content))
 
 
 class Artifact(models.Model):
@@ -193,79 +135,11 @@ class Artifact(models.Model):
         smaller than ``fsync_below`` bytes, and all content given as bytes, are flushed to disk
         once in place, before their rows are committed (the caller made larger temporary files
         durable already)."""
-        storage = storage or default_storage
-        allowed = app_settings().allowed_checksums
-        checked: dict[str, tuple[Path | bytes, dict[str, str], int]] = {}
-        discard: list[Path | bytes] = []
-        for source, digests, size in files:
-            digests = cls._checked_digests(digests, allowed)
-            source = source if isinstance(source, bytes) else Path(source)
-            if digests["sha256"] in checked:
-                discard.append(source)
-            else:
-                checked[digests["sha256"]] = (source, digests, size)
-        shas = list(checked)
-        for chunk in chunks(shas):
-            for sha256 in cls.objects.filter(sha256__in=chunk).values_list("sha256", flat=True):
-                discard.append(checked.pop(sha256)[0])
-        for source in discard:
-            if isinstance(source, Path):
-                source.unlink(missing_ok=True)
-        if checked:
-            cls._store_new(checked, storage, fsync_below)
-        return shas
+        from .artifact_batch import ArtifactBatch
 
-    @classmethod
-    def _store_new(cls, checked: dict[str, tuple[Path | bytes, dict[str, str], int]], storage,
-                   fsync_below: int) -> None:
-        """Journal, place and insert files whose sha256 is not stored (raw bulk SQL: this is
-        the hot path of a sync)."""
-        from .task import PendingArtifactFile
-
-        names = {sha256: artifact_path(sha256) for sha256 in checked}
-        connection = connections[router.db_for_write(cls)]
-        quote = connection.ops.quote_name
-        now = cls._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
-        pending_table = quote(PendingArtifactFile._meta.db_table)
-        with transaction.atomic(using=connection.alias):  # one commit, not one per row
-            insert_rows(
-                connection, PendingArtifactFile._meta.db_table, ["sha256", "path", "created"],
-                [(sha, name, now) for sha, name in names.items()],
-                suffix=f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET "
-                       f"{quote('path')} = EXCLUDED.{quote('path')}, "
-                       f"{quote('created')} = EXCLUDED.{quote('created')}",
-            )
-        to_flush: list[Path] = []
-
-        def place(items: list[tuple[str, tuple[Path | bytes, dict[str, str], int]]]) -> None:
-            for sha256, (source, _, size) in items:
-                destination = cls._store(storage, source, names[sha256])
-                if destination is not None and (isinstance(source, bytes) or size < fsync_below):
-                    to_flush.append(destination)
-
-        items = list(checked.items())
-        # A few placers at once: creating a file can wait on the disk (inode allocation),
-        # and file system calls release the GIL.
-        placers = [durability_executor().submit(place, items[i::PLACERS]) for i in range(PLACERS)]
-        concurrent.futures.wait(placers)
-        for placer in placers:
-            placer.result()  # the first error, once no placer runs any more
-        # One flush for the batch, before the rows that make the files visible are committed.
-        flush_files(to_flush, use_syncfs=app_settings().flush_with_syncfs)
-        rows = [
-            (names[sha], size, *(digests.get(name) for name in DIGEST_ALGORITHMS), now)
-            for sha, (_, digests, size) in checked.items()
-        ]
-        with transaction.atomic(using=connection.alias):
-            insert_rows(connection, cls._meta.db_table,
-                        ["file", "size", *DIGEST_ALGORITHMS, "created"], rows,
-                        suffix=f" ON CONFLICT ({quote('sha256')}) DO NOTHING")
-            with connection.cursor() as cursor:
-                for chunk in chunks(list(checked)):
-                    cursor.execute(
-                        f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
-                        f"({', '.join(['%s'] * len(chunk))})", chunk,
-                    )
+        batch = ArtifactBatch.begin(files, storage=storage, fsync_below=fsync_below)
+        batch.place_all()
+        return batch.commit()
 
     @classmethod
     def _by_sha256(cls, sha256s) -> dict[str, "Artifact"]:
@@ -275,12 +149,14 @@ class Artifact(models.Model):
         return found
 
     @staticmethod
-    def _checked_digests(digests: dict[str, str], allowed: tuple[str, ...]) -> dict[str, str]:
+    def _checked_digests(digests: dict[str, str], allowed: tuple[str, ...], *,
+                         only_sha256_required: bool = False) -> dict[str, str]:
         digests = {name.lower(): value.lower() for name, value in digests.items()}
         unknown = set(digests) - set(DIGEST_ALGORITHMS)
         if unknown:
             raise ArtifactError(f"unknown digest algorithm(s): {sorted(unknown)}")
-        missing = [name for name in allowed if name not in digests]
+        required = ("sha256",) if only_sha256_required else allowed
+        missing = [name for name in required if name not in digests]
         if missing:
             raise ArtifactError(f"missing digest(s) for allowed algorithm(s): {missing}")
         for name, value in digests.items():
@@ -325,9 +201,9 @@ class Artifact(models.Model):
             local_destination = None
         if local_destination is not None:
             if isinstance(source, bytes):
-                _write_local(source, local_destination)
+                write_local(source, local_destination)
             else:
-                _place_local(source, local_destination)
+                place_local(source, local_destination)
             return local_destination
         # Remote storages (S3, ...) upload atomically; replace any earlier copy.
         if storage.exists(name):

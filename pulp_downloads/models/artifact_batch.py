@@ -1,0 +1,225 @@
+"""ArtifactBatch: many validated files made Artifacts at once, step by step.
+
+1. :meth:`ArtifactBatch.begin` (database): checks the digests, drops files whose sha256 is
+   already stored or repeated in the batch, and journals the new ones as pending;
+2. :meth:`~ArtifactBatch.place` each sha256 of :attr:`~ArtifactBatch.placements` (file system
+   only, from any one thread): puts the file under its Artifact path atomically;
+3. :meth:`~ArtifactBatch.flush` (file system only, any thread): makes the placed files durable;
+4. :meth:`~ArtifactBatch.commit` (database): flushes if not done yet, then inserts the rows and
+   clears their journal entries in one transaction.
+
+A process killed between 1 and 4 leaves only journal entries, whose files
+:meth:`Artifact.cleanup_orphans <pulp_downloads.models.Artifact.cleanup_orphans>` removes.
+The steps are separate so that an asyncio pipeline can run each where it is cheapest, and
+overlap the flush of one batch with the placing of the next. Step 2, for instance:
+placing a small file in local storage is a few system calls, and doing them on a thread that
+already holds the GIL avoids a GIL hand-over per call (which, while the event loop is busy,
+costs far more than the calls themselves).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.db import connections, router, transaction
+from django.utils import timezone
+
+from pulp_downloads.batching import chunks, insert_rows
+from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
+from pulp_downloads.dirhints import prepare_fanout_directory
+from pulp_downloads.download.executors import durability_executor
+from pulp_downloads.durability import flush_files
+
+from .artifact import ARTIFACT_ROOT, Artifact, ArtifactError, artifact_path
+
+#: How many threads :meth:`ArtifactBatch.place_all` uses: creating a file can wait on the disk
+#: (inode allocation), and file system calls release the GIL.
+PLACERS = 8
+
+Source = Path | bytes
+
+
+class ArtifactBatch:
+    """Validated files on their way to becoming Artifacts (see the module docstring)."""
+
+    def __init__(self, storage, new: dict[str, tuple[Source, dict[str, str], int]],
+                 sha256s: list[str], fsync_below: int) -> None:
+        self.storage = storage
+        self.sha256s = sha256s
+        self._new = new
+        self._names = {sha256: artifact_path(sha256) for sha256 in new}
+        self._fsync_below = fsync_below
+        self._to_flush: list[Path] = []
+        self._placed: set[str] = set()
+        self._flushed = False
+        try:
+            self._local_root: Path | None = Path(storage.path(ARTIFACT_ROOT))
+        except NotImplementedError:  # a remote storage (S3, ...)
+            self._local_root = None
+
+    @classmethod
+    def begin(cls, files: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
+              storage=None, fsync_below: int = 0) -> "ArtifactBatch":
+        """Start storing ``files``: items ``(source, digests, size)``, where the source is a
+        complete temporary file (moved into storage) or the content itself (``bytes``).
+
+        ``digests`` must hold every allowed algorithm, except for content given as bytes:
+        sha256 is enough there, :meth:`complete_digests` computes the others (on any thread,
+        while the files are placed; :meth:`commit` does it when it was not done). Temporary
+        files that are not needed
+        (already stored, or repeated) are removed. New files smaller than ``fsync_below``
+        bytes, and all content given as bytes, are flushed by :meth:`commit`; larger temporary
+        files must be durable already."""
+        storage = storage or default_storage
+        allowed = app_settings().allowed_checksums
+        checked: dict[str, tuple[Source, dict[str, str], int]] = {}
+        discard: list[Source] = []
+        for source, digests, size in files:
+            source = source if isinstance(source, bytes) else Path(source)
+            digests = Artifact._checked_digests(
+                digests, allowed, only_sha256_required=isinstance(source, bytes))
+            if digests["sha256"] in checked:
+                discard.append(source)
+            else:
+                checked[digests["sha256"]] = (source, digests, size)
+        sha256s = list(checked)
+        for chunk in chunks(sha256s):
+            for sha256 in Artifact.objects.filter(sha256__in=chunk).values_list("sha256",
+                                                                                  flat=True):
+                discard.append(checked.pop(sha256)[0])
+        for source in discard:
+            if isinstance(source, Path):
+                source.unlink(missing_ok=True)
+        batch = cls(storage, checked, sha256s, fsync_below)
+        batch._journal()
+        return batch
+
+    @property
+    def placements(self) -> list[str]:
+        """The sha256s of the new files not placed yet, each to be passed to :meth:`place`."""
+        return [sha256 for sha256 in self._new if sha256 not in self._placed]
+
+    @property
+    def local(self) -> bool:
+        """Whether the storage is a local directory (placing is a few system calls)."""
+        return self._local_root is not None
+
+    def _journal(self) -> None:
+        from .task import PendingArtifactFile
+
+        if not self._new:
+            return
+        connection = connections[router.db_for_write(Artifact)]
+        quote = connection.ops.quote_name
+        now = self._now(connection)
+        with transaction.atomic(using=connection.alias):  # one commit, not one per row
+            insert_rows(
+                connection, PendingArtifactFile._meta.db_table, ["sha256", "path", "created"],
+                [(sha, name, now) for sha, name in self._names.items()],
+                suffix=f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET "
+                       f"{quote('path')} = EXCLUDED.{quote('path')}, "
+                       f"{quote('created')} = EXCLUDED.{quote('created')}",
+            )
+        if self._local_root is not None:  # spread the fan-out directories (see dirhints)
+            prepare_fanout_directory(self._local_root)
+
+    def contents_to_write(self) -> list[tuple[str, Path, bytes]]:
+        """``(sha256, local path, content)`` of each new file given as bytes and not placed
+        yet, in local storage: the caller may write these itself (atomically, and durably)
+        and report them with :meth:`written`."""
+        if self._local_root is None:
+            return []
+        return [(sha256, Path(self.storage.path(self._names[sha256])), source)
+                for sha256, (source, _, _) in self._new.items()
+                if isinstance(source, bytes) and sha256 not in self._placed]
+
+    def written(self, sha256: str, digests: dict[str, str]) -> None:
+        """Record that the caller wrote the file ``sha256`` into place and made it durable;
+        ``digests`` completes its digests."""
+        source, known, _ = self._new[sha256]
+        if not isinstance(source, bytes):
+            raise ArtifactError(f"{sha256} was not given as content")
+        if digests.get("sha256", sha256) != sha256:
+            raise ArtifactError(f"the file written for {sha256} has sha256 {digests['sha256']}")
+        for name, value in digests.items():
+            known.setdefault(name, value)
+        self._placed.add(sha256)
+
+    def place(self, sha256: str) -> None:
+        """Put the new file ``sha256`` under its Artifact path (atomically; no database)."""
+        source, _, size = self._new[sha256]
+        destination = Artifact._store(self.storage, source, self._names[sha256])
+        if destination is not None and (isinstance(source, bytes) or size < self._fsync_below):
+            self._to_flush.append(destination)
+        self._placed.add(sha256)
+
+    def place_all(self) -> None:
+        """Place every new file not placed yet, with :data:`PLACERS` threads."""
+        todo = self.placements
+
+        def place_each(sha256s: list[str]) -> None:
+            for sha256 in sha256s:
+                self.place(sha256)
+
+        placers = [durability_executor().submit(place_each, todo[i::PLACERS])
+                   for i in range(PLACERS)]
+        concurrent.futures.wait(placers)
+        for placer in placers:
+            placer.result()  # the first error, once no placer runs any more
+
+    def complete_digests(self) -> None:
+        """Compute the allowed digests missing for content given as bytes (no database)."""
+        allowed = app_settings().allowed_checksums
+        for source, digests, _ in self._new.values():
+            if isinstance(source, bytes):
+                for name in allowed:
+                    if name not in digests:
+                        digests[name] = hashlib.new(name, source).hexdigest()
+
+    def flush(self) -> None:
+        """Make every placed file durable (no database: may run on any thread, while other
+        batches are placed). :meth:`commit` does it when it was not done."""
+        missing = [sha256 for sha256 in self._new if sha256 not in self._placed]
+        if missing:
+            raise ArtifactError(f"{len(missing)} file(s) of the batch were not placed")
+        if not self._flushed:
+            flush_files(self._to_flush, use_syncfs=app_settings().flush_with_syncfs,
+                        executor=durability_executor())
+            self._flushed = True
+
+    def commit(self) -> list[str]:
+        """Flush the placed files, then insert their rows and clear their journal entries in
+        one transaction. Returns every sha256 of the batch (new or already stored)."""
+        from .task import PendingArtifactFile
+
+        self.complete_digests()
+        # One flush for the batch, before the rows that make the files visible are committed.
+        self.flush()
+        if not self._new:
+            return self.sha256s
+        connection = connections[router.db_for_write(Artifact)]
+        quote = connection.ops.quote_name
+        now = self._now(connection)
+        rows = [
+            (self._names[sha], size, *(digests.get(name) for name in DIGEST_ALGORITHMS), now)
+            for sha, (_, digests, size) in self._new.items()
+        ]
+        pending_table = quote(PendingArtifactFile._meta.db_table)
+        with transaction.atomic(using=connection.alias):
+            insert_rows(connection, Artifact._meta.db_table,
+                        ["file", "size", *DIGEST_ALGORITHMS, "created"], rows,
+                        suffix=f" ON CONFLICT ({quote('sha256')}) DO NOTHING")
+            with connection.cursor() as cursor:
+                for chunk in chunks(list(self._new)):
+                    cursor.execute(
+                        f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
+                        f"({', '.join(['%s'] * len(chunk))})", chunk,
+                    )
+        return self.sha256s
+
+    @staticmethod
+    def _now(connection):
+        return Artifact._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
