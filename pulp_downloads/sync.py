@@ -56,6 +56,9 @@ FSYNC_IN_BATCH_BELOW = 256 * 1024
 #: At most ``3 * batch_size`` plus the downloads in flight wait to be stored (about 40 MiB
 #: with the defaults), so memory stays bounded.
 IN_MEMORY_UP_TO = 64 * 1024
+#: A batch is stored once it is full or this many seconds after it was started, so the
+#: files finished last wait little once every download is done.
+BATCH_MAX_WAIT = 0.25
 #: Files placed on the event loop between two yields to other tasks.
 PLACE_SLICE = 16
 
@@ -131,7 +134,7 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
     working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
                                       dir=prepare_fanout_directory(site.working_directory)))
     library = dataclasses.replace(site, working_directory=working, fsync=True,
-                                  fsync_min_size=FSYNC_IN_BATCH_BELOW)
+                                  fsync_min_size=FSYNC_IN_BATCH_BELOW, drop_cache=True)
     try:
         async with DownloaderFactory(remote, settings=library) as factory:
             entries = await _fetch_manifest(factory, remote)
@@ -346,11 +349,12 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
 
     async def next_batch() -> tuple[list[tuple[DownloadResult, bytes | None]], bool]:
         """Up to ``batch_size`` finished downloads: those already waiting at once, then more
-        as they finish, until the batch is full or a second has passed. Also says whether
-        every download is done. (Taking waiting items one loop iteration each would tie the
-        storing rate to how busy the event loop is, and stall the downloads behind it.)"""
+        as they finish, until the batch is full or :data:`BATCH_MAX_WAIT` has passed. Also
+        says whether every download is done. (Taking waiting items one loop iteration each
+        would tie the storing rate to how busy the event loop is, and stall the downloads
+        behind it.)"""
         batch: list[tuple[DownloadResult, bytes | None]] = []
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + BATCH_MAX_WAIT
         while len(batch) < batch_size:
             if finished.empty():
                 timeout = deadline - time.monotonic()

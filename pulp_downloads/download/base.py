@@ -161,6 +161,7 @@ class BaseDownloader:
         return TempFileWriter(
             settings.working_directory, fsync=settings.fsync,
             fsync_min_size=settings.fsync_min_size, executor=self.context.executor,
+            drop_cache=settings.drop_cache,
         )
 
     async def _download(self) -> DownloadResult:

@@ -167,3 +167,6 @@ class LibrarySettings:
     #: ...unless it is smaller than this: small files are cheaper to make durable in batches
     #: by the caller (the sync pipeline does so before storing them).
     fsync_min_size: int = 0
+    #: Drop a file's pages from the page cache once fsync put them on disk (for downloads that
+    #: are stored and not read back soon, such as a sync's; see ``drop_cached_pages``).
+    drop_cache: bool = False
