@@ -8,9 +8,10 @@ Signals (all sent with ``sender`` = the downloader's class):
 ``download_failed``    kwargs ``downloader``, ``url``, ``attachment``, ``error`` (a
                        :class:`DownloadError`).
 
-They are sent with ``Signal.asend()`` from the event loop: async receivers run on the loop,
-sync receivers through ``sync_to_async`` (so they may use the ORM). A receiver must not
-raise; an exception from a receiver propagates to the caller of ``run()``.
+They are sent from the event loop as ``Signal.asend()`` would: async receivers run on the
+loop (one after the other), sync receivers through ``sync_to_async`` (so they may use the
+ORM). A receiver must not raise; an exception from a receiver propagates to the caller of
+``run()``.
 """
 from __future__ import annotations
 
@@ -28,28 +29,35 @@ download_finished = Signal()
 download_failed = Signal()
 
 
+async def _send(signal: Signal, sender, **named) -> None:
+    """``signal.asend()``, without its per-call tasks when every receiver is async: those are
+    awaited one after the other on the loop (``asend`` costs about 24 us a call in tasks,
+    i.e. 5 % of a sync of small files). With any sync receiver, ``asend`` runs them all."""
+    sync_receivers, async_receivers = signal._live_receivers(sender)  # Django >= 5.0
+    if sync_receivers:
+        await signal.asend(sender=sender, **named)
+        return
+    for receiver in async_receivers:
+        await receiver(signal=signal, sender=sender, **named)
+
+
 class SignalEvents:
     """The download library's event sink that sends the signals above."""
 
     async def started(self, downloader) -> None:
         if download_started.has_listeners():
-            await download_started.asend(
-                sender=type(downloader), downloader=downloader,
-                url=downloader.url, attachment=downloader.attachment,
-            )
+            await _send(download_started, type(downloader), downloader=downloader,
+                        url=downloader.url, attachment=downloader.attachment)
 
     async def finished(self, downloader, result) -> None:
         if download_finished.has_listeners():
-            await download_finished.asend(
-                sender=type(downloader), downloader=downloader, result=result
-            )
+            await _send(download_finished, type(downloader), downloader=downloader,
+                        result=result)
 
     async def failed(self, downloader, error) -> None:
         if download_failed.has_listeners():
-            await download_failed.asend(
-                sender=type(downloader), downloader=downloader, url=downloader.url,
-                attachment=downloader.attachment, error=error,
-            )
+            await _send(download_failed, type(downloader), downloader=downloader,
+                        url=downloader.url, attachment=downloader.attachment, error=error)
 
 
 def _create_artifact(result):

@@ -77,6 +77,33 @@ async def test_signals_carry_result_and_attachment_to_sync_and_async_receivers(
     assert started["url"] == url and started["attachment"] == {"unit": 7}
 
 
+async def test_async_only_receivers_get_every_signal_and_their_errors_reach_the_caller(
+        upstream, remote_for):
+    url = upstream.add("repo/g", DATA)
+    seen = []
+
+    async def on_started(sender, signal, **kwargs):
+        seen.append(("started", signal is download_started, kwargs["url"]))
+
+    async def on_finished(sender, signal, **kwargs):
+        seen.append(("finished", signal is download_finished, kwargs["result"].size))
+        if kwargs["result"].attachment == "fail":
+            raise RuntimeError("receiver broke")
+
+    download_started.connect(on_started)
+    download_finished.connect(on_finished)
+    try:
+        remote = await sync_to_async(remote_for)(upstream.url + "repo/PULP_MANIFEST")
+        async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
+            await factory.build(url).run()
+            with pytest.raises(RuntimeError, match="receiver broke"):
+                await factory.build(url, attachment="fail").run()
+    finally:
+        download_started.disconnect(on_started)
+        download_finished.disconnect(on_finished)
+    assert seen == [("started", True, url), ("finished", True, len(DATA))] * 2
+
+
 async def test_failed_signal_carries_the_error(upstream, remote_for, received):
     remote = await sync_to_async(remote_for)(upstream.url + "PULP_MANIFEST")
     async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:

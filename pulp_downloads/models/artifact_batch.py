@@ -27,7 +27,7 @@ from django.core.files.storage import default_storage
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from pulp_downloads.batching import chunks, insert_rows
+from pulp_downloads.batching import chunks, insert_rows, unlogged_cursor
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
 from pulp_downloads.dirhints import prepare_fanout_directory
 from pulp_downloads.download.executors import durability_executor
@@ -212,7 +212,7 @@ class ArtifactBatch:
             insert_rows(connection, Artifact._meta.db_table,
                         ["file", "size", *DIGEST_ALGORITHMS, "created"], rows,
                         suffix=f" ON CONFLICT ({quote('sha256')}) DO NOTHING")
-            with connection.cursor() as cursor:
+            with unlogged_cursor(connection) as cursor:
                 for chunk in chunks(list(self._new)):
                     cursor.execute(
                         f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
