@@ -35,6 +35,7 @@ from .dirhints import prepare_fanout_directory
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from .download.executors import durability_executor
 from .download.factory import site_library_settings
+from .gcpause import frozen_heap
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .models import Artifact, ContentUnit, Remote
 from .models.artifact import ARTIFACT_ROOT, ArtifactError
@@ -106,6 +107,7 @@ class _Plan:
     to_download: list[ManifestEntry]
     paths_by_sha256: dict[str, list[str]]
     already_present: int
+    stored: set[str]  # sha256s of the listed content already stored
 
 
 def sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
@@ -124,6 +126,13 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
     ``progress`` (sync or async) is called with a :class:`SyncProgress` at most every
     ``progress_interval`` seconds while the sync runs, and once at the end.
     """
+    # Full garbage collections over the whole heap stall the loop for tens of milliseconds.
+    with frozen_heap():
+        return await _sync(remote, progress, progress_interval, batch_size)
+
+
+async def _sync(remote: Remote, progress: ProgressCallback | None, progress_interval: float,
+                batch_size: int) -> SyncSummary:
     summary = SyncSummary()
     state = SyncProgress()
     reporter = _Reporter(progress, state, progress_interval)
@@ -139,16 +148,28 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
         async with DownloaderFactory(remote, settings=library) as factory:
             entries = await _fetch_manifest(factory, remote)
             summary.listed = len(entries)
-            plan = await sync_to_async(_record_units)(remote, entries)
+            plan = await sync_to_async(_plan)(entries)
+            # Units are recorded while the first downloads run; batches are committed (and
+            # linked to units) only once they are.
+            recording = asyncio.ensure_future(
+                sync_to_async(_record_units)(remote, entries, plan.stored))
             summary.already_present = plan.already_present
             state.files_total = len(entries)
             state.files_done = plan.already_present
             state.bytes_total = sum(entry.size for entry in entries)
             state.bytes_done = state.bytes_total - sum(e.size for e in plan.to_download)
             state.stage = "downloading"
-            if remote.policy == Remote.Policy.IMMEDIATE and plan.to_download:
-                await _download_all(factory, remote, plan, summary, state, batch_size)
-            elif remote.policy != Remote.Policy.IMMEDIATE:
+            try:
+                if remote.policy == Remote.Policy.IMMEDIATE and plan.to_download:
+                    await _download_all(factory, remote, plan, summary, state, batch_size,
+                                        recording)
+            finally:
+                if not recording.done():
+                    await asyncio.wait([recording])
+                if not recording.cancelled():
+                    recording.exception()  # raised below unless another error is on its way
+            recording.result()
+            if remote.policy != Remote.Policy.IMMEDIATE:
                 state.files_done = state.files_total
                 state.bytes_done = state.bytes_total
             state.stage = "done"
@@ -197,10 +218,26 @@ def _housekeeping() -> None:
         pass
 
 
+def _plan(entries: list[ManifestEntry]) -> _Plan:
+    """What must be downloaded: the listed content not stored yet (reads only)."""
+    paths_by_sha256: dict[str, list[str]] = {}
+    for entry in entries:
+        paths_by_sha256.setdefault(entry.sha256, []).append(entry.relative_path)
+    stored: set[str] = set()
+    for chunk in chunks(list(paths_by_sha256)):
+        stored.update(Artifact.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+    first_entry: dict[str, ManifestEntry] = {}
+    for entry in entries:
+        if entry.sha256 not in stored:
+            first_entry.setdefault(entry.sha256, entry)
+    already = sum(len(paths) for sha, paths in paths_by_sha256.items() if sha in stored)
+    return _Plan(list(first_entry.values()), paths_by_sha256, already, stored)
+
+
 @transaction.atomic
-def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
+def _record_units(remote: Remote, entries: list[ManifestEntry], stored: set[str]) -> None:
     """Insert, update and delete the remote's ContentUnits to match ``entries``; link units
-    whose content is already stored; return what must be downloaded."""
+    whose content is in ``stored`` (sha256s of Artifacts)."""
     listed = {entry.relative_path: entry for entry in entries}
     existing = {unit.relative_path: unit for unit in ContentUnit.objects.filter(remote=remote)
                 .only("pk", "relative_path", "sha256", "size", "artifact_id")}
@@ -220,23 +257,11 @@ def _record_units(remote: Remote, entries: list[ManifestEntry]) -> _Plan:
                                     batch_size=500)
     ContentUnit.insert_new(remote.pk, [(e.relative_path, e.sha256, e.size)
                                        for path, e in listed.items() if path not in existing])
-
-    paths_by_sha256: dict[str, list[str]] = {}
-    for entry in entries:
-        paths_by_sha256.setdefault(entry.sha256, []).append(entry.relative_path)
-    stored: dict[str, int] = {}
-    for chunk in chunks(list(paths_by_sha256)):
-        stored.update(Artifact.objects.filter(sha256__in=chunk).values_list("sha256", "pk"))
-    unlinked = ContentUnit.objects.filter(remote=remote).exclude(
-        artifact_id__isnull=False, artifact__sha256=F("sha256")).values_list("sha256", flat=True)
-    _link_units(remote, sorted({sha for sha in unlinked if sha in stored}))
-
-    first_entry: dict[str, ManifestEntry] = {}
-    for entry in entries:
-        if entry.sha256 not in stored:
-            first_entry.setdefault(entry.sha256, entry)
-    already = sum(len(paths) for sha, paths in paths_by_sha256.items() if sha in stored)
-    return _Plan(list(first_entry.values()), paths_by_sha256, already)
+    if stored:
+        unlinked = ContentUnit.objects.filter(remote=remote).exclude(
+            artifact_id__isnull=False, artifact__sha256=F("sha256")
+        ).values_list("sha256", flat=True)
+        _link_units(remote, sorted({sha for sha in unlinked if sha in stored}))
 
 
 def _begin_batch(finished: list[tuple[DownloadResult, bytes | None]]) -> ArtifactBatch:
@@ -316,8 +341,10 @@ def _record_failures(remote: Remote, failures: dict[str, str]) -> None:
 
 
 async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
-                        summary: SyncSummary, state: SyncProgress, batch_size: int) -> None:
-    """Download ``plan.to_download`` with bounded concurrency; store results in batches."""
+                        summary: SyncSummary, state: SyncProgress, batch_size: int,
+                        units_recorded: asyncio.Future) -> None:
+    """Download ``plan.to_download`` with bounded concurrency; store results in batches,
+    committing none before ``units_recorded`` is done."""
     pending = iter(plan.to_download)
     # Bounded: when storing falls behind, downloads wait (memory stays flat).
     finished: asyncio.Queue = asyncio.Queue(maxsize=batch_size * 2)
@@ -374,6 +401,7 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
     async def commit(stored: ArtifactBatch,
                      batch: list[tuple[DownloadResult, bytes | None]]) -> None:
         await asyncio.get_running_loop().run_in_executor(durability_executor(), stored.flush)
+        await asyncio.shield(units_recorded)
         await sync_to_async(_commit_batch)(remote, stored)
         for result, _ in batch:
             summary.downloaded += 1
@@ -431,6 +459,7 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
     except (OSError, ArtifactError) as exc:
         raise SyncError(f"could not store the downloaded files: {exc}", summary) from exc
     if failures:
+        await asyncio.shield(units_recorded)
         await sync_to_async(_record_failures)(remote, failures)
         summary.failed = len(failures)
         summary.failures = [{"relative_path": p, "error": e} for p, e in sorted(failures.items())]

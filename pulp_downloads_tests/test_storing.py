@@ -202,3 +202,43 @@ def test_bulk_statements_stay_out_of_the_debug_query_log(settings):
     assert "INSERT" not in logged and "DELETE" not in logged  # not kept in the log...
     assert logged  # ...which still records the other statements
     assert ["INSERT", "INTO", f'"{Artifact._meta.db_table}"'] in seen  # wrappers see them
+
+
+# --- the garbage collector during a sync --------------------------------------------------------
+def test_frozen_heap_hides_existing_objects_until_the_last_block_ends():
+    import gc
+    import threading
+
+    from pulp_downloads.gcpause import frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    inside_other = threading.Event()
+    leave_other = threading.Event()
+
+    def other_sync():
+        with frozen_heap():
+            inside_other.set()
+            leave_other.wait(10)
+
+    with frozen_heap():
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the interpreter's and Django's objects
+        thread = threading.Thread(target=other_sync)
+        thread.start()
+        assert inside_other.wait(10)
+    assert gc.get_freeze_count() >= frozen  # the other block still runs
+    leave_other.set()
+    thread.join(10)
+    assert gc.get_freeze_count() == 0
+
+
+def test_frozen_heap_is_handed_back_when_the_block_fails():
+    import gc
+
+    from pulp_downloads.gcpause import frozen_heap
+
+    with pytest.raises(RuntimeError):
+        with frozen_heap():
+            assert gc.get_freeze_count() > 0
+            raise RuntimeError("sync failed")
+    assert gc.get_freeze_count() == 0

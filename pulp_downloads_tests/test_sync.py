@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import os
 from datetime import timedelta
@@ -70,9 +71,16 @@ class TestManifest:
 async def test_immediate_sync_stores_every_file_and_links_units(upstream):
     content = files(12)
     remote = await make_remote(upstream.add_repo("repo", content))
-    progress = []
-    summary = await async_sync_remote(remote, progress=progress.append, progress_interval=0.05)
+    progress, frozen = [], []
+
+    def report(state):
+        progress.append(state)
+        frozen.append(gc.get_freeze_count())
+
+    summary = await async_sync_remote(remote, progress=report, progress_interval=0.05)
     assert summary.listed == 12 and summary.downloaded == 12 and summary.failed == 0
+    # The heap found at the start is out of the collector's sight while the sync runs only.
+    assert frozen and all(count > 0 for count in frozen) and gc.get_freeze_count() == 0
     assert summary.bytes_downloaded == sum(len(d) for d in content.values())
     units = [u async for u in ContentUnit.objects.filter(remote=remote).select_related("artifact")]
     assert len(units) == 12 and all(u.artifact is not None for u in units)
@@ -167,6 +175,18 @@ async def test_a_failed_file_does_not_stop_the_others_and_rerun_resumes(upstream
     assert summary.downloaded == 1 and summary.already_present == 5
     unit = await ContentUnit.objects.aget(remote=remote, relative_path="pool/f003.bin")
     assert unit.artifact_id is not None and unit.last_error == ""
+
+
+async def test_when_every_file_fails_the_units_are_recorded_with_their_errors(upstream):
+    content = files(3)
+    remote = await make_remote(upstream.add_repo("repo", content), max_retries=0)
+    for path in content:
+        upstream.faults[f"repo/{path}"].append(status_fault(503))
+    with pytest.raises(SyncError, match="3 of 3 file"):
+        await async_sync_remote(remote)
+    units = [u async for u in ContentUnit.objects.filter(remote=remote)]
+    assert sorted(u.relative_path for u in units) == sorted(content)
+    assert all("HTTP 503" in u.last_error and u.artifact_id is None for u in units)
 
 
 async def test_bad_manifest_fails_before_anything_is_downloaded(upstream):
