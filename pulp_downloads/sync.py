@@ -31,14 +31,14 @@ from django.db.models import F, OuterRef, Subquery
 
 from .batching import chunks
 from .conf import app_settings
-from .dirhints import prepare_fanout_directory
+from .dirhints import create_subdirectories, prepare_fanout_directory
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from .download.executors import durability_executor
 from .download.factory import site_library_settings
 from .gcpause import frozen_heap
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .models import Artifact, ContentUnit, Remote
-from .models.artifact import ARTIFACT_ROOT, ArtifactError
+from .models.artifact import ARTIFACT_FANOUT, ARTIFACT_ROOT, ArtifactError
 from .models.artifact_batch import ArtifactBatch
 from .storehelper import StoreHelper
 
@@ -137,6 +137,8 @@ async def _sync(remote: Remote, progress: ProgressCallback | None, progress_inte
     state = SyncProgress()
     reporter = _Reporter(progress, state, progress_interval)
     await sync_to_async(_housekeeping)()
+    fanout = asyncio.get_running_loop().run_in_executor(durability_executor(),
+                                                        _prepare_artifact_fanout)
     # A fresh working directory per sync: directories that saw many files come and go get
     # slow to create files in. Files are made durable when they are stored (_store_batch).
     site = site_library_settings()
@@ -175,6 +177,7 @@ async def _sync(remote: Remote, progress: ProgressCallback | None, progress_inte
             state.stage = "done"
     finally:
         await reporter.stop()
+        await fanout
         shutil.rmtree(working, ignore_errors=True)
     if summary.failed:
         raise SyncError(
@@ -277,6 +280,20 @@ def _begin_batch(finished: list[tuple[DownloadResult, bytes | None]]) -> Artifac
 def _commit_batch(remote: Remote, batch: ArtifactBatch) -> None:
     """Create the batch's Artifacts and link the remote's units to them."""
     _link_units(remote, batch.commit())
+
+
+def _prepare_artifact_fanout() -> None:
+    """With local storage, create the artifact fan-out directories that are missing (once per
+    storage; meanwhile the manifest is fetched), rather than one by one as files arrive."""
+    try:
+        root = Path(default_storage.path(ARTIFACT_ROOT))
+    except NotImplementedError:
+        return
+    try:
+        if not (root / ARTIFACT_FANOUT[-1]).is_dir():
+            create_subdirectories(prepare_fanout_directory(root), ARTIFACT_FANOUT)
+    except OSError as exc:  # storing creates what it needs, or reports the problem
+        log.debug("could not prepare %s: %s", root, exc)
 
 
 async def _start_helper() -> StoreHelper | None:

@@ -242,3 +242,14 @@ def test_frozen_heap_is_handed_back_when_the_block_fails():
             assert gc.get_freeze_count() > 0
             raise RuntimeError("sync failed")
     assert gc.get_freeze_count() == 0
+
+
+def test_missing_subdirectories_are_created_and_existing_ones_kept(tmp_path):
+    from pulp_downloads.dirhints import create_subdirectories
+
+    (tmp_path / "01").mkdir()
+    (tmp_path / "01" / "kept").write_bytes(b"x")
+    assert create_subdirectories(tmp_path, ["00", "01", "02"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00", "01", "02"]
+    assert (tmp_path / "01" / "kept").read_bytes() == b"x"
+    assert create_subdirectories(tmp_path / "missing" / "deeper", ["00"]) == 0  # never raises

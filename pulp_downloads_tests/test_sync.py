@@ -92,6 +92,15 @@ async def test_immediate_sync_stores_every_file_and_links_units(upstream):
     assert final.bytes_done == final.bytes_total == summary.bytes_downloaded
 
 
+async def test_a_sync_prepares_the_artifact_fanout_directories(upstream):
+    from pulp_downloads.models.artifact import ARTIFACT_FANOUT
+
+    remote = await make_remote(upstream.add_repo("repo", files(2)))
+    await async_sync_remote(remote)
+    root = default_storage.path("artifact")
+    assert sorted(os.listdir(root)) == ARTIFACT_FANOUT
+
+
 async def test_many_small_and_large_files_are_stored_across_batches(upstream):
     from pulp_downloads.sync import IN_MEMORY_UP_TO
 

@@ -40,6 +40,10 @@ def artifact_path(sha256: str) -> str:
     return f"{ARTIFACT_ROOT}/{sha256[:2]}/{sha256[2:]}"
 
 
+#: The subdirectories of ``ARTIFACT_ROOT`` that Artifact files are spread over.
+ARTIFACT_FANOUT = [f"{i:02x}" for i in range(256)]
+
+
 def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tuple[dict, int]:
     """Hash a local file with ``algorithms``; returns (digests, size)."""
     hashers = {name: hashlib.new(name) for name in algorithms}
