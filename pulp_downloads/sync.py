@@ -31,14 +31,15 @@ from django.db.models import F, OuterRef, Subquery
 
 from .batching import chunks
 from .conf import app_settings
-from .dirhints import create_subdirectories, prepare_fanout_directory
+from .dirhints import prepare_fanout_directory
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from .download.executors import durability_executor
 from .download.factory import site_library_settings
 from .gcpause import frozen_heap
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .models import Artifact, ContentUnit, Remote
-from .models.artifact import ARTIFACT_FANOUT, ARTIFACT_ROOT, ArtifactError
+from .models.artifact import (ARTIFACT_ROOT, ArtifactError, local_storage_path,
+                              prepare_artifact_root)
 from .models.artifact_batch import ArtifactBatch
 from .storehelper import StoreHelper
 
@@ -286,21 +287,14 @@ def _prepare_artifact_fanout() -> None:
     """With local storage, create the artifact fan-out directories that are missing (once per
     storage; meanwhile the manifest is fetched), rather than one by one as files arrive."""
     try:
-        root = Path(default_storage.path(ARTIFACT_ROOT))
-    except NotImplementedError:
-        return
-    try:
-        if not (root / ARTIFACT_FANOUT[-1]).is_dir():
-            create_subdirectories(prepare_fanout_directory(root), ARTIFACT_FANOUT)
+        prepare_artifact_root(default_storage)
     except OSError as exc:  # storing creates what it needs, or reports the problem
-        log.debug("could not prepare %s: %s", root, exc)
+        log.debug("could not prepare the artifact directories: %s", exc)
 
 
 async def _start_helper() -> StoreHelper | None:
     """A store helper process, when storage is local and one can be started."""
-    try:
-        default_storage.path(ARTIFACT_ROOT)
-    except NotImplementedError:
+    if local_storage_path(default_storage, ARTIFACT_ROOT) is None:
         return None
     try:
         return await StoreHelper.start(durability_executor())

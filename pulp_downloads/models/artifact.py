@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
+from pulp_downloads.dirhints import create_subdirectories, prepare_fanout_directory
 from pulp_downloads.localfiles import place_local, write_local
 from pulp_downloads.batching import chunks
 
@@ -42,6 +43,25 @@ def artifact_path(sha256: str) -> str:
 
 #: The subdirectories of ``ARTIFACT_ROOT`` that Artifact files are spread over.
 ARTIFACT_FANOUT = [f"{i:02x}" for i in range(256)]
+
+
+def local_storage_path(storage, name: str) -> Path | None:
+    """The local path of ``name`` in ``storage``, or ``None`` for a storage without local
+    files (S3, ...)."""
+    try:
+        return Path(storage.path(name))
+    except NotImplementedError:
+        return None
+
+
+def prepare_artifact_root(storage) -> Path | None:
+    """With a local ``storage``, the artifact root directory: created and marked as a top
+    directory, with its :data:`ARTIFACT_FANOUT` subdirectories created the first time (then
+    a single ``stat`` per call). ``None`` for other storages."""
+    root = local_storage_path(storage, ARTIFACT_ROOT)
+    if root is not None and not (root / ARTIFACT_FANOUT[-1]).is_dir():
+        create_subdirectories(prepare_fanout_directory(root), ARTIFACT_FANOUT)
+    return root
 
 
 def compute_digests(path: str | os.PathLike, algorithms: tuple[str, ...]) -> tuple[dict, int]:
@@ -199,10 +219,7 @@ class Artifact(models.Model):
     def _store(storage, source: Path | bytes, name: str) -> Path | None:
         """Put ``source`` (a temporary file, moved, or content) under ``name`` atomically;
         return the local path, if the storage is local (the caller makes it durable)."""
-        try:
-            local_destination = Path(storage.path(name))
-        except NotImplementedError:
-            local_destination = None
+        local_destination = local_storage_path(storage, name)
         if local_destination is not None:
             if isinstance(source, bytes):
                 write_local(source, local_destination)

@@ -29,11 +29,11 @@ from django.utils import timezone
 
 from pulp_downloads.batching import chunks, insert_rows, unlogged_cursor
 from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
-from pulp_downloads.dirhints import prepare_fanout_directory
 from pulp_downloads.download.executors import durability_executor
 from pulp_downloads.durability import flush_files
 
-from .artifact import ARTIFACT_ROOT, Artifact, ArtifactError, artifact_path
+from .artifact import (ARTIFACT_ROOT, Artifact, ArtifactError, artifact_path,
+                       local_storage_path, prepare_artifact_root)
 
 #: How many threads :meth:`ArtifactBatch.place_all` uses: creating a file can wait on the disk
 #: (inode allocation), and file system calls release the GIL.
@@ -55,10 +55,7 @@ class ArtifactBatch:
         self._to_flush: list[Path] = []
         self._placed: set[str] = set()
         self._flushed = False
-        try:
-            self._local_root: Path | None = Path(storage.path(ARTIFACT_ROOT))
-        except NotImplementedError:  # a remote storage (S3, ...)
-            self._local_root = None
+        self._local_root = local_storage_path(storage, ARTIFACT_ROOT)
 
     @classmethod
     def begin(cls, files: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
@@ -123,8 +120,8 @@ class ArtifactBatch:
                        f"{quote('path')} = EXCLUDED.{quote('path')}, "
                        f"{quote('created')} = EXCLUDED.{quote('created')}",
             )
-        if self._local_root is not None:  # spread the fan-out directories (see dirhints)
-            prepare_fanout_directory(self._local_root)
+        if self._local_root is not None:
+            prepare_artifact_root(self.storage)
 
     def contents_to_write(self) -> list[tuple[str, Path, bytes]]:
         """``(sha256, local path, content)`` of each new file given as bytes and not placed
