@@ -108,7 +108,11 @@ class RemoteAdmin(admin.ModelAdmin):
             return "—"
         return _task_link(obj.sync_tasks.order_by("-created").first())
 
-    @admin.action(description="Sync selected remotes")
+    def has_sync_permission(self, request) -> bool:
+        """The sync action needs ``pulp_downloads.sync_remote``."""
+        return request.user.has_perm("pulp_downloads.sync_remote")
+
+    @admin.action(description="Sync selected remotes", permissions=["sync"])
     def sync_selected(self, request, queryset) -> None:
         for remote in queryset:
             try:

@@ -364,3 +364,33 @@ def subprocess_env(settings, transactional_db) -> dict[str, str]:
                PULP_DOWNLOADS_LOG_LEVEL="WARNING")
     env.pop("TASKS_BACKEND", None)
     return env
+
+
+# --- API users in the role groups ---------------------------------------------------------------
+@pytest.fixture
+def make_user(db):
+    """``make_user(name, *groups)``: a user in the named role groups (none: no permissions)."""
+    from django.contrib.auth.models import Group, User
+
+    def make(name: str, *groups: str, **fields):
+        user = User.objects.create_user(name, password=f"{name}-pass", **fields)
+        user.groups.add(*Group.objects.filter(name__in=groups))
+        assert user.groups.count() == len(groups), f"missing group among {groups}"
+        return User.objects.get(pk=user.pk)  # fresh: no cached permissions
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(make_user):
+    """``api_client_for(*groups)``: an APIClient authenticated as a new user in ``groups``."""
+    from rest_framework.test import APIClient
+
+    counter = iter(range(1000))
+
+    def client(*groups: str):
+        api = APIClient()
+        api.force_authenticate(make_user(f"user{next(counter)}", *groups))
+        return api
+
+    return client

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -16,11 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def api(db):
-    user = User.objects.create_user("operator", password="op-pass")
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
+def api(api_client_for):
+    return api_client_for("remote administrator")
 
 
 def remote_body(**fields):
@@ -39,6 +36,7 @@ def test_anonymous_read_and_write_are_refused(db):
 
 def test_token_and_basic_authentication(db):
     user = User.objects.create_user("bot", password="bot-pass")
+    user.groups.add(Group.objects.get(name="remote viewer"))
     token = Token.objects.create(user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

@@ -22,7 +22,7 @@ def fuzz_data(django_db_setup, django_db_blocker):
         from rest_framework.authtoken.models import Token
 
         User.objects.filter(username="fuzzer").delete()
-        user = User.objects.create_user("fuzzer", password="fuzz-pass")
+        user = User.objects.create_superuser("fuzzer", password="fuzz-pass")
         Token.objects.create(user=user, key=TOKEN)
         Remote.objects.filter(name="fuzz-target").delete()
         Remote.objects.create(

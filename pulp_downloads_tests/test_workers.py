@@ -27,7 +27,7 @@ def test_sync_task_goes_from_waiting_to_completed_on_a_real_worker(
     content = {f"pool/{i}.bin": os.urandom(10_000) for i in range(8)}
     url = threaded_upstream.add_repo("repo", content)
     client = APIClient()
-    client.force_authenticate(User.objects.create_user("op"))
+    client.force_authenticate(User.objects.create_superuser("op"))
     remote = client.post("/api/remotes/", {"name": "w", "url": url}, format="json").json()
     task_href = client.post(f"{remote['href']}sync/").json()["task"]
     assert client.get(task_href).json()["state"] == "waiting"
@@ -130,7 +130,7 @@ def test_progress_is_visible_through_the_api_while_the_sync_runs(threaded_upstre
         threaded_upstream.faults[f"repo/{path}"].append(delay_fault(0.15))
     remote = Remote.objects.create(name="progress", url=url, download_concurrency=2)
     client = APIClient()
-    client.force_authenticate(User.objects.create_user("watcher"))
+    client.force_authenticate(User.objects.create_superuser("watcher"))
 
     from pulp_downloads.tasks import run_sync_now
 

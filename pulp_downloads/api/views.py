@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from ..models import Artifact, ContentUnit, Remote, SyncTask
 from ..tasks import SyncAlreadyActive, enqueue_sync
 from .filters import ArtifactFilter, ContentUnitFilter, SyncTaskFilter
+from .permissions import ModelPermissions
 from .serializers import (
     ArtifactSerializer,
     ContentUnitSerializer,
@@ -24,6 +25,10 @@ class RemoteViewSet(viewsets.ModelViewSet):
 
     queryset = Remote.objects.all()
     serializer_class = RemoteSerializer
+    permission_classes = [ModelPermissions]
+    action_permissions = {
+        "sync": ["%(app_label)s.view_remote", "%(app_label)s.sync_remote"],
+    }
     filterset_fields = {"name": ["exact"], "policy": ["exact"]}
 
     @extend_schema(
@@ -50,6 +55,7 @@ class SyncTaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = SyncTask.objects.select_related("remote")
     serializer_class = SyncTaskSerializer
+    permission_classes = [ModelPermissions]
     filterset_class = SyncTaskFilter
 
 
@@ -58,6 +64,7 @@ class ArtifactViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Artifact.objects.all()
     serializer_class = ArtifactSerializer
+    permission_classes = [ModelPermissions]
     filterset_class = ArtifactFilter
 
 
@@ -67,4 +74,5 @@ class ContentUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     queryset = ContentUnit.objects.all()
     serializer_class = ContentUnitSerializer
+    permission_classes = [ModelPermissions]
     filterset_class = ContentUnitFilter

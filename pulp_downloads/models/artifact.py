@@ -99,6 +99,7 @@ class Artifact(models.Model):
         ordering = ["-created", "-id"]
         verbose_name = "artifact"
         verbose_name_plural = "artifacts"
+        permissions = [("repair_artifacts", "Can repair artifacts")]
 
     def __str__(self) -> str:
         return f"sha256:{self.sha256[:16]}… ({self.size} bytes)"

@@ -120,6 +120,7 @@ class Remote(models.Model):
         ordering = ["name"]
         verbose_name = "remote"
         verbose_name_plural = "remotes"
+        permissions = [("sync_remote", "Can sync remote")]
 
     def __str__(self) -> str:
         return self.name

@@ -53,6 +53,7 @@ class SyncTask(models.Model):
         ordering = ["-created"]
         verbose_name = "sync task"
         verbose_name_plural = "sync tasks"
+        permissions = [("cancel_synctask", "Can cancel sync task")]
         constraints = [
             models.UniqueConstraint(
                 fields=["remote"],
