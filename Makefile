@@ -5,6 +5,11 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
+# The demo runs as deployed (DEBUG off): a secret key generated once into var/, static files
+# served by the app, and its sample upstream on loopback allowed by the outbound policy.
+DEMO_KEY := var/secret-key
+DEMO_ENV  = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_KEY))}" SERVE_STATIC=1 \
+            PULP_DOWNLOADS_ALLOWED_NETWORKS="$${PULP_DOWNLOADS_ALLOWED_NETWORKS-127.0.0.0/8}"
 
 .PHONY: run test venv migrate clean browser
 
@@ -16,12 +21,15 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-migrate: venv
-	$(PY) manage.py migrate --noinput
+$(DEMO_KEY):
+	@mkdir -p var && umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+migrate: venv $(DEMO_KEY)
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 
 # The demo: admin user, sample upstream, the "sample" remote synced, then web app + worker.
 run: migrate
-	$(PY) manage.py demo --host $(HOST) --port $(PORT)
+	$(DEMO_ENV) $(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 # The browser test drives Debian's Chromium (Playwright cannot download browsers here).
 browser:

@@ -12,6 +12,7 @@ class PulpDownloadsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from . import checks  # noqa: F401 - registers the system checks
         from .signals import connect_receivers
 
         connect_receivers()

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from .models import Remote, SyncTask
+from .models.fields import SecretUnreadable
 from .sync import ProgressCallback, SyncError, SyncProgress, sync_remote
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
         if exc.summary is not None:
             fields.update(summary=_without_failures(exc.summary.as_dict()),
                           failures=exc.summary.failures)
+    except SecretUnreadable as exc:
+        fields.update(state=SyncTask.State.FAILED, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - recorded for the operator, then logged
         log.exception("sync of %s crashed", sync_task.remote)
         fields.update(state=SyncTask.State.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")

@@ -31,7 +31,8 @@ def test_starts_with_secret_key_when_debug_is_off(tmp_path):
 
 
 def test_database_url_selects_postgresql():
-    result = load_settings(DATABASE_URL="postgres://postgres@127.0.0.1:5432/test")
+    result = load_settings(DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+                           SECRET_KEY="x" * 50)
     assert result.returncode == 0, result.stderr
     assert "django.db.backends.postgresql" in result.stdout
 
@@ -40,3 +41,17 @@ def test_bad_debug_value_is_a_clear_error():
     result = load_settings(DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_debug_is_off_unless_set(tmp_path):
+    result = load_settings(SECRET_KEY="x" * 50, MEDIA_ROOT=str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("[false,")
+
+
+def test_refuses_the_development_secret_key_when_debug_is_off():
+    import settings
+
+    result = load_settings(DEBUG="0", SECRET_KEY=settings._DEV_SECRET_KEY)
+    assert result.returncode != 0
+    assert "SECRET_KEY is the built-in development key" in result.stderr

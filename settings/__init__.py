@@ -3,8 +3,9 @@
 Every setting an operator may need to change is read from the environment, with defaults
 that are safe for a single development machine:
 
-``DEBUG``            ``1``/``true`` turns debug on (default: on, for development).
-``SECRET_KEY``       required when ``DEBUG`` is off; a fixed development key otherwise.
+``DEBUG``            ``1``/``true`` turns debug on (default: off).
+``SECRET_KEY``       required when ``DEBUG`` is off (the built-in development key is refused
+                     then); a fixed development key when ``DEBUG`` is on and it is unset.
 ``DATABASE_URL``     e.g. ``postgres://user@host:5432/db``; default: SQLite under ``var/``.
 ``MEDIA_ROOT``       where Artifact files are stored; default ``var/media``.
 ``ALLOWED_HOSTS``    comma separated; default ``localhost,127.0.0.1,[::1]``.
@@ -44,7 +45,7 @@ def _env_list(name: str, default: list[str], sep: str = ",") -> list[str]:
     return [item.strip() for item in value.split(sep) if item.strip()]
 
 
-DEBUG = _env_bool("DEBUG", True)
+DEBUG = _env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "django-insecure-pulp-downloads-development-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -54,6 +55,11 @@ if not SECRET_KEY:
             "SECRET_KEY must be set in the environment when DEBUG is off."
         )
     SECRET_KEY = _DEV_SECRET_KEY
+elif SECRET_KEY == _DEV_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the built-in development key, which is public; set a secret one "
+        "when DEBUG is off."
+    )
 
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])

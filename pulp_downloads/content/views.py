@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import mimetypes
 import re
 from collections.abc import AsyncIterator
@@ -13,8 +14,11 @@ from django.utils.http import http_date
 from ..conf import app_settings
 from ..download import DownloadError, NotFound
 from ..models import Artifact, ContentUnit, Remote
+from ..models.fields import SecretUnreadable
 from .factories import factory_for
 from .streaming import join
+
+log = logging.getLogger(__name__)
 
 #: Upstream headers passed on to clients (hop-by-hop and transfer headers never are).
 FORWARDED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control", "Expires",
@@ -35,9 +39,15 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
         raise Http404(f"{relative_path!r} is not listed by remote {remote_name!r}")
     if unit.artifact is not None:
         return _serve_artifact(request, unit, unit.artifact)
-    if request.method == "HEAD":
-        return await _head_upstream(unit)
-    return await _stream_upstream(request, unit)
+    try:
+        if request.method == "HEAD":
+            return await _head_upstream(unit)
+        return await _stream_upstream(request, unit)
+    except SecretUnreadable as exc:
+        log.error("content %s/%s: %s", remote_name, relative_path, exc)
+        return HttpResponse(f"Upstream failure for {unit.relative_path}: the remote is "
+                            "misconfigured (see the server log)\n", status=502,
+                            content_type="text/plain")
 
 
 def _content_type(path: str) -> str:

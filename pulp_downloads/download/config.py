@@ -124,6 +124,11 @@ class RemoteConfig:
             value = getattr(remote, name, default)
             return default if value is None and default is not None else value
 
+        def secret(name: str) -> Secret:
+            # str() of a value the app could not decrypt raises its own clear error here,
+            # when the secret is about to be used.
+            return Secret(str(get(name)))
+
         concurrency = get("download_concurrency", None)
         retries = get("max_retries", None)
         return cls(
@@ -131,13 +136,13 @@ class RemoteConfig:
             name=get("name"),
             ca_cert=get("ca_cert"),
             client_cert=get("client_cert"),
-            client_key=Secret(get("client_key")),
+            client_key=secret("client_key"),
             tls_validation=bool(get("tls_validation", True)),
             username=get("username"),
-            password=Secret(get("password")),
+            password=secret("password"),
             proxy_url=get("proxy_url"),
             proxy_username=get("proxy_username"),
-            proxy_password=Secret(get("proxy_password")),
+            proxy_password=secret("proxy_password"),
             mirrors=tuple(get("mirrors", []) or ()),
             mirrorlist_url=get("mirrorlist_url"),
             download_concurrency=default_concurrency if concurrency is None else int(concurrency),

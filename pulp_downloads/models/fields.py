@@ -1,11 +1,17 @@
-"""EncryptedTextField: secrets encrypted at rest (Fernet), plain text in Python."""
+"""EncryptedTextField: secrets encrypted at rest (Fernet), plain text in Python.
+
+Keys come from ``PULP_DOWNLOADS_DB_KEY``: one Fernet key, or several separated by commas (the
+first encrypts, every one decrypts: ``cryptography``'s ``MultiFernet``), so keys can be
+rotated with ``manage.py rotate_secrets``. Without it, one key is derived from ``SECRET_KEY``.
+"""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
@@ -13,38 +19,115 @@ from django.db import models
 PREFIX = "fernet:"
 
 
-def _fernet() -> Fernet:
-    """The key: ``PULP_DOWNLOADS_DB_KEY`` (a Fernet key) when set, else derived from
-    ``SECRET_KEY`` (then changing SECRET_KEY makes stored secrets unreadable)."""
-    key = os.environ.get("PULP_DOWNLOADS_DB_KEY") or getattr(settings, "PULP_DOWNLOADS_DB_KEY", "")
-    if key:
+class SecretUnreadable(ImproperlyConfigured):
+    """A stored secret cannot be decrypted with the configured keys."""
+
+
+class UnreadableSecret:
+    """What a secret reads as when no configured key decrypts it.
+
+    It is truthy (a value is set), shows as ``<unreadable secret>``, is written back unchanged
+    when its row is saved, and raises :class:`SecretUnreadable` when its text is needed, so
+    lists and pages keep working and only the use of that secret fails.
+    """
+
+    __slots__ = ("stored", "field", "owner")
+
+    def __init__(self, stored: str, field: str) -> None:
+        self.stored = stored
+        self.field = field
+        self.owner = ""  # the row's description, filled in by the model when it knows it
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<unreadable secret>"
+
+    def __str__(self) -> str:
+        owner = f" of {self.owner}" if self.owner else ""
+        raise SecretUnreadable(
+            f"cannot decrypt the {self.field}{owner}: none of the keys in PULP_DOWNLOADS_DB_KEY "
+            "(or the SECRET_KEY it was derived from) matches; set the key it was stored with, "
+            "or enter the secret again"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnreadableSecret) and other.stored == self.stored
+
+    def __hash__(self) -> int:
+        return hash(self.stored)
+
+
+def configured_keys() -> str:
+    """The raw key setting (environment first, then ``settings.PULP_DOWNLOADS_DB_KEY``)."""
+    return os.environ.get("PULP_DOWNLOADS_DB_KEY") or getattr(settings, "PULP_DOWNLOADS_DB_KEY", "")
+
+
+@functools.lru_cache(maxsize=8)
+def _multifernet(keys: str, secret_key: str) -> MultiFernet:
+    if not keys:
+        digest = hashlib.sha256(b"pulp_downloads secrets:" + secret_key.encode()).digest()
+        return MultiFernet([Fernet(base64.urlsafe_b64encode(digest))])
+    fernets = []
+    for number, key in enumerate((k.strip() for k in keys.split(",")), 1):
         try:
-            return Fernet(key)
+            fernets.append(Fernet(key))
         except (ValueError, TypeError):
             raise ImproperlyConfigured(
-                "PULP_DOWNLOADS_DB_KEY must be a Fernet key (32 url-safe base64 bytes)"
+                f"PULP_DOWNLOADS_DB_KEY: key {number} is not a Fernet key (32 url-safe base64 "
+                "bytes); generate one with "
+                "'python -c \"from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())\"'"
             ) from None
-    digest = hashlib.sha256(b"pulp_downloads secrets:" + settings.SECRET_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+    return MultiFernet(fernets)
+
+
+def secret_cipher() -> MultiFernet:
+    """The configured keys; raises ``ImproperlyConfigured`` naming a bad one."""
+    return _multifernet(configured_keys(), settings.SECRET_KEY)
+
+
+def encrypt(value: str) -> str:
+    """The stored form of ``value``: ``fernet:<token>`` under the first key."""
+    return PREFIX + secret_cipher().encrypt(value.encode()).decode()
+
+
+def decrypt(stored: str) -> str:
+    """The plain text of a stored ``fernet:<token>``; raises ``InvalidToken``."""
+    return secret_cipher().decrypt(stored[len(PREFIX):].encode()).decode()
+
+
+def rotate(stored: str) -> str:
+    """``stored`` re-encrypted under the first key; raises ``InvalidToken``."""
+    return PREFIX + secret_cipher().rotate(stored[len(PREFIX):].encode()).decode()
 
 
 class EncryptedTextField(models.TextField):
-    """Stores ``fernet:<token>``; reads back the plain text. Empty stays empty. Values written
-    before encryption (no prefix) are read as they are and encrypted on the next save."""
+    """Stores ``fernet:<token>``; reads back the plain text. Empty stays empty.
+
+    Every non-empty value is encrypted on save, whatever it looks like. Values written before
+    encryption existed (no prefix) are read as they are and encrypted on the next save; a
+    value no configured key decrypts reads as an :class:`UnreadableSecret`.
+    """
 
     def from_db_value(self, value, expression, connection):
         if not value or not value.startswith(PREFIX):
             return value
         try:
-            return _fernet().decrypt(value[len(PREFIX):].encode()).decode()
+            return decrypt(value)
         except InvalidToken:
-            raise ImproperlyConfigured(
-                f"cannot decrypt {self.model.__name__}.{self.name}: the database key changed "
-                "(set PULP_DOWNLOADS_DB_KEY, or the SECRET_KEY the secrets were stored with)"
-            ) from None
+            return UnreadableSecret(value, self.verbose_name)
+
+    def to_python(self, value):
+        if isinstance(value, UnreadableSecret):
+            return value
+        return super().to_python(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, UnreadableSecret):
+            return value.stored  # kept as it was: still readable with the right key
         value = super().get_prep_value(value)
-        if not value or value.startswith(PREFIX):
+        if not value:
             return value
-        return PREFIX + _fernet().encrypt(value.encode()).decode()
+        return encrypt(value)

@@ -8,7 +8,7 @@ from django.db import models
 from pulp_downloads.conf import app_settings
 
 from . import validators as v
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, UnreadableSecret
 
 #: Fields whose values are secrets: never shown back, never logged, encrypted at rest.
 SECRET_FIELDS = ("password", "proxy_password", "client_key")
@@ -128,6 +128,15 @@ class Remote(models.Model):
     def __repr__(self) -> str:
         return f"<Remote {self.pk}: {self.name}>"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        remote = super().from_db(db, field_names, values)
+        for field in SECRET_FIELDS:
+            value = remote.__dict__.get(field)
+            if isinstance(value, UnreadableSecret):
+                value.owner = f"remote {remote.__dict__.get('name') or remote.pk!r}"
+        return remote
+
     def save(self, *args, **kwargs) -> None:
         self.full_clean()
         super().save(*args, **kwargs)
@@ -193,7 +202,7 @@ class Remote(models.Model):
                 certificate = v.parse_certificates(self.client_cert)[0]
             except ValidationError as exc:
                 add("client_cert", exc)
-        if self.client_key:
+        if self.client_key and not isinstance(self.client_key, UnreadableSecret):
             try:
                 key = v.parse_private_key(self.client_key)
             except ValidationError as exc:

@@ -1,0 +1,13 @@
+"""pytest plugin loaded before Django is set up (``-p`` in ``pytest.ini``): the environment
+the suite runs in, as a deployment would set it.
+
+- ``DEBUG`` stays off (the default), so a ``SECRET_KEY`` is needed: a fixed test-only one.
+- The outbound address policy denies loopback by default; the suite's upstreams all live on
+  127.0.0.1, so it is allowed here (as ``make run`` does for its sample upstream).
+
+Values already in the environment win, and subprocesses started by tests inherit these.
+"""
+import os
+
+os.environ.setdefault("SECRET_KEY", "pulp-downloads-test-suite-only-" + "k" * 32)
+os.environ.setdefault("PULP_DOWNLOADS_ALLOWED_NETWORKS", "127.0.0.0/8")
