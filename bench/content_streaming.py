@@ -62,7 +62,9 @@ def main() -> None:
     run = Path(tempfile.mkdtemp(prefix="content-", dir=scratch))
     upstream, base, kind = start_server(data, run / "upstream")
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="settings", DATABASE_URL=f"sqlite:///{run}/db.sqlite3",
-               MEDIA_ROOT=str(run / "media"), PULP_DOWNLOADS_LOG_LEVEL="WARNING")
+               MEDIA_ROOT=str(run / "media"), PULP_DOWNLOADS_LOG_LEVEL="WARNING",
+               SECRET_KEY="bench-only-not-secret", SERVE_STATIC="1",
+               PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")  # the upstream is on loopback
     manage(env, "migrate", "--noinput")
     for policy in ("streamed", "on_demand"):
         manage(env, "remote", "create", policy, f"{base}/big/PULP_MANIFEST", "--policy", policy)

@@ -35,6 +35,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulp_downloads.download import (  # noqa: E402
+    AddressPolicy,
     DownloaderFactory,
     LibrarySettings,
     RemoteConfig,
@@ -136,7 +137,8 @@ async def plain(base: str, name: str, files: dict, algs: tuple[str, ...], conc: 
 
 async def library(base: str, name: str, files: dict, algs: tuple[str, ...], conc: int, work: Path) -> float:
     config = RemoteConfig(url=f"{base}/{name}/PULP_MANIFEST", download_concurrency=conc)
-    settings = LibrarySettings(allowed_checksums=algs, working_directory=work, fsync=False)
+    settings = LibrarySettings(allowed_checksums=algs, working_directory=work, fsync=False,
+                               address_policy=AddressPolicy(allowed=["127.0.0.0/8"]))
     async with DownloaderFactory(config, settings=settings, events=None) as factory:
         downloaders = [factory.build(rel, expected_digests={"sha256": d}, expected_size=n)
                        for rel, (d, n) in files.items()]

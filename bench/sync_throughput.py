@@ -47,7 +47,8 @@ def project_sync(manifest_url: str, conc: int, scratch: Path) -> dict:
                PULP_DOWNLOADS_LOG_LEVEL="WARNING",
                # As deployed: with DEBUG on, Django keeps the text of the last 9,000 queries,
                # which would be measured as the sync's memory.
-               DEBUG="0", SECRET_KEY="bench-only-not-secret")
+               DEBUG="0", SECRET_KEY="bench-only-not-secret",
+               PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")  # the upstream is on loopback
     out = subprocess.run([sys.executable, "-c", CHILD, manifest_url, str(conc)], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=1800)
     shutil.rmtree(run_dir, ignore_errors=True)

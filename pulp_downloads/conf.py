@@ -5,6 +5,7 @@ itself never reads Django settings, it receives these values through its constru
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from .download.addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy, parse_networks
 
 #: Every digest algorithm an Artifact has a column for, strongest last.
 DIGEST_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
@@ -30,6 +33,8 @@ class AppSettings:
     working_directory: Path
     orphan_cleanup_age: timedelta
     flush_with_syncfs: bool = True
+    address_policy: AddressPolicy = AddressPolicy()
+    max_download_concurrency: int = 100
 
 
 def app_settings() -> AppSettings:
@@ -65,6 +70,16 @@ def app_settings() -> AppSettings:
     if not isinstance(flush_with_syncfs, bool):
         raise ImproperlyConfigured("PULP_DOWNLOADS['FLUSH_WITH_SYNCFS'] must be True or False")
     working = raw.get("WORKING_DIRECTORY") or os.path.join(settings.MEDIA_ROOT, ".working")
+    networks = {}
+    for key, default in (("DENIED_NETWORKS", DEFAULT_DENIED_NETWORKS), ("ALLOWED_NETWORKS", ())):
+        try:
+            networks[key] = parse_networks(raw.get(key, default), setting=f"PULP_DOWNLOADS[{key!r}]")
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(str(exc)) from None
+    max_concurrency = int(raw.get("MAX_DOWNLOAD_CONCURRENCY", 100))
+    if max_concurrency < 1:
+        raise ImproperlyConfigured("PULP_DOWNLOADS['MAX_DOWNLOAD_CONCURRENCY'] must be >= 1")
+    concurrency = min(concurrency, max_concurrency)
     return AppSettings(
         allowed_checksums=ordered,
         file_url_allowed_roots=roots,
@@ -73,4 +88,11 @@ def app_settings() -> AppSettings:
         working_directory=Path(working),
         orphan_cleanup_age=timedelta(seconds=float(raw.get("ORPHAN_CLEANUP_AGE", 900))),
         flush_with_syncfs=flush_with_syncfs,
+        address_policy=_address_policy(networks["DENIED_NETWORKS"], networks["ALLOWED_NETWORKS"]),
+        max_download_concurrency=max_concurrency,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _address_policy(denied: tuple, allowed: tuple) -> AddressPolicy:
+    return AddressPolicy(denied, allowed)

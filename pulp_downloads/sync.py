@@ -452,7 +452,10 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
                 await helper.close()
 
     storer = asyncio.ensure_future(store())
-    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency * 2)]
+    # Twice the connections (one worker waits on its slot while another streams), never more
+    # workers than files.
+    workers = [asyncio.ensure_future(worker())
+               for _ in range(max(1, min(concurrency * 2, len(plan.to_download))))]
     downloads = asyncio.gather(*workers)
     try:
         await asyncio.wait([downloads, storer], return_when=asyncio.FIRST_COMPLETED)

@@ -58,8 +58,15 @@ import time  # noqa: E402
 
 from aiohttp import web  # noqa: E402
 
-from pulp_downloads.download import DownloaderFactory, RemoteConfig, RetryPolicy  # noqa: E402
+from pulp_downloads.download import (  # noqa: E402
+    AddressPolicy,
+    DownloaderFactory,
+    RemoteConfig,
+    RetryPolicy,
+)
 
+#: For factories given explicit LibrarySettings: the suite's upstreams live on 127.0.0.1.
+LOOPBACK_ALLOWED = AddressPolicy(allowed=["127.0.0.0/8"])
 FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, retry_after_cap=5, mirror_cooldown=60)
 
 

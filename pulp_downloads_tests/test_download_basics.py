@@ -29,7 +29,7 @@ from pulp_downloads.download import (
 from pulp_downloads.download.digests import Digester
 from pulp_downloads.download.pipeline import BlockPipeline
 
-from .conftest import gzip_bytes, redirect_fault, sha256
+from .conftest import LOOPBACK_ALLOWED, gzip_bytes, redirect_fault, sha256
 
 DATA = os.urandom(3 * 1024 * 1024 + 123)
 
@@ -37,7 +37,7 @@ DATA = os.urandom(3 * 1024 * 1024 + 123)
 async def test_run_downloads_hashes_and_writes_a_temp_file(upstream, make_factory, tmp_path):
     url = upstream.add("repo/a.bin", DATA)
     factory = make_factory(upstream.url + "repo/PULP_MANIFEST",
-                           settings=LibrarySettings(working_directory=tmp_path))
+                           settings=LibrarySettings(working_directory=tmp_path, address_policy=LOOPBACK_ALLOWED))
     downloader = factory.build(url, expected_digests={"sha256": sha256(DATA)}, expected_size=len(DATA))
     assert isinstance(downloader, HttpDownloader)
     result = await downloader.run()
@@ -67,7 +67,7 @@ async def test_zero_length_file_is_a_real_size(upstream, make_factory):
 
 async def test_wrong_digest_raises_and_leaves_no_file(upstream, make_factory, tmp_path):
     url = upstream.add("f", DATA)
-    factory = make_factory(upstream.url, settings=LibrarySettings(working_directory=tmp_path))
+    factory = make_factory(upstream.url, settings=LibrarySettings(working_directory=tmp_path, address_policy=LOOPBACK_ALLOWED))
     with pytest.raises(DigestValidationError) as info:
         await factory.build(url, expected_digests={"sha256": "0" * 64}).run()
     err = info.value
@@ -79,7 +79,7 @@ async def test_wrong_digest_raises_and_leaves_no_file(upstream, make_factory, tm
 
 async def test_wrong_size_raises_naming_expected_and_actual(upstream, make_factory, tmp_path):
     url = upstream.add("f", b"12345")
-    factory = make_factory(upstream.url, settings=LibrarySettings(working_directory=tmp_path))
+    factory = make_factory(upstream.url, settings=LibrarySettings(working_directory=tmp_path, address_policy=LOOPBACK_ALLOWED))
     with pytest.raises(SizeValidationError) as info:
         await factory.build(url, expected_size=4).run()
     assert (info.value.expected, info.value.url) == (4, url)
@@ -254,7 +254,8 @@ async def test_file_downloader_reads_under_allowed_roots(make_factory, tmp_path)
     root = tmp_path / "root"
     (root / "repo").mkdir(parents=True)
     (root / "repo" / "f.bin").write_bytes(DATA)
-    settings = LibrarySettings(file_roots=(root,), working_directory=tmp_path / "work")
+    settings = LibrarySettings(file_roots=(root,), working_directory=tmp_path / "work",
+                               address_policy=LOOPBACK_ALLOWED)
     factory = make_factory(f"file://{root}/repo/PULP_MANIFEST", settings=settings)
     downloader = factory.build("f.bin", expected_digests={"sha256": sha256(DATA)})
     assert isinstance(downloader, FileDownloader)
@@ -363,7 +364,8 @@ async def test_drop_cache_leaves_the_file_whole_and_out_of_the_page_cache(
         upstream, make_factory, tmp_path, drop_cache):
     data = os.urandom(20 * 1024 * 1024 + 5)  # past the first early flush (every 16 MiB)
     url = upstream.add("big", data)
-    settings = LibrarySettings(working_directory=tmp_path, fsync=True, drop_cache=drop_cache)
+    settings = LibrarySettings(working_directory=tmp_path, fsync=True, drop_cache=drop_cache,
+                               address_policy=LOOPBACK_ALLOWED)
     result = await make_factory(upstream.url, settings=settings).build(
         url, expected_digests={"sha256": sha256(data)}, expected_size=len(data)).run()
     pages = (len(data) + 4095) // 4096

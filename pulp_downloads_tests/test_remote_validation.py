@@ -169,16 +169,24 @@ def test_max_retries_must_not_be_negative():
 @pytest.mark.parametrize(
     "field", ["total_timeout", "connect_timeout", "sock_connect_timeout", "sock_read_timeout"]
 )
-def test_timeouts_must_not_be_negative_and_zero_is_kept(field):
+def test_timeouts_must_be_more_than_zero(field):
     assert field in errors_of(make(**{field: -0.5}))
-    remote = make(**{field: 0})
-    remote.full_clean()
-    assert getattr(remote, field) == 0
+    assert "greater than 0" in " ".join(errors_of(make(**{field: 0}))[field])
+    make(**{field: 0.5}).full_clean()
+    make(**{field: None}).full_clean()
 
 
-def test_rate_limit_must_be_positive():
+def test_rate_limit_has_a_floor():
     assert "rate_limit" in errors_of(make(rate_limit=0))
+    assert "rate_limit" in errors_of(make(rate_limit=0.001))
+    make(rate_limit=0.1).full_clean()
     make(rate_limit=2.5).full_clean()
+
+
+def test_download_concurrency_is_capped_by_the_site(settings):
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "MAX_DOWNLOAD_CONCURRENCY": 8}
+    assert "At most 8" in " ".join(errors_of(make(download_concurrency=9))["download_concurrency"])
+    make(download_concurrency=8).full_clean()
 
 
 def test_policy_must_be_a_known_choice():

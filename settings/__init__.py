@@ -22,6 +22,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from pulp_downloads.download.addresses import DEFAULT_DENIED_NETWORKS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PULP_DOWNLOADS_VAR_DIR", BASE_DIR / "var"))
 
@@ -212,4 +214,11 @@ PULP_DOWNLOADS = {
     # Used when a Remote leaves the matching field empty (null).
     "DEFAULT_DOWNLOAD_CONCURRENCY": int(os.environ.get("PULP_DOWNLOADS_CONCURRENCY", 10)),
     "DEFAULT_MAX_RETRIES": int(os.environ.get("PULP_DOWNLOADS_MAX_RETRIES", 3)),
+    # No remote downloads with more connections than this, whatever it asks for.
+    "MAX_DOWNLOAD_CONCURRENCY": int(os.environ.get("PULP_DOWNLOADS_MAX_CONCURRENCY", 100)),
+    # Outbound address policy: peer addresses (after DNS) in DENIED_NETWORKS are refused
+    # unless they are in ALLOWED_NETWORKS. Both are CIDR lists; the default denies loopback,
+    # link-local, multicast and 0.0.0.0/8 (IPv4 and IPv6) and keeps private ranges allowed.
+    "DENIED_NETWORKS": _env_list("PULP_DOWNLOADS_DENIED_NETWORKS", list(DEFAULT_DENIED_NETWORKS)),
+    "ALLOWED_NETWORKS": _env_list("PULP_DOWNLOADS_ALLOWED_NETWORKS", []),
 }

@@ -4,9 +4,11 @@ This package never imports the ORM: a :class:`DownloaderFactory` reads a Remote 
 plain :class:`RemoteConfig` and everything below works on values. See
 ``docs/plugin-writers.md`` for the guide.
 """
+from .addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy
 from .base import BaseDownloader
 from .config import LibrarySettings, RemoteConfig, RetryPolicy, Secret, Timeouts
 from .exceptions import (
+    AddressNotAllowed,
     DigestValidationError,
     DownloadError,
     DownloadTimeout,
@@ -30,7 +32,7 @@ from .result import DownloadResult, HeadResult
 from .writers import CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
 
 __all__ = [
-    "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
+    "AddressNotAllowed", "AddressPolicy", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
     "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory",
     "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
     "HttpError", "IncompleteDownload", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",

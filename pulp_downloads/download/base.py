@@ -21,6 +21,7 @@ from .context import DownloadContext
 from .digests import Digester
 from .pipeline import BlockPipeline
 from .exceptions import (
+    AddressNotAllowed,
     DigestValidationError,
     DownloadError,
     DownloadTimeout,
@@ -43,7 +44,7 @@ Validator = Callable[[DownloadResult], Any]
 Progress = Callable[[int], Any]
 
 #: Errors that end a download at once: trying again or elsewhere cannot help.
-_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError)
+_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError, AddressNotAllowed)
 #: Errors that say a server (not the file) is unwell; its base URL is then skipped a while.
 _SERVER_FAULTS = (NetworkError, DownloadTimeout, IncompleteDownload, HttpError)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from .addresses import AddressPolicy
+
 #: Defaults used when a Remote leaves a limit empty (``None``).
 DEFAULT_CONCURRENCY = 10
 DEFAULT_MAX_RETRIES = 3
@@ -175,3 +177,6 @@ class LibrarySettings:
     #: Drop a file's pages from the page cache once fsync put them on disk (for downloads that
     #: are stored and not read back soon, such as a sync's; see ``drop_cached_pages``).
     drop_cache: bool = False
+    #: Which peer addresses connections may reach (default: loopback, link-local, multicast
+    #: and "this network" denied; see :mod:`.addresses`).
+    address_policy: AddressPolicy = field(default_factory=AddressPolicy)

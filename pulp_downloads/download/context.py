@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from .addresses import AddressDenied
 from .auth import RemoteAuth
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
 from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
@@ -117,6 +118,7 @@ class DownloadContext:
             limit_per_host=0,
             ssl=self.ssl,
             ttl_dns_cache=300,
+            socket_factory=self.settings.address_policy.socket_factory,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -164,6 +166,9 @@ class DownloadContext:
                                     url, response.status)
                         return []
                     text = await response.text(errors="replace")
+        except AddressDenied as exc:
+            log.warning("mirror list %s: %s; using configured mirrors", url, exc)
+            return []
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FileUrlError) as exc:
             log.warning("mirror list %s could not be fetched (%s); using configured mirrors",
                         url, type(exc).__name__)

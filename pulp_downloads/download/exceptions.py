@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from .addresses import AddressDenied
+
 
 def redact_url(url: str) -> str:
     """``url`` without any ``user:password@`` part and without its query string values."""
@@ -64,6 +66,12 @@ class HttpError(DownloadError):
     @property
     def retryable(self) -> bool:  # type: ignore[override]
         return self.status is not None and (self.status in (408, 429) or self.status >= 500)
+
+
+class AddressNotAllowed(DownloadError):
+    """The peer address (after DNS resolution) is denied by the outbound address policy.
+
+    Never retried: another attempt would reach the same address."""
 
 
 class NotFound(HttpError):
@@ -130,6 +138,8 @@ def translated(url: str) -> Iterator[None]:
         yield
     except DownloadError:
         raise
+    except AddressDenied as exc:
+        raise AddressNotAllowed(url, str(exc)) from None
     except aiohttp.ClientHttpProxyError as exc:
         cls = NotAuthorized if exc.status == 407 else HttpError
         raise cls(url, exc.status, f"from proxy: {exc.message}") from None

@@ -1,6 +1,7 @@
 """DownloaderFactory: a Remote in, configured downloaders out, one shared context."""
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -20,7 +21,7 @@ def site_library_settings() -> LibrarySettings:
     return _settings_from_django()[0]
 
 
-def _settings_from_django() -> tuple[LibrarySettings, int, int]:
+def _settings_from_django() -> tuple[LibrarySettings, int, int, int | None]:
     """Site settings from ``settings.PULP_DOWNLOADS`` when Django is configured."""
     try:
         from django.conf import settings as django_settings
@@ -29,7 +30,7 @@ def _settings_from_django() -> tuple[LibrarySettings, int, int]:
     except ImportError:  # pragma: no cover - Django is a dependency
         configured = False
     if not configured:
-        return LibrarySettings(), 10, 3
+        return LibrarySettings(), 10, 3, None
     from pulp_downloads.conf import app_settings
 
     conf = app_settings()
@@ -38,9 +39,11 @@ def _settings_from_django() -> tuple[LibrarySettings, int, int]:
             allowed_checksums=conf.allowed_checksums,
             file_roots=conf.file_url_allowed_roots,
             working_directory=conf.working_directory,
+            address_policy=conf.address_policy,
         ),
         conf.default_download_concurrency,
         conf.default_max_retries,
+        conf.max_download_concurrency,
     )
 
 
@@ -71,7 +74,7 @@ class DownloaderFactory:
         events: Any = _USE_SIGNALS,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
-        site, default_concurrency, default_retries = _settings_from_django()
+        site, default_concurrency, default_retries, max_concurrency = _settings_from_django()
         if settings is None:
             settings = site
         if isinstance(remote, RemoteConfig):
@@ -80,6 +83,8 @@ class DownloaderFactory:
             config = RemoteConfig.from_remote(
                 remote, default_concurrency=default_concurrency, default_max_retries=default_retries
             )
+        if max_concurrency is not None and config.download_concurrency > max_concurrency:
+            config = dataclasses.replace(config, download_concurrency=max_concurrency)
         if events is _USE_SIGNALS:
             from pulp_downloads.signals import SignalEvents
 

@@ -89,24 +89,24 @@ class Remote(models.Model):
         help_text="Retries after the first attempt; 0 means a single attempt (empty: default).",
     )
     rate_limit = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.001)],
-        help_text="Maximum requests per second (empty: unlimited).",
+        null=True, blank=True, validators=[MinValueValidator(v.MIN_RATE_LIMIT)],
+        help_text=f"Maximum requests per second, at least {v.MIN_RATE_LIMIT} (empty: unlimited).",
     )
     total_timeout = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0)],
-        help_text="Seconds for a whole request; 0 disables (empty: no limit).",
+        null=True, blank=True, validators=[v.validate_timeout],
+        help_text="Seconds for a whole request, more than 0 (empty: no limit).",
     )
     connect_timeout = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0)],
-        help_text="Seconds to get a connection from the pool; 0 disables (empty: default).",
+        null=True, blank=True, validators=[v.validate_timeout],
+        help_text="Seconds to get a connection from the pool, more than 0 (empty: default).",
     )
     sock_connect_timeout = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0)],
-        help_text="Seconds to open a TCP/TLS connection; 0 disables (empty: default).",
+        null=True, blank=True, validators=[v.validate_timeout],
+        help_text="Seconds to open a TCP/TLS connection, more than 0 (empty: default).",
     )
     sock_read_timeout = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0)],
-        help_text="Seconds without receiving a byte; 0 disables (empty: default).",
+        null=True, blank=True, validators=[v.validate_timeout],
+        help_text="Seconds without receiving a byte, more than 0 (empty: default).",
     )
     headers = models.JSONField(
         default=dict, blank=True, validators=[v.validate_headers],
@@ -180,6 +180,11 @@ class Remote(models.Model):
                 except ValidationError as exc:
                     add("mirrors", f"Mirror {index + 1}: {' '.join(exc.messages)}")
 
+        cap = conf.max_download_concurrency
+        if self.download_concurrency is not None and self.download_concurrency > cap:
+            add("download_concurrency",
+                f"At most {cap} simultaneous downloads are allowed on this site.")
+
         # Credentials come in pairs.
         if bool(self.username) != bool(self.password):
             missing = "password" if self.username else "username"
@@ -221,9 +226,10 @@ class Remote(models.Model):
     # Convenience for callers that need effective values.
     def effective_download_concurrency(self) -> int:
         """``download_concurrency``, or the site default when unset."""
+        conf = app_settings()
         if self.download_concurrency is None:
-            return app_settings().default_download_concurrency
-        return self.download_concurrency
+            return conf.default_download_concurrency
+        return min(self.download_concurrency, conf.max_download_concurrency)
 
     def effective_max_retries(self) -> int:
         """``max_retries``, or the site default when unset (0 is kept: a single attempt)."""

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from pulp_downloads.download.fileurls import FileUrlError, confine_to_roots, file_url_to_path
 
 REMOTE_SCHEMES = ("http", "https", "file")
+#: The lowest ``rate_limit`` (requests per second): one request per 10 seconds.
+MIN_RATE_LIMIT = 0.1
 PROXY_SCHEMES = ("http", "https")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 #: Headers the downloader manages itself; setting them by hand would break the transfer.
@@ -98,6 +100,13 @@ def key_matches_certificate(key, certificate: x509.Certificate) -> bool:
     return key.public_key().public_bytes(enc, fmt) == certificate.public_key().public_bytes(
         enc, fmt
     )
+
+
+def validate_timeout(value) -> None:
+    """A timeout is a number of seconds greater than 0 (empty means the default)."""
+    if value is not None and not value > 0:
+        raise ValidationError("Enter a number of seconds greater than 0, or leave it empty "
+                              "for the default.", code="min_value")
 
 
 def validate_headers(value) -> None:
