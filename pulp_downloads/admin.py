@@ -32,7 +32,13 @@ class RemoteAdminForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
         help_text="PEM private key. Never shown back; leave empty to keep the current key.",
     )
+    bearer_token = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Static token sent as 'Authorization: Bearer ...'. Leave empty to keep the "
+                  "current token.",
+    )
     clear_password = forms.BooleanField(required=False, label="Clear password")
+    clear_bearer_token = forms.BooleanField(required=False, label="Clear bearer token")
     clear_proxy_password = forms.BooleanField(required=False, label="Clear proxy password")
     clear_client_key = forms.BooleanField(required=False, label="Clear client key")
 
@@ -53,6 +59,8 @@ class RemoteAdminForm(forms.ModelForm):
             return ""
         if not value and self.instance.pk:
             return Remote.objects.filter(pk=self.instance.pk).values_list(field, flat=True).first() or ""
+        if value:  # typed in: supplied with this change, kept even if the URL moves
+            self.instance.supplied_secrets = self.instance.supplied_secrets | {field}
         return value
 
     def clean_password(self) -> str:
@@ -63,6 +71,9 @@ class RemoteAdminForm(forms.ModelForm):
 
     def clean_client_key(self) -> str:
         return self._secret("client_key")
+
+    def clean_bearer_token(self) -> str:
+        return self._secret("bearer_token")
 
     def clean(self):
         cleaned = super().clean()
@@ -92,7 +103,8 @@ class RemoteAdmin(admin.ModelAdmin):
                                 "latest_task", "created", "updated")}),
         ("TLS", {"fields": ("tls_validation", "ca_cert", "client_cert", "client_key",
                             "clear_client_key")}),
-        ("Authentication", {"fields": ("username", "password", "clear_password")}),
+        ("Authentication", {"fields": ("username", "password", "clear_password",
+                                       "bearer_token", "clear_bearer_token")}),
         ("Proxy", {"fields": ("proxy_url", "proxy_username", "proxy_password",
                               "clear_proxy_password")}),
         ("Mirrors", {"fields": ("mirrors", "mirrorlist_url")}),
@@ -101,6 +113,18 @@ class RemoteAdmin(admin.ModelAdmin):
                                "sock_read_timeout")}),
     )
 
+
+    def save_model(self, request, obj: Remote, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.dropped_secrets:
+            names = ", ".join(name.replace("_", " ") for name in obj.dropped_secrets)
+            self.message_user(
+                request,
+                f"{obj.name}: cleared {names}, which would now reach a server it was not "
+                "given for (the URL, mirrors or proxy changed). Enter it again if that is "
+                "intended.",
+                messages.WARNING,
+            )
 
     @admin.display(description="latest sync")
     def latest_task(self, obj: Remote) -> str:

@@ -47,6 +47,7 @@ def client_cert(ca):
 import asyncio  # noqa: E402
 import base64  # noqa: E402
 import collections  # noqa: E402
+import contextlib  # noqa: E402
 import gzip  # noqa: E402
 import hashlib  # noqa: E402
 import socket  # noqa: E402
@@ -321,9 +322,9 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
-@pytest.fixture
-def threaded_upstream():
-    """An upstream server on its own thread (the API test client is synchronous)."""
+@contextlib.contextmanager
+def running_threaded_upstream():
+    """An :class:`Upstream` served on 127.0.0.1 from a thread of its own."""
     from aiohttp.test_utils import TestServer
 
     loop = asyncio.new_event_loop()
@@ -333,11 +334,27 @@ def threaded_upstream():
     thread.start()
     asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
     up.server = server
-    yield up
-    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    try:
+        yield up
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def threaded_upstream():
+    """An upstream server on its own thread (the API test client is synchronous)."""
+    with running_threaded_upstream() as up:
+        yield up
+
+
+@pytest.fixture
+def other_threaded_upstream():
+    """A second threaded upstream: another origin (another port) on loopback."""
+    with running_threaded_upstream() as up:
+        yield up
 
 
 @pytest.fixture

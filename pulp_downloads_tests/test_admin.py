@@ -90,3 +90,34 @@ def test_sync_action_enqueues_and_reports_tasks(admin_client, threaded_upstream)
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == artifact.file.open("rb").read()
     assert admin_client.get(f"/admin/pulp_downloads/synctask/{task.pk}/change/").status_code == 200
+
+
+def test_moving_to_a_new_origin_clears_the_password_and_says_so(admin_client, remote):
+    response = admin_client.post(
+        f"/admin/pulp_downloads/remote/{remote.pk}/change/",
+        form_data(remote, url="https://elsewhere.test/PULP_MANIFEST"), follow=True,
+    )
+    assert response.status_code == 200
+    assert b"cleared password, which would now reach a server" in response.content
+    remote.refresh_from_db()
+    assert remote.password == "" and remote.username == ""
+
+
+def test_moving_with_the_password_typed_again_keeps_it(admin_client, remote):
+    response = admin_client.post(
+        f"/admin/pulp_downloads/remote/{remote.pk}/change/",
+        form_data(remote, url="https://elsewhere.test/PULP_MANIFEST", password="pw-AGAIN"),
+    )
+    assert response.status_code == 302
+    remote.refresh_from_db()
+    assert remote.password == "pw-AGAIN" and remote.username == "alice"
+
+
+def test_a_bearer_token_is_write_only(admin_client, remote):
+    response = admin_client.post(f"/admin/pulp_downloads/remote/{remote.pk}/change/",
+                                 form_data(remote, bearer_token="tok-NEVER-SHOWN"))
+    assert response.status_code == 302
+    page = admin_client.get(f"/admin/pulp_downloads/remote/{remote.pk}/change/")
+    assert b"tok-NEVER-SHOWN" not in page.content
+    remote.refresh_from_db()
+    assert remote.bearer_token == "tok-NEVER-SHOWN"

@@ -30,8 +30,12 @@ extend_schema_field(OpenApiTypes.STR)(HrefField)
 
 
 class RemoteSerializer(serializers.ModelSerializer):
-    """A Remote. ``password``, ``proxy_password`` and ``client_key`` are accepted on write
-    and never returned; ``has_*`` fields say whether one is set."""
+    """A Remote. ``password``, ``proxy_password``, ``client_key`` and ``bearer_token`` are
+    accepted on write and never returned; ``has_*`` fields say whether one is set.
+
+    A change of ``url``, ``mirrors``, ``mirrorlist_url`` or ``proxy_url`` that adds an origin
+    clears the stored secrets that would reach it, unless the same request gives them again.
+    """
 
     href = HrefField("remote-detail")
     password = serializers.CharField(write_only=True, required=False, allow_blank=True,
@@ -40,6 +44,9 @@ class RemoteSerializer(serializers.ModelSerializer):
                                            trim_whitespace=False, style={"input_type": "password"})
     client_key = serializers.CharField(write_only=True, required=False, allow_blank=True,
                                        trim_whitespace=False)
+    bearer_token = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                         trim_whitespace=False, style={"input_type": "password"})
+    has_bearer_token = serializers.SerializerMethodField()
     has_password = serializers.SerializerMethodField()
     has_proxy_password = serializers.SerializerMethodField()
     has_client_key = serializers.SerializerMethodField()
@@ -52,7 +59,7 @@ class RemoteSerializer(serializers.ModelSerializer):
         fields = [
             "href", "id", "name", "url", "policy", "verify_before_serve",
             "ca_cert", "client_cert", "client_key", "has_client_key", "tls_validation",
-            "username", "password", "has_password",
+            "username", "password", "has_password", "bearer_token", "has_bearer_token",
             "proxy_url", "proxy_username", "proxy_password", "has_proxy_password",
             "mirrors", "mirrorlist_url",
             "download_concurrency", "max_retries", "rate_limit", "total_timeout",
@@ -70,6 +77,9 @@ class RemoteSerializer(serializers.ModelSerializer):
     def get_has_client_key(self, obj) -> bool:
         return bool(obj.client_key)
 
+    def get_has_bearer_token(self, obj) -> bool:
+        return bool(obj.bearer_token)
+
     def get_latest_task(self, obj) -> str | None:
         task = obj.sync_tasks.order_by("-created").only("pk").first()
         return href("task-detail", task.pk) if task else None
@@ -82,6 +92,7 @@ class RemoteSerializer(serializers.ModelSerializer):
             candidate = Remote()
         for field, value in attrs.items():
             setattr(candidate, field, value)
+        candidate.supplied_secrets = frozenset(f for f in SECRET_FIELDS if f in attrs)
         try:
             candidate.full_clean()
         except DjangoValidationError as exc:
@@ -98,6 +109,7 @@ class RemoteSerializer(serializers.ModelSerializer):
     def update(self, instance, validated_data):
         for field, value in validated_data.items():
             setattr(instance, field, value)
+        instance.supplied_secrets = frozenset(f for f in SECRET_FIELDS if f in validated_data)
         instance.save()
         return instance
 

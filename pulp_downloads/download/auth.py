@@ -13,12 +13,13 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
 
 from .config import Secret
 from .exceptions import DownloadError, NotAuthorized, http_error, translated
+from .origins import TrustedOrigins, origin_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import DownloadContext
@@ -54,25 +55,30 @@ def parse_bearer_challenge(values: list[str]) -> BearerChallenge | None:
     return None
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)
-
-
 class RemoteAuth:
     """The remote's credentials and its token cache (thread-safe; tokens shared across loops).
 
-    Basic credentials are sent only to the origins in ``trusted_urls`` (the remote's URL and
-    its configured mirrors), never to mirrors learnt from a mirror list.
+    Credentials (basic, or a static bearer token) go only to ``trusted`` origins: the remote's
+    URL and its configured mirrors, never mirrors learnt from a mirror list nor redirect
+    targets elsewhere. A bearer challenge is answered with the credentials only when it came
+    from a trusted origin; elsewhere a token is requested anonymously, and tokens obtained
+    with credentials are never sent to an untrusted origin.
     """
 
-    def __init__(self, username: str, password: Secret, trusted_urls: list[str]) -> None:
+    def __init__(
+        self,
+        username: str,
+        password: Secret,
+        trusted: TrustedOrigins,
+        bearer_token: Secret | None = None,
+    ) -> None:
         self.username = username
         self.password = password
-        self._trusted = {_origin(url) for url in trusted_urls}
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._challenge_for_origin: dict[tuple, BearerChallenge] = {}
+        self.bearer_token = bearer_token or Secret("")
+        self.trusted = trusted
+        # (realm, service, scope, with_credentials) -> (token, expiry)
+        self._tokens: dict[tuple, tuple[str, float]] = {}
+        self._challenge_for_origin: dict[tuple, tuple] = {}  # origin -> token key
         self._lock = threading.Lock()
         self.token_requests = 0  # observable, for tests and diagnostics
 
@@ -86,22 +92,25 @@ class RemoteAuth:
 
     def authorization(self, url: str) -> str | None:
         """The ``Authorization`` header to send to ``url`` before any challenge."""
-        if not self._challenge_for_origin and not self.has_credentials:
+        origin = origin_of(url)
+        if self._challenge_for_origin:
+            with self._lock:
+                key = self._challenge_for_origin.get(origin)
+                token = self._tokens.get(key) if key else None
+            if token and token[1] > time.monotonic():
+                return f"Bearer {token[0]}"
+        if url not in self.trusted:
             return None
-        origin = _origin(url)
-        with self._lock:
-            challenge = self._challenge_for_origin.get(origin)
-            token = self._tokens.get(challenge.key) if challenge else None
-        if token and token[1] > time.monotonic():
-            return f"Bearer {token[0]}"
-        if self.has_credentials and origin in self._trusted:
+        if self.bearer_token:
+            return f"Bearer {self.bearer_token.reveal()}"
+        if self.has_credentials:
             return self._basic()
         return None
 
     async def answer_challenge(
         self, context: "DownloadContext", url: str, www_authenticate: list[str], sent: str | None
     ) -> str | None:
-        """After a 401: the ``Authorization`` header to retry with, or ``None`` to give up.
+        """After a 401 from ``url``: the ``Authorization`` to retry with, or ``None`` to give up.
 
         ``sent`` is what the failed request carried; a token that was just refused is
         dropped and fetched anew once.
@@ -109,37 +118,44 @@ class RemoteAuth:
         challenge = parse_bearer_challenge(www_authenticate)
         if challenge is None:
             return None
+        with_credentials = self.has_credentials and url in self.trusted
+        key = (*challenge.key, with_credentials)
         with self._lock:
-            self._challenge_for_origin[_origin(url)] = challenge
-            cached = self._tokens.get(challenge.key)
+            self._challenge_for_origin[origin_of(url)] = key
+            cached = self._tokens.get(key)
             if cached and sent == f"Bearer {cached[0]}":
-                del self._tokens[challenge.key]  # the server refused this token
-        lock = context.loop_state().token_lock(challenge.key)
+                del self._tokens[key]  # the server refused this token
+        lock = context.loop_state().token_lock(key)
         async with lock:
             with self._lock:
-                cached = self._tokens.get(challenge.key)
+                cached = self._tokens.get(key)
             if cached and cached[1] > time.monotonic() and sent != f"Bearer {cached[0]}":
                 return f"Bearer {cached[0]}"
-            token, lifetime = await self._fetch_token(context, url, challenge)
+            token, lifetime = await self._fetch_token(context, challenge, with_credentials)
             with self._lock:
-                self._tokens[challenge.key] = (token, time.monotonic() + max(lifetime - 10, 1))
+                self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
         return f"Bearer {token}"
 
     async def _fetch_token(
-        self, context: "DownloadContext", url: str, challenge: BearerChallenge
+        self, context: "DownloadContext", challenge: BearerChallenge, with_credentials: bool
     ) -> tuple[str, float]:
         params = {}
         if challenge.service:
             params["service"] = challenge.service
         if challenge.scope:
             params["scope"] = challenge.scope
-        headers = {"Authorization": self._basic()} if self.has_credentials else {}
+        realm = challenge.realm
+        if params:
+            realm += ("&" if "?" in realm else "?") + urlencode(params)
+        realm_origin = origin_of(realm)
+
+        def authorize(hop: str) -> str | None:
+            # The realm a trusted origin named gets the credentials; a redirect elsewhere not.
+            return self._basic() if with_credentials and origin_of(hop) == realm_origin else None
+
         self.token_requests += 1
-        session = await context.session()
         with translated(challenge.realm):
-            async with session.get(
-                challenge.realm, params=params, **context.request_kwargs(challenge.realm, headers)
-            ) as response:
+            async with await context.request("GET", realm, {}, authorize) as response:
                 if response.status in (401, 403):
                     raise NotAuthorized(challenge.realm, response.status, "token request refused")
                 if response.status >= 400:

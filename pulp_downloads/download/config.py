@@ -101,6 +101,8 @@ class RemoteConfig:
     tls_validation: bool = True
     username: str = ""
     password: Secret = field(default_factory=lambda: Secret(""))
+    #: A static token sent as ``Authorization: Bearer ...`` (instead of basic credentials).
+    bearer_token: Secret = field(default_factory=lambda: Secret(""))
     proxy_url: str = ""
     proxy_username: str = ""
     proxy_password: Secret = field(default_factory=lambda: Secret(""))
@@ -142,6 +144,7 @@ class RemoteConfig:
             tls_validation=bool(get("tls_validation", True)),
             username=get("username"),
             password=secret("password"),
+            bearer_token=secret("bearer_token"),
             proxy_url=get("proxy_url"),
             proxy_username=get("proxy_username"),
             proxy_password=secret("proxy_password"),

@@ -12,14 +12,17 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
+import yarl
 
 from .addresses import AddressDenied
 from .auth import RemoteAuth
+from .exceptions import HttpError
+from .origins import TrustedOrigins
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
 from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
 from .mirrors import MirrorSet, parse_mirrorlist
@@ -29,6 +32,9 @@ from .tls import build_ssl_context
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"pulp_downloads/0.1 aiohttp/{aiohttp.__version__}"
+#: Redirects followed per request (as browsers and aiohttp do by default).
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 class LoopState:
@@ -74,8 +80,14 @@ class DownloadContext:
         self.retry_policy = retry_policy
         self.events = events
         self.executor = executor
+        #: Origins that receive the remote's credentials, client certificate and headers.
+        self.trusted = TrustedOrigins([config.url, *config.mirrors, config.mirrorlist_url])
         self.ssl = build_ssl_context(config)
-        self.auth = RemoteAuth(config.username, config.password, [config.url, *config.mirrors])
+        #: For other origins: the same trust, no client certificate.
+        self.ssl_untrusted = (build_ssl_context(config, client_cert=False)
+                              if config.client_cert else self.ssl)
+        self.auth = RemoteAuth(config.username, config.password, self.trusted,
+                               config.bearer_token)
         self.limiter = RateLimiter(config.rate_limit)
         self.mirrors = MirrorSet(config.url, list(config.mirrors), retry_policy.mirror_cooldown)
         self._mirrorlist_resolved = not config.mirrorlist_url
@@ -90,7 +102,8 @@ class DownloadContext:
                 )
                 self._proxy_kwargs["proxy_headers"] = {"Proxy-Authorization": credentials}
         self.base_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-        self.base_headers.update(dict(config.headers))
+        #: The remote's extra headers: sent to trusted origins only.
+        self.custom_headers = dict(config.headers)
 
     # --- per-loop state --------------------------------------------------------------------
     def loop_state(self) -> LoopState:
@@ -130,16 +143,54 @@ class DownloadContext:
         )
 
     def request_kwargs(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
-        """Per-request keyword arguments for aiohttp: the proxy, and its credentials.
+        """Per-request keyword arguments for aiohttp: headers, TLS context and proxy.
 
-        Proxy credentials travel in the CONNECT request for https targets and in the request
-        itself (added to ``headers``) for http targets.
+        The remote's custom headers and TLS client certificate go to trusted origins only
+        (``headers`` given here win over custom ones). Proxy credentials travel in the CONNECT
+        request for https targets and in the request itself (to the proxy) for http targets.
         """
         kwargs = dict(self._proxy_kwargs)
+        if url in self.trusted:
+            if self.custom_headers:
+                headers = {**self.custom_headers, **headers}
+            kwargs["ssl"] = self.ssl
+        else:
+            kwargs["ssl"] = self.ssl_untrusted
         if "proxy_headers" in kwargs and not url.startswith("https:"):
             headers.update(kwargs["proxy_headers"])
         kwargs["headers"] = headers
         return kwargs
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        authorize: Callable[[str], str | None] | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send ``method url``, following redirects hop by hop; returns the open response.
+
+        Each hop gets what its own origin may receive: ``authorize(hop_url)`` supplies its
+        ``Authorization`` (or none), and :meth:`request_kwargs` its custom headers, TLS
+        client certificate and proxy settings. ``headers`` (e.g. ``Range``) go to every hop.
+        """
+        session = await self.session()
+        for _ in range(MAX_REDIRECTS + 1):
+            hop_headers = dict(headers)
+            authorization = authorize(url) if authorize is not None else None
+            if authorization:
+                hop_headers["Authorization"] = authorization
+            response = await session.request(
+                method, url, allow_redirects=False, **self.request_kwargs(url, hop_headers)
+            )
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            response.release()
+            url = str(response.url.join(yarl.URL(location)))
+            if method not in ("GET", "HEAD"):
+                method = "GET"
+        raise HttpError(url, None, f"more than {MAX_REDIRECTS} redirects")
 
     # --- mirrors ---------------------------------------------------------------------------
     async def candidates(self, url: str) -> list[str]:
@@ -159,8 +210,7 @@ class DownloadContext:
                 loop = asyncio.get_running_loop()
                 text = await loop.run_in_executor(None, path.read_text, "utf-8")
             else:
-                session = await self.session()
-                async with session.get(url, **self.request_kwargs(url, {})) as response:
+                async with await self.request("GET", url, {}, self.auth.authorization) as response:
                     if response.status >= 400:
                         log.warning("mirror list %s answered HTTP %s; using configured mirrors",
                                     url, response.status)

@@ -71,21 +71,18 @@ class HttpDownloader(BaseDownloader):
     async def _request(self, method: str, url: str, headers: dict[str, str]):
         """Send a request, answering one bearer-token challenge; returns an open response."""
         context = self.context
-        session = await context.session()
-        authorization = context.auth.authorization(url)
-        if authorization:
-            headers["Authorization"] = authorization
-        response = await session.request(method, url, **context.request_kwargs(url, headers))
+        auth = context.auth
+        response = await context.request(method, url, headers, auth.authorization)
         if response.status == 401:
             challenge = response.headers.getall("WWW-Authenticate", [])
+            challenged = str(response.url)  # the hop that asked, after any redirects
+            sent = response.request_info.headers.get("Authorization")
             response.release()
-            retry_with = await context.auth.answer_challenge(
-                context, url, challenge, headers.get("Authorization")
-            )
+            retry_with = await auth.answer_challenge(context, challenged, challenge, sent)
             if retry_with is None:
                 raise http_error(url, 401, "authentication required")
-            headers["Authorization"] = retry_with
-            response = await session.request(method, url, **context.request_kwargs(url, headers))
+            # The token now cached for that origin is what authorization() sends there.
+            response = await context.request(method, url, headers, auth.authorization)
         if response.status >= 400:
             status, reason = response.status, response.reason or ""
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

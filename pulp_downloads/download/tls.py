@@ -1,21 +1,25 @@
 """Building the TLS context of a factory from PEM text."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import ssl
 import tempfile
 
-from .config import RemoteConfig
+from .config import RemoteConfig, Secret
 
 
-def build_ssl_context(config: RemoteConfig) -> ssl.SSLContext | bool:
+def build_ssl_context(config: RemoteConfig, *, client_cert: bool = True) -> ssl.SSLContext | bool:
     """The SSL context for the remote's https requests: ``True`` for aiohttp's default
     (the system trust store, loaded once when aiohttp is imported), ``False`` when
     validation is off and no client certificate is needed, else a context of its own.
 
     ``ca_cert`` replaces the system trust store. The client key is written to a private
-    temporary file only for as long as ``load_cert_chain`` needs it.
+    temporary file only for as long as ``load_cert_chain`` needs it. With ``client_cert=False``
+    the context presents no client certificate (for origins the key must not reach).
     """
+    if not client_cert and config.client_cert:
+        config = dataclasses.replace(config, client_cert="", client_key=Secret(""))
     if not config.tls_validation and not config.client_cert:
         return False
     if not config.ca_cert and not config.client_cert:

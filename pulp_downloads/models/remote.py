@@ -6,12 +6,23 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from pulp_downloads.conf import app_settings
+from pulp_downloads.download.origins import origin_of
 
 from . import validators as v
 from .fields import EncryptedTextField, UnreadableSecret
 
 #: Fields whose values are secrets: never shown back, never logged, encrypted at rest.
-SECRET_FIELDS = ("password", "proxy_password", "client_key")
+SECRET_FIELDS = ("password", "proxy_password", "client_key", "bearer_token")
+
+_UPSTREAM_URLS = ("url", "mirrors", "mirrorlist_url")
+#: Where each secret may go: secret -> (URL fields whose origins receive it, the field that is
+#: cleared with it because the pair is useless without the secret).
+SECRET_REACH: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "password": (_UPSTREAM_URLS, "username"),
+    "bearer_token": (_UPSTREAM_URLS, None),
+    "client_key": (_UPSTREAM_URLS, "client_cert"),
+    "proxy_password": (("proxy_url",), "proxy_username"),
+}
 
 
 class Remote(models.Model):
@@ -63,6 +74,11 @@ class Remote(models.Model):
     # Authentication
     username = models.CharField(max_length=255, blank=True, default="")
     password = EncryptedTextField(blank=True, default="")
+    bearer_token = EncryptedTextField(
+        "bearer token", blank=True, default="",
+        help_text="A static token sent as 'Authorization: Bearer ...' to the remote's URL and "
+                  "configured mirrors (never shown back).",
+    )
 
     # Proxy
     proxy_url = models.CharField("proxy URL", max_length=2048, blank=True, default="")
@@ -128,6 +144,13 @@ class Remote(models.Model):
     def __repr__(self) -> str:
         return f"<Remote {self.pk}: {self.name}>"
 
+    #: Secrets that the current change supplies again (set by the API, the admin and the
+    #: command line before saving); a secret whose value changed counts as supplied too.
+    supplied_secrets: frozenset[str] = frozenset()
+    #: Secrets the last ``save()`` dropped because they would have reached a new origin.
+    dropped_secrets: tuple[str, ...] = ()
+    _pending_drops: tuple[str, ...] = ()
+
     @classmethod
     def from_db(cls, db, field_names, values):
         remote = super().from_db(db, field_names, values)
@@ -135,15 +158,66 @@ class Remote(models.Model):
             value = remote.__dict__.get(field)
             if isinstance(value, UnreadableSecret):
                 value.owner = f"remote {remote.__dict__.get('name') or remote.pk!r}"
+        remote._remember_stored_state()
         return remote
+
+    def _origins(self, fields: tuple[str, ...]) -> frozenset:
+        urls: list[str] = []
+        for field in fields:
+            value = self.__dict__.get(field)
+            if isinstance(value, str) and value:
+                urls.append(value)
+            elif isinstance(value, list):
+                urls.extend(item for item in value if isinstance(item, str))
+        return frozenset(origin_of(url) for url in urls)
+
+    def _remember_stored_state(self) -> None:
+        """What the database holds now: the origins each secret reaches, and the secrets."""
+        loaded = self.__dict__
+        if not all(f in loaded for f in (*_UPSTREAM_URLS, "proxy_url", *SECRET_FIELDS)):
+            self._stored_state = None  # a partial load (.only()): nothing to compare with
+            return
+        self._stored_state = {
+            "origins": {secret: self._origins(fields)
+                        for secret, (fields, _) in SECRET_REACH.items()},
+            "secrets": {field: loaded[field] for field in SECRET_FIELDS},
+        }
+
+    def drop_secrets_for_new_origins(self) -> tuple[str, ...]:
+        """Clear each stored secret that a changed ``url``, ``mirrors``, ``mirrorlist_url`` or
+        ``proxy_url`` would now send to an origin it never went to, unless the change supplies
+        it again (:attr:`supplied_secrets`, or a new value). Returns the cleared fields."""
+        stored = getattr(self, "_stored_state", None)
+        if self.pk is None or stored is None:
+            return ()
+        dropped = []
+        for secret, (fields, companion) in SECRET_REACH.items():
+            value = getattr(self, secret)
+            if not value or secret in self.supplied_secrets:
+                continue
+            if value != stored["secrets"][secret]:
+                continue  # a new value: supplied with this change
+            if self._origins(fields) <= stored["origins"][secret]:
+                continue
+            setattr(self, secret, "")
+            if companion:
+                setattr(self, companion, "")
+            dropped.append(secret)
+        # clean() may run more than once before a save (a form, then save()): remember all.
+        self._pending_drops = (*self._pending_drops, *dropped)
+        return tuple(dropped)
 
     def save(self, *args, **kwargs) -> None:
         self.full_clean()
         super().save(*args, **kwargs)
+        self._remember_stored_state()
+        self.supplied_secrets = frozenset()
+        self.dropped_secrets, self._pending_drops = self._pending_drops, ()
 
     def clean(self) -> None:
         """Cross-field validation; errors are keyed by the field they concern."""
         errors: dict[str, list[ValidationError]] = {}
+        self.drop_secrets_for_new_origins()
 
         def add(field: str, error: ValidationError | str) -> None:
             errors.setdefault(field, []).append(

@@ -109,6 +109,15 @@ def validate_timeout(value) -> None:
                               "for the default.", code="min_value")
 
 
+#: Headers that carry credentials: they belong in the remote's secret fields, which are
+#: encrypted at rest, never shown back, and sent to trusted origins only.
+CREDENTIAL_HEADERS = {
+    "authorization": "the username/password or bearer_token fields",
+    "proxy-authorization": "the proxy_username/proxy_password fields",
+    "cookie": "a bearer_token or username/password (cookies are not supported)",
+}
+
+
 def validate_headers(value) -> None:
     """Extra request headers: a JSON object of header name -> string value."""
     if not isinstance(value, dict):
@@ -116,6 +125,12 @@ def validate_headers(value) -> None:
     for name, header_value in value.items():
         if not isinstance(name, str) or not _HEADER_NAME.match(name):
             raise ValidationError(f"Invalid header name {name!r}.", code="invalid")
+        if name.lower() in CREDENTIAL_HEADERS:
+            raise ValidationError(
+                f"Header {name!r} carries credentials and cannot be a custom header; use "
+                f"{CREDENTIAL_HEADERS[name.lower()]}.",
+                code="credentials",
+            )
         if name.lower() in FORBIDDEN_HEADERS:
             raise ValidationError(
                 f"Header {name!r} is managed by the downloader and cannot be set.",

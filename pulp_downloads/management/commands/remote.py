@@ -57,6 +57,7 @@ class Command(BaseCommand):
             if value is None:
                 raise CommandError(f"environment variable {options['password_env']} is not set")
             remote.password = value
+            remote.supplied_secrets = frozenset({"password"})
         created = remote.pk is None
         try:
             remote.save()
@@ -64,6 +65,11 @@ class Command(BaseCommand):
             lines = [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
             raise CommandError("Invalid remote:\n  " + "\n  ".join(lines)) from None
         self.stdout.write(f"{'Created' if created else 'Updated'} remote {name!r}.")
+        if remote.dropped_secrets:
+            self.stderr.write(
+                f"Cleared {', '.join(remote.dropped_secrets)}: the new URL or mirrors would "
+                "send it to a server it was not given for; give it again to keep it."
+            )
 
     def do_delete(self, name: str, **options) -> None:
         self._get(name).delete()
