@@ -35,6 +35,7 @@ class AppSettings:
     flush_with_syncfs: bool = True
     address_policy: AddressPolicy = AddressPolicy()
     max_download_concurrency: int = 100
+    public_api_docs: bool = True
 
 
 def app_settings() -> AppSettings:
@@ -90,6 +91,7 @@ def app_settings() -> AppSettings:
         flush_with_syncfs=flush_with_syncfs,
         address_policy=_address_policy(networks["DENIED_NETWORKS"], networks["ALLOWED_NETWORKS"]),
         max_download_concurrency=max_concurrency,
+        public_api_docs=bool(raw.get("PUBLIC_API_DOCS", True)),
     )
 
 

@@ -1,4 +1,7 @@
-"""PULP_MANIFEST parsing: one ``relative_path,sha256,size`` line per file, checked strictly."""
+"""PULP_MANIFEST parsing: one ``relative_path,sha256,size`` line per file, checked strictly.
+
+Error messages name the line number and the field, never the line's content: a manifest URL
+may point at a file that is not a manifest, and its text must not come back in an error."""
 from __future__ import annotations
 
 import posixpath
@@ -10,7 +13,8 @@ MAX_PATH_LENGTH = 1024
 
 
 class ManifestError(ValueError):
-    """A manifest line is malformed; ``line`` is its 1-based number."""
+    """A manifest line is malformed; ``line`` is its 1-based number (the message quotes no
+    content of the line)."""
 
     def __init__(self, line: int, message: str) -> None:
         self.line = line
@@ -31,18 +35,18 @@ class ManifestEntry:
 def check_relative_path(path: str) -> str | None:
     """Why ``path`` is not a safe relative path, or ``None`` when it is."""
     if not path:
-        return "empty path"
+        return "relative_path is empty"
     if len(path) > MAX_PATH_LENGTH:
-        return f"path longer than {MAX_PATH_LENGTH} characters"
+        return f"relative_path is longer than {MAX_PATH_LENGTH} characters"
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        return f"absolute path {path!r} is not allowed"
+        return "relative_path is an absolute path, which is not allowed"
     if "\\" in path or any(ord(c) < 32 for c in path):
-        return f"path {path!r} contains a backslash or a control character"
+        return "relative_path contains a backslash or a control character"
     parts = path.split("/")
     if ".." in parts:
-        return f"path {path!r} escapes the repository with '..'"
+        return "relative_path escapes the repository with '..'"
     if any(part in ("", ".") for part in parts) or posixpath.normpath(path) != path:
-        return f"path {path!r} is not normalised"
+        return "relative_path is not normalised"
     return None
 
 
@@ -57,17 +61,18 @@ def parse_manifest(text: str) -> list[ManifestEntry]:
             continue
         fields = line.rsplit(",", 2)
         if len(fields) != 3:
-            raise ManifestError(number, "expected 'relative_path,sha256,size'")
+            raise ManifestError(number, "expected three fields 'relative_path,sha256,size'")
         path, digest, size_text = (field.strip() for field in fields)
         problem = check_relative_path(path)
         if problem:
             raise ManifestError(number, problem)
         if not _SHA256.match(digest):
-            raise ManifestError(number, f"{digest!r} is not a sha256 hex digest")
+            raise ManifestError(number, "sha256 is not a 64-character hex digest")
         if not size_text.isdigit():
-            raise ManifestError(number, f"size {size_text!r} is not a non-negative integer")
+            raise ManifestError(number, "size is not a non-negative integer")
         if path in seen:
-            raise ManifestError(number, f"{path!r} is listed twice (first on line {seen[path]})")
+            raise ManifestError(number,
+                                f"relative_path is listed twice (first on line {seen[path]})")
         seen[path] = number
         entries.append(ManifestEntry(path, digest.lower(), int(size_text), number))
     return entries

@@ -178,3 +178,11 @@ def test_openapi_schema_and_docs_are_served(db):
     assert "/api/remotes/{id}/sync/" in paths and "/api/tasks/{id}/" in paths
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_schema_and_docs_need_a_login_when_not_public(settings, api):
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "PUBLIC_API_DOCS": False}
+    anonymous = APIClient()
+    assert anonymous.get("/api/schema/").status_code == 401
+    assert anonymous.get("/api/docs/").status_code == 401
+    assert api.get("/api/schema/").status_code == 200

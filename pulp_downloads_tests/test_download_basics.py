@@ -265,7 +265,7 @@ async def test_file_downloader_reads_under_allowed_roots(make_factory, tmp_path)
     assert head.size == len(DATA)
     with pytest.raises(NotFound):
         await factory.build("nope.bin").run()
-    with pytest.raises(UnsupportedURL, match="outside the allowed roots"):
+    with pytest.raises(UnsupportedURL, match="outside the directories allowed for file:// URLs"):
         await factory.build(f"file://{tmp_path}/elsewhere").run()
     with pytest.raises(UnsupportedURL):
         await factory.build(f"file://{root}/repo/../../x").run()

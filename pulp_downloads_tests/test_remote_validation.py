@@ -215,7 +215,8 @@ def test_file_url_outside_allowed_roots_is_refused(file_roots, tmp_path):
     outside.mkdir()
     errors = errors_of(make(url=f"file://{outside}/PULP_MANIFEST"))
     assert "url" in errors
-    assert "outside the allowed roots" in errors["url"][0]
+    assert "outside the directories allowed for file:// URLs" in errors["url"][0]
+    assert str(file_roots) not in errors["url"][0]  # the site's roots are not revealed
 
 
 def test_file_url_under_allowed_root_is_valid(file_roots):

@@ -44,23 +44,26 @@ class TestManifest:
         assert entries[1].sha256 == SHA
 
     @pytest.mark.parametrize("line,problem", [
-        ("only-two,fields", "expected 'relative_path,sha256,size'"),
-        (f"/etc/passwd,{SHA},1", "absolute path"),
+        ("only-two,fields", "expected three fields 'relative_path,sha256,size'"),
+        (f"/etc/passwd,{SHA},1", "relative_path is an absolute path"),
         (f"../up,{SHA},1", "escapes the repository"),
         (f"a/../../b,{SHA},1", "escapes the repository"),
         (f"a//b,{SHA},1", "not normalised"),
         (f"./a,{SHA},1", "not normalised"),
         (f"a\\b,{SHA},1", "backslash"),
-        ("a,xyz,1", "not a sha256"),
-        (f"a,{SHA},-1", "not a non-negative integer"),
-        (f"a,{SHA},1.5", "not a non-negative integer"),
-        (f",{SHA},1", "empty path"),
+        ("a,xyz,1", "sha256 is not a 64-character hex digest"),
+        (f"a,{SHA},-1", "size is not a non-negative integer"),
+        (f"a,{SHA},1.5", "size is not a non-negative integer"),
+        (f",{SHA},1", "relative_path is empty"),
     ])
-    def test_bad_lines_are_refused_naming_the_line(self, line, problem):
+    def test_bad_lines_are_refused_naming_the_line_not_its_content(self, line, problem):
         with pytest.raises(ManifestError) as info:
             parse_manifest(f"ok,{SHA},1\n{line}\n")
         assert info.value.line == 2
         assert problem in str(info.value) and "line 2" in str(info.value)
+        for part in line.split(","):
+            if len(part) > 2:
+                assert part not in str(info.value).replace(problem, "")
 
     def test_duplicate_paths_are_refused(self):
         with pytest.raises(ManifestError, match="listed twice"):
@@ -345,3 +348,13 @@ def test_units_are_inserted_in_statements_within_the_parameter_limit():
     units = list(ContentUnit.objects.filter(remote=remote).order_by("relative_path")
                  .values_list("relative_path", "sha256", "size"))
     assert units == listed
+
+
+async def test_a_file_that_is_not_a_manifest_is_not_quoted_in_the_error(upstream):
+    secret_text = "root:x:0:0:SECRET-LINE:/root:/bin/bash\n"
+    upstream.add("etc/passwd", secret_text.encode())
+    remote = await make_remote(upstream.url + "etc/passwd")
+    with pytest.raises(SyncError) as info:
+        await async_sync_remote(remote)
+    assert "line 1" in str(info.value)
+    assert "SECRET-LINE" not in str(info.value) and "root" not in str(info.value)

@@ -221,4 +221,6 @@ PULP_DOWNLOADS = {
     # link-local, multicast and 0.0.0.0/8 (IPv4 and IPv6) and keeps private ranges allowed.
     "DENIED_NETWORKS": _env_list("PULP_DOWNLOADS_DENIED_NETWORKS", list(DEFAULT_DENIED_NETWORKS)),
     "ALLOWED_NETWORKS": _env_list("PULP_DOWNLOADS_ALLOWED_NETWORKS", []),
+    # Whether anonymous clients may read /api/schema/ and /api/docs/ (else: logged-in users).
+    "PUBLIC_API_DOCS": _env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
 }

@@ -40,7 +40,9 @@ def confine_to_roots(path: Path, roots: Iterable[Path]) -> Path:
     for root in roots:
         if resolved == root or resolved.is_relative_to(root):
             return resolved
+    # The roots are not named: whoever reads this (an API user, a task's error) may not be
+    # someone who can see the site's settings.
     raise FileUrlError(
-        f"{path} is outside the allowed roots for file:// URLs "
-        f"({', '.join(str(root) for root in roots)})"
+        f"{path} is outside the directories allowed for file:// URLs "
+        "(the site setting PULP_DOWNLOADS_FILE_ROOTS)"
     )
