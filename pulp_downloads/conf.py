@@ -36,6 +36,8 @@ class AppSettings:
     address_policy: AddressPolicy = AddressPolicy()
     max_download_concurrency: int = 100
     public_api_docs: bool = True
+    #: This site's ``Via`` pseudonym (see :func:`site_via`).
+    via: str = ""
 
 
 def app_settings() -> AppSettings:
@@ -92,7 +94,17 @@ def app_settings() -> AppSettings:
         address_policy=_address_policy(networks["DENIED_NETWORKS"], networks["ALLOWED_NETWORKS"]),
         max_download_concurrency=max_concurrency,
         public_api_docs=bool(raw.get("PUBLIC_API_DOCS", True)),
+        via=site_via(settings.SECRET_KEY),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def site_via(secret_key: str) -> str:
+    """A pseudonym shared by every process of one deployment (derived from ``SECRET_KEY``,
+    which it does not reveal), sent as ``Via`` so that the content app can refuse requests
+    that its own downloads sent back to it."""
+    digest = hashlib.sha256(b"pulp_downloads via:" + secret_key.encode()).hexdigest()
+    return f"pulp-downloads-{digest[:16]}"
 
 
 @functools.lru_cache(maxsize=16)

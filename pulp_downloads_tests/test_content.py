@@ -224,3 +224,28 @@ async def test_client_disconnect_under_streamed_stops_the_download(upstream, asg
         await asyncio.sleep(0.05)
     assert flights[0].task.cancelled(), "nobody reads any more: the download stopped"
     assert not await Artifact.objects.aexists()
+
+
+@pytest.mark.parametrize("policy", ["streamed", "on_demand"])
+async def test_a_remote_pointing_back_at_the_content_app_fails_instead_of_waiting(
+        asgi_server, policy):
+    data = b"loop" * 100
+    looped = f"{asgi_server}/content/r-{policy}/PULP_MANIFEST"  # the remote's own content path
+    remote = await remote_with_units(looped, policy, {"f.bin": data}, max_retries=3)
+    status, _, body = await asyncio.wait_for(
+        get(f"{asgi_server}/content/{remote.name}/f.bin"), 30)
+    assert status == 502
+    assert b"508" in body  # the inner request was refused as a loop, once (not retried)
+    assert not await Artifact.objects.aexists()
+
+
+async def test_another_site_may_serve_from_this_content_app(upstream, asgi_server):
+    """A different deployment (another SECRET_KEY, so another Via pseudonym) is no loop."""
+    from pulp_downloads.conf import site_via
+
+    data = b"chained" * 10
+    remote = await remote_with_units(upstream.add_repo("repo", {"f.bin": data}), "streamed",
+                                     {"f.bin": data})
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/f.bin",
+                                headers={"Via": f"1.1 {site_via('another site key')}"})
+    assert status == 200 and body == data

@@ -33,6 +33,12 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
         response = HttpResponse(status=405)
         response["Allow"] = "GET, HEAD"
         return response
+    if _loops_back(request):
+        return HttpResponse(
+            "Loop detected: this request was sent by this site's own download of a remote "
+            "whose URL or mirror points back at /content/.\n",
+            status=508, content_type="text/plain",
+        )
     unit = await (ContentUnit.objects.select_related("remote", "artifact")
                   .filter(remote__name=remote_name, relative_path=relative_path).afirst())
     if unit is None:
@@ -48,6 +54,12 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
         return HttpResponse(f"Upstream failure for {unit.relative_path}: the remote is "
                             "misconfigured (see the server log)\n", status=502,
                             content_type="text/plain")
+
+
+def _loops_back(request: HttpRequest) -> bool:
+    """Whether the request came from this site's own downloader (its ``Via`` pseudonym)."""
+    via = request.headers.get("Via")
+    return bool(via) and app_settings().via in via
 
 
 def _content_type(path: str) -> str:

@@ -183,3 +183,6 @@ class LibrarySettings:
     #: Which peer addresses connections may reach (default: loopback, link-local, multicast
     #: and "this network" denied; see :mod:`.addresses`).
     address_policy: AddressPolicy = field(default_factory=AddressPolicy)
+    #: A ``Via`` pseudonym naming this site (``Via: 1.1 <via>`` on every request), by which a
+    #: content server recognises requests that loop back to itself. Empty: no ``Via``.
+    via: str = ""

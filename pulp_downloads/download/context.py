@@ -102,6 +102,8 @@ class DownloadContext:
                 )
                 self._proxy_kwargs["proxy_headers"] = {"Proxy-Authorization": credentials}
         self.base_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if settings.via:
+            self.base_headers["Via"] = f"1.1 {settings.via}"
         #: The remote's extra headers: sent to trusted origins only.
         self.custom_headers = dict(config.headers)
 

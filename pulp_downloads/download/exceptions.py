@@ -65,7 +65,9 @@ class HttpError(DownloadError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
-        return self.status is not None and (self.status in (408, 429) or self.status >= 500)
+        # 508 Loop Detected: the request came back to its sender; asking again cannot help.
+        return self.status is not None and (
+            self.status in (408, 429) or (self.status >= 500 and self.status != 508))
 
 
 class AddressNotAllowed(DownloadError):

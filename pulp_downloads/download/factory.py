@@ -40,6 +40,7 @@ def _settings_from_django() -> tuple[LibrarySettings, int, int, int | None]:
             file_roots=conf.file_url_allowed_roots,
             working_directory=conf.working_directory,
             address_policy=conf.address_policy,
+            via=conf.via,
         ),
         conf.default_download_concurrency,
         conf.default_max_retries,
