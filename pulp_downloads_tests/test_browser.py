@@ -93,3 +93,54 @@ def _walk_through(browser, live_server, threaded_upstream) -> None:
     page.click("#result_list tbody tr th a")
     page.wait_for_selector("text=6/6 files")
     shot(page, "admin-sync-task")
+
+
+def test_roles_and_secret_clearing_in_the_admin(browser, live_server, monkeypatch):
+    """A viewer sees remotes without the sync action; an administrator who points a remote
+    at a new origin is told its password was cleared."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    try:
+        _roles_walk_through(browser, live_server)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def _login(browser, live_server, username: str, password: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return page
+
+
+def _roles_walk_through(browser, live_server) -> None:
+    from django.contrib.auth.models import Group
+
+    from pulp_downloads.models import Remote
+
+    remote = Remote.objects.create(name="guarded", url="https://one.test/repo/PULP_MANIFEST",
+                                   username="alice", password="pw-SECRET")
+    viewer = User.objects.create_user("viewer", password="viewer-pass", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="remote viewer"))
+    page = _login(browser, live_server, "viewer", "viewer-pass")
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/")
+    page.wait_for_selector("text=guarded")
+    assert page.locator("select[name=action] option[value=sync_selected]").count() == 0
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
+    assert page.locator("input[name=_save]").count() == 0  # read-only
+    page.close()
+
+    User.objects.create_superuser("admin", password="admin-pass")
+    page = _login(browser, live_server, "admin", "admin-pass")
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
+    page.fill("#id_url", "https://two.test/repo/PULP_MANIFEST")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=cleared password, which would now reach a server")
+    shot(page, "admin-secret-cleared")
+    remote.refresh_from_db()
+    assert remote.password == "" and remote.url.startswith("https://two.test/")
