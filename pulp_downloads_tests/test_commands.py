@@ -96,3 +96,18 @@ def test_remote_command_create_list_show_delete(monkeypatch):
 def test_remote_command_reports_invalid_fields():
     with pytest.raises(CommandError, match="url: Unsupported URL scheme"):
         run("remote", "create", "bad", "ftp://example.test/")
+
+
+def test_remote_command_moving_to_a_new_origin_clears_the_password(monkeypatch):
+    monkeypatch.setenv("REPO_PW", "pw-FROM-ENV")
+    run("remote", "create", "mv", "https://one.test/PULP_MANIFEST", "--username", "u",
+        "--password-env", "REPO_PW")
+    err = io.StringIO()
+    call_command("remote", "create", "mv", "https://two.test/PULP_MANIFEST", stdout=io.StringIO(),
+                 stderr=err)
+    assert "Cleared password" in err.getvalue()
+    remote = Remote.objects.get(name="mv")
+    assert remote.password == "" and remote.username == ""
+    run("remote", "create", "mv", "https://three.test/PULP_MANIFEST", "--username", "u",
+        "--password-env", "REPO_PW")
+    assert Remote.objects.get(name="mv").password == "pw-FROM-ENV"

@@ -5,6 +5,17 @@ import pulp_downloads.models.validators
 from django.db import migrations, models
 
 
+TIMEOUTS = ("total_timeout", "connect_timeout", "sock_connect_timeout", "sock_read_timeout")
+
+
+def zero_timeouts_to_default(apps, schema_editor):
+    """A timeout of 0 (which used to disable it) is no longer valid: such rows get the
+    default instead, so that saving them later does not fail validation."""
+    Remote = apps.get_model("pulp_downloads", "Remote")
+    for field in TIMEOUTS:
+        Remote.objects.filter(**{field: 0}).update(**{field: None})
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -37,4 +48,5 @@ class Migration(migrations.Migration):
             name='total_timeout',
             field=models.FloatField(blank=True, help_text='Seconds for a whole request, more than 0 (empty: no limit).', null=True, validators=[pulp_downloads.models.validators.validate_timeout]),
         ),
+        migrations.RunPython(zero_timeouts_to_default, migrations.RunPython.noop),
     ]
