@@ -4,7 +4,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -157,6 +157,8 @@ class RemoteAdmin(admin.ModelAdmin):
 class SyncTaskAdmin(admin.ModelAdmin):
     list_display = ("created", "remote", "state", "progress", "finished")
     list_filter = ("state", "remote")
+    actions = ["cancel_selected"]
+    change_form_template = "admin/pulp_downloads/synctask/change_form.html"
     readonly_fields = ("id", "remote", "state", "created", "started", "finished", "heartbeat",
                        "worker", "progress", "files_total", "files_done", "bytes_total",
                        "bytes_done", "error", "summary", "failures", "backend_task_id")
@@ -172,6 +174,47 @@ class SyncTaskAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_active:
+            return False  # cancel it first
+        return super().has_delete_permission(request, obj)
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("pulp_downloads.cancel_synctask")
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset.exclude(state__in=SyncTask.ACTIVE_STATES))
+
+    @admin.action(description="Cancel selected syncs", permissions=["cancel"])
+    def cancel_selected(self, request, queryset) -> None:
+        canceled = [task for task in queryset if task.cancel(by=request.user.get_username())]
+        self.message_user(request, f"Canceled {len(canceled)} sync(s).", messages.SUCCESS)
+
+    def get_urls(self):
+        cancel = self.admin_site.admin_view(self.cancel_view)
+        return [path("<uuid:pk>/cancel/", cancel, name="pulp_downloads_synctask_cancel"),
+                *super().get_urls()]
+
+    def cancel_view(self, request, pk):
+        """POST: cancel one task (the button on its page)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        task = get_object_or_404(SyncTask, pk=pk)
+        if task.cancel(by=request.user.get_username()):
+            self.message_user(request, f"Canceled the sync of {task.remote}.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"The sync is {task.get_state_display().lower()}: "
+                                       "nothing to cancel.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:pulp_downloads_synctask_change", args=[pk]))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="",
+                           obj=None):
+        context["show_cancel"] = (obj is not None and obj.is_active
+                                  and self.has_cancel_permission(request))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 @admin.register(Artifact)

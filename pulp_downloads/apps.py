@@ -17,6 +17,18 @@ class PulpDownloadsConfig(AppConfig):
 
         connect_receivers()
         post_migrate.connect(_ensure_role_groups, sender=self)
+        _hide_queue_results_from_admin()
+
+
+def _hide_queue_results_from_admin() -> None:
+    """The task queue's own result list (django_tasks_db) is not shown in the admin: it
+    records whether the task function returned, not how the sync ended, and would disagree
+    with the sync tasks, which are the operator's view."""
+    from django.contrib import admin
+    from django_tasks_db.models import DBTaskResult
+
+    if admin.site.is_registered(DBTaskResult):
+        admin.site.unregister(DBTaskResult)
 
 
 def _ensure_role_groups(sender, **kwargs) -> None:

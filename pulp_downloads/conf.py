@@ -38,6 +38,8 @@ class AppSettings:
     public_api_docs: bool = True
     #: This site's ``Via`` pseudonym (see :func:`site_via`).
     via: str = ""
+    #: A running task whose heartbeat is older than this is abandoned (its worker stopped).
+    task_heartbeat_timeout: timedelta = timedelta(seconds=60)
 
 
 def app_settings() -> AppSettings:
@@ -95,7 +97,18 @@ def app_settings() -> AppSettings:
         max_download_concurrency=max_concurrency,
         public_api_docs=bool(raw.get("PUBLIC_API_DOCS", True)),
         via=site_via(settings.SECRET_KEY),
+        task_heartbeat_timeout=_positive_seconds(raw, "TASK_HEARTBEAT_TIMEOUT", 60),
     )
+
+
+def _positive_seconds(raw: dict, key: str, default: float) -> timedelta:
+    try:
+        seconds = float(raw.get(key, default))
+    except (TypeError, ValueError):
+        seconds = -1
+    if not seconds > 0:
+        raise ImproperlyConfigured(f"PULP_DOWNLOADS[{key!r}] must be a number of seconds > 0")
+    return timedelta(seconds=seconds)
 
 
 @functools.lru_cache(maxsize=4)

@@ -73,6 +73,11 @@ class SyncError(Exception):
         self.summary = summary
 
 
+class SyncCanceled(SyncError):
+    """The sync was canceled (its progress callback raised this); ``summary`` says what was
+    stored before it stopped."""
+
+
 @dataclass
 class SyncSummary:
     """What a sync did. Counts are files (manifest lines) except ``downloaded``, which counts
@@ -125,7 +130,10 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
     """Sync ``remote`` from async code; see the module docstring.
 
     ``progress`` (sync or async) is called with a :class:`SyncProgress` at most every
-    ``progress_interval`` seconds while the sync runs, and once at the end.
+    ``progress_interval`` seconds while the sync runs, and once at the end. When it raises
+    :class:`SyncCanceled` the sync stops: downloads in flight are cancelled, what was stored
+    stays, and :class:`SyncCanceled` is raised with the summary. Other errors it raises are
+    logged and the sync goes on.
     """
     # Full garbage collections over the whole heap stall the loop for tens of milliseconds.
     with frozen_heap():
@@ -137,6 +145,17 @@ async def _sync(remote: Remote, progress: ProgressCallback | None, progress_inte
     summary = SyncSummary()
     state = SyncProgress()
     reporter = _Reporter(progress, state, progress_interval)
+    try:
+        return await _sync_reported(remote, summary, state, reporter, batch_size)
+    except asyncio.CancelledError:
+        if reporter.canceled is None:
+            raise
+        asyncio.current_task().uncancel()
+        raise SyncCanceled(str(reporter.canceled) or "canceled", summary) from None
+
+
+async def _sync_reported(remote: Remote, summary: SyncSummary, state: SyncProgress,
+                         reporter: "_Reporter", batch_size: int) -> SyncSummary:
     await sync_to_async(_housekeeping)()
     fanout = asyncio.get_running_loop().run_in_executor(durability_executor(),
                                                         _prepare_artifact_fanout)
@@ -483,23 +502,38 @@ _DONE = object()
 
 
 class _Reporter:
-    """Calls the progress callback every ``interval`` seconds and once at the end."""
+    """Calls the progress callback every ``interval`` seconds and once at the end.
+
+    A callback raising :class:`SyncCanceled` cancels the sync (the task that created the
+    reporter); any other error is logged and reporting goes on.
+    """
 
     def __init__(self, callback: ProgressCallback | None, state: SyncProgress, interval: float):
         self.callback = callback
         self.state = state
         self.interval = interval
+        self.canceled: SyncCanceled | None = None
+        self._owner = asyncio.current_task()
         self.task = asyncio.ensure_future(self._run()) if callback is not None else None
 
     async def _call(self) -> None:
         snapshot = SyncProgress(**asdict(self.state))
-        if inspect.iscoroutinefunction(self.callback):
-            await self.callback(snapshot)
-        else:
-            await sync_to_async(self.callback)(snapshot)
+        try:
+            if inspect.iscoroutinefunction(self.callback):
+                await self.callback(snapshot)
+            else:
+                await sync_to_async(self.callback)(snapshot)
+        except SyncCanceled as exc:
+            if self.canceled is None:
+                self.canceled = exc
+                if self._owner is not None and asyncio.current_task() is not self._owner:
+                    self._owner.cancel()
+        except Exception as exc:  # noqa: BLE001 - a report is not worth failing the sync for
+            log.warning("progress report failed (%s: %s); the sync goes on",
+                        type(exc).__name__, exc)
 
     async def _run(self) -> None:
-        while True:
+        while self.canceled is None:
             await asyncio.sleep(self.interval)
             await self._call()
 
@@ -511,4 +545,5 @@ class _Reporter:
             await self.task
         except asyncio.CancelledError:
             pass
-        await self._call()
+        if self.canceled is None:
+            await self._call()

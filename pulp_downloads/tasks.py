@@ -8,14 +8,15 @@ workers started with ``manage.py db_worker`` on any machine sharing the database
 from __future__ import annotations
 
 import logging
+import time
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 from django_tasks import task
 
 from .models import Remote, SyncTask
 from .models.fields import SecretUnreadable
-from .sync import ProgressCallback, SyncError, SyncProgress, sync_remote
+from .sync import ProgressCallback, SyncCanceled, SyncError, SyncProgress, sync_remote
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,27 @@ def sync_remote_task(sync_task_id: str) -> dict:
 
 def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
     def report(state: SyncProgress) -> None:
-        SyncTask.objects.filter(pk=sync_task.pk).update(
+        # The progress report is the heartbeat, and how a cancel reaches the running sync.
+        beating = SyncTask.objects.filter(pk=sync_task.pk, state=SyncTask.State.RUNNING).update(
             files_total=state.files_total, files_done=state.files_done,
             bytes_total=state.bytes_total, bytes_done=state.bytes_done,
             heartbeat=timezone.now(),
         )
+        if not beating:
+            current = SyncTask.objects.filter(pk=sync_task.pk).values_list("state", flat=True)
+            raise SyncCanceled(f"the task is {current.first() or 'gone'}")
         if progress is not None:
             progress(state)
 
     fields: dict = {"finished": None}
     try:
         summary = sync_remote(sync_task.remote, progress=report)
+    except SyncCanceled as exc:
+        log.info("sync of %s stopped: %s", sync_task.remote, exc)
+        fields.update(state=SyncTask.State.CANCELED)
+        if exc.summary is not None:
+            fields.update(summary=_without_failures(exc.summary.as_dict()),
+                          failures=exc.summary.failures)
     except SyncError as exc:
         fields.update(state=SyncTask.State.FAILED, error=str(exc))
         if exc.summary is not None:
@@ -101,13 +112,41 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
                           failures=exc.summary.failures)
     except SecretUnreadable as exc:
         fields.update(state=SyncTask.State.FAILED, error=str(exc))
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("sync of %s failed: database unavailable (%s)", sync_task.remote, exc)
+        fields.update(state=SyncTask.State.FAILED,
+                      error=f"The database was unavailable during the sync: {exc}".strip())
     except Exception as exc:  # noqa: BLE001 - recorded for the operator, then logged
         log.exception("sync of %s crashed", sync_task.remote)
         fields.update(state=SyncTask.State.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
     else:
         fields.update(state=SyncTask.State.COMPLETED, summary=_without_failures(summary.as_dict()))
     fields["finished"] = timezone.now()
-    SyncTask.objects.filter(pk=sync_task.pk).update(**fields)
+    _record_end(sync_task.pk, fields)
+
+
+#: How long the end of a sync is retried while the database does not answer.
+END_RECORD_RETRY = (1, 2, 4, 8, 15, 30, 30, 30)
+
+
+def _record_end(pk, fields: dict) -> None:
+    """Write how the sync ended, retrying while the database is unavailable (a short outage
+    must not leave the task ``running``; a long one leaves it to the reaper)."""
+    for delay in (*END_RECORD_RETRY, None):
+        try:
+            ended = SyncTask.objects.filter(pk=pk, state=SyncTask.State.RUNNING)
+            if not ended.update(**fields):
+                # Canceled (or reaped) meanwhile: keep that state and error; record the work.
+                kept = {k: v for k, v in fields.items() if k not in ("state", "error", "finished")}
+                SyncTask.objects.filter(pk=pk).update(**kept)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if delay is None:
+                raise
+            log.warning("could not record the end of sync task %s (%s); retrying in %d s",
+                        pk, exc, delay)
+            connections.close_all()
+            time.sleep(delay)
 
 
 def _without_failures(summary: dict) -> dict:

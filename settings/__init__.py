@@ -78,9 +78,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Before django_tasks_db: its ``db_worker`` command is replaced by the app's own, which
+    # reaps abandoned sync tasks and survives database outages.
+    "pulp_downloads",
     "django_tasks",
     "django_tasks_db",
-    "pulp_downloads",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +223,9 @@ PULP_DOWNLOADS = {
     # link-local, multicast and 0.0.0.0/8 (IPv4 and IPv6) and keeps private ranges allowed.
     "DENIED_NETWORKS": _env_list("PULP_DOWNLOADS_DENIED_NETWORKS", list(DEFAULT_DENIED_NETWORKS)),
     "ALLOWED_NETWORKS": _env_list("PULP_DOWNLOADS_ALLOWED_NETWORKS", []),
+    # Seconds without a heartbeat after which a running sync task counts as abandoned (its
+    # worker was killed or lost); workers then mark it failed. Running syncs beat every 0.5 s.
+    "TASK_HEARTBEAT_TIMEOUT": float(os.environ.get("PULP_DOWNLOADS_TASK_HEARTBEAT_TIMEOUT", 60)),
     # Whether anonymous clients may read /api/schema/ and /api/docs/ (else: logged-in users).
     "PUBLIC_API_DOCS": _env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
 }

@@ -56,6 +56,27 @@ class SyncTaskViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = SyncTask.objects.select_related("remote")
     serializer_class = SyncTaskSerializer
     permission_classes = [ModelPermissions]
+    action_permissions = {
+        "cancel": ["%(app_label)s.view_synctask", "%(app_label)s.cancel_synctask"],
+    }
+
+    @extend_schema(
+        request=None,
+        responses={200: SyncTaskSerializer,
+                   409: OpenApiResponse(description="The task is not waiting or running")},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a waiting or running sync: it ends as ``canceled`` within a few seconds;
+        files already stored stay."""
+        task = self.get_object()
+        if not task.cancel(by=request.user.get_username()):
+            return Response(
+                {"detail": f"The task is {task.state}: only a waiting or running task can be "
+                           "canceled."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(self.get_serializer(task).data)
     filterset_class = SyncTaskFilter
 
 

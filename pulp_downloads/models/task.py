@@ -15,9 +15,11 @@ class SyncTask(models.Model):
     """A sync of a Remote, queued on the task framework or run in-process.
 
     At most one task per remote is ``waiting`` or ``running`` (a database constraint), so two
-    syncs of the same remote never run at once. A running task whose worker stopped sending
-    heartbeats for :attr:`STALE_AFTER` is considered abandoned and marked failed when the next
-    sync of its remote is requested.
+    syncs of the same remote never run at once. A running task sends a heartbeat with every
+    progress report; one whose heartbeat is older than the site's heartbeat timeout (or whose
+    process is gone from this host) is abandoned: workers mark it failed (:meth:`reap`), and
+    so does the next request to sync its remote. :meth:`cancel` ends an active task as
+    ``canceled``; the process running it notices at its next progress report and stops.
     """
 
     class State(models.TextChoices):
@@ -25,9 +27,12 @@ class SyncTask(models.Model):
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
 
     ACTIVE_STATES = (State.WAITING, State.RUNNING)
-    STALE_AFTER = timedelta(minutes=10)
+    #: The error of a task whose worker stopped.
+    WORKER_STOPPED = ("The worker running this sync stopped (killed or lost): no heartbeat "
+                      "for {age:.0f} s.")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     remote = models.ForeignKey("Remote", on_delete=models.CASCADE, related_name="sync_tasks")
@@ -69,19 +74,49 @@ class SyncTask(models.Model):
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
 
+    @staticmethod
+    def heartbeat_timeout() -> timedelta:
+        """How old a running task's heartbeat may get before the task counts as abandoned."""
+        from pulp_downloads.conf import app_settings
+
+        return app_settings().task_heartbeat_timeout
+
     @classmethod
     def fail_abandoned(cls, remote) -> int:
         """Mark running tasks of ``remote`` as failed when their worker is gone: its process
-        no longer exists on this host, or its heartbeat is older than :attr:`STALE_AFTER`."""
-        cutoff = timezone.now() - cls.STALE_AFTER
+        no longer exists on this host, or its heartbeat is older than the timeout."""
+        timeout = cls.heartbeat_timeout()
+        cutoff = timezone.now() - timeout
         running = cls.objects.filter(remote=remote, state=cls.State.RUNNING)
         gone = [task.pk for task in running if task._worker_is_gone(cutoff)]
         if not gone:
             return 0
         return cls.objects.filter(pk__in=gone, state=cls.State.RUNNING).update(
             state=cls.State.FAILED, finished=timezone.now(),
-            error="The worker running this sync stopped (killed or lost).",
+            error=cls.WORKER_STOPPED.format(age=timeout.total_seconds()),
         )
+
+    @classmethod
+    def reap(cls) -> int:
+        """Mark failed every running task (of any remote) whose heartbeat is older than the
+        timeout; returns how many. Workers call this when they start and periodically."""
+        timeout = cls.heartbeat_timeout()
+        cutoff = timezone.now() - timeout
+        return cls.objects.filter(state=cls.State.RUNNING).filter(
+            Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, started__lt=cutoff)
+        ).update(state=cls.State.FAILED, finished=timezone.now(),
+                 error=cls.WORKER_STOPPED.format(age=timeout.total_seconds()))
+
+    def cancel(self, by: str = "") -> bool:
+        """End this task as ``canceled`` if it is waiting or running; returns whether it was.
+
+        A waiting task never starts; a running one stops at its next progress report (within
+        a second or so): downloads in flight are cancelled, files already stored stay."""
+        who = f" by {by}" if by else ""
+        updated = SyncTask.objects.filter(pk=self.pk, state__in=self.ACTIVE_STATES).update(
+            state=self.State.CANCELED, finished=timezone.now(), error=f"Canceled{who}.")
+        self.refresh_from_db()
+        return bool(updated)
 
     def _worker_is_gone(self, cutoff) -> bool:
         last_sign = self.heartbeat or self.started or self.created

@@ -1,4 +1,5 @@
-"""``manage.py sync_remote NAME [--enqueue]``: sync a remote now, or queue it for a worker."""
+"""``manage.py sync_remote NAME [--enqueue | --cancel]``: sync a remote now, queue it for a
+worker, or cancel its waiting or running sync."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from pulp_downloads.models import Remote
+from pulp_downloads.models import Remote, SyncTask
 from pulp_downloads.sync import SyncProgress
 from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync, run_sync_now
 
@@ -69,17 +70,23 @@ class Command(BaseCommand):
         parser.add_argument("name", help="the remote's name")
         parser.add_argument("--enqueue", action="store_true",
                             help="queue the sync for a worker (manage.py db_worker) and exit")
+        parser.add_argument("--cancel", action="store_true",
+                            help="cancel the remote's waiting or running sync and exit")
         parser.add_argument("--progress", choices=["auto", "bar", "lines", "none"],
                             default="auto",
                             help="progress display (auto: bars on a terminal, else lines)")
 
-    def handle(self, *args, name: str, enqueue: bool, progress: str, **options) -> None:
+    def handle(self, *args, name: str, enqueue: bool, cancel: bool, progress: str,
+               **options) -> None:
         try:
             remote = Remote.objects.get(name=name)
         except Remote.DoesNotExist:
             known = ", ".join(Remote.objects.values_list("name", flat=True)[:20]) or "none"
             raise CommandError(f"No remote named {name!r} (known remotes: {known}).") from None
 
+        if cancel:
+            self._cancel(remote)
+            return
         if enqueue:
             try:
                 task = enqueue_sync(remote)
@@ -108,7 +115,7 @@ class Command(BaseCommand):
                 f"{summary.get('failed', 0)} failed."
             )
         if task.state != "completed":
-            lines = [f"Sync of {remote.name!r} failed: {task.error}"]
+            lines = [f"Sync of {remote.name!r} {task.state}: {task.error}"]
             for failure in task.failures[:20]:
                 lines.append(f"  {failure['relative_path']}: {failure['error']}")
             if len(task.failures) > 20:
@@ -116,6 +123,12 @@ class Command(BaseCommand):
             raise CommandError("\n".join(lines))
         if options["verbosity"] > 0:
             self.stdout.write(self.style.SUCCESS(f"Sync of {remote.name!r} completed."))
+
+    def _cancel(self, remote: Remote) -> None:
+        active = SyncTask.objects.filter(remote=remote, state__in=SyncTask.ACTIVE_STATES).first()
+        if active is None or not active.cancel(by="manage.py sync_remote --cancel"):
+            raise CommandError(f"No sync of {remote.name!r} is waiting or running.")
+        self.stdout.write(f"Canceled the sync of {remote.name!r} (task {active.pk}).")
 
     def _display(self, mode: str, verbosity: int):
         if mode == "none" or verbosity == 0:

@@ -1,0 +1,107 @@
+"""``manage.py db_worker``: django_tasks_db's worker, made robust for long-running service.
+
+On top of the upstream worker (same options), it
+
+- reaps abandoned sync tasks when it starts and then every third of the heartbeat timeout
+  (``PULP_DOWNLOADS["TASK_HEARTBEAT_TIMEOUT"]``): running tasks whose worker stopped are
+  marked failed, so their remotes can be synced again;
+- survives the database going away: instead of exiting, it logs the error, waits (1 s,
+  doubling up to 30 s) and carries on once the database answers again.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.core.management.base import CommandError
+from django.db import DatabaseError, InterfaceError, connections
+from django_tasks_db.management.commands import db_worker as upstream
+
+from pulp_downloads.models import SyncTask
+
+log = logging.getLogger("pulp_downloads.worker")
+
+#: Errors that mean "the database is not answering": retried, never fatal to a worker.
+DATABASE_UNAVAILABLE = (DatabaseError, InterfaceError)
+MAX_BACKOFF = 30.0
+
+
+class Reaper(threading.Thread):
+    """Marks abandoned running sync tasks failed, now and every ``interval`` seconds."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(name="sync-task-reaper", daemon=True)
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                reaped = SyncTask.reap()
+                if reaped:
+                    log.warning("marked %d abandoned sync task(s) failed", reaped)
+            except DATABASE_UNAVAILABLE as exc:
+                log.warning("could not reap abandoned sync tasks: database unavailable (%s)",
+                            exc)
+            finally:
+                connections.close_all()  # this thread's connections only
+            self.stopped.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+class SupervisedWorker(upstream.Worker):
+    """The upstream worker loop, restarted with backoff when the database fails."""
+
+    def run(self) -> None:
+        delay = 1.0
+        while self.running:
+            try:
+                super().run()
+                return  # batch mode done, max tasks reached, or asked to stop
+            except DATABASE_UNAVAILABLE as exc:
+                if not self.running:
+                    return
+                log.warning("database unavailable (%s: %s); worker %s retries in %.0f s",
+                            type(exc).__name__, str(exc).strip(), self.worker_id, delay)
+                connections.close_all()
+                self._pause(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, waking early when a signal asked the worker to stop."""
+        stop = threading.Event()
+        step = 0.2
+        waited = 0.0
+        while self.running and waited < seconds:
+            stop.wait(step)
+            waited += step
+
+
+class Command(upstream.Command):
+    help = upstream.Command.help + (" Reaps abandoned sync tasks and survives database "
+                                    "outages.")
+
+    def handle(self, *, verbosity: int, queue_name: str, interval: float, batch: bool,
+               backend_name: str, startup_delay: bool, reload: bool, max_tasks: int | None,
+               worker_id: str, exclude_queues: str, **options) -> None:
+        self.configure_logging(verbosity)
+        if reload:
+            log.warning("--reload is not supported by this worker; running without it")
+        queue_names = queue_name.split(",")
+        excluded = exclude_queues.split(",") if exclude_queues else []
+        if excluded and "*" not in queue_names:
+            raise CommandError("--exclude-queues can only be used with --queue-name=*")
+        worker = SupervisedWorker(
+            queue_names=queue_names, interval=interval, batch=batch,
+            backend_name=backend_name, startup_delay=startup_delay, max_tasks=max_tasks,
+            worker_id=worker_id, excluded_queue_names=excluded,
+        )
+        reaper = Reaper(max(1.0, SyncTask.heartbeat_timeout().total_seconds() / 3))
+        reaper.start()
+        try:
+            worker.configure_signals()
+            worker.run()
+        finally:
+            reaper.stop()
