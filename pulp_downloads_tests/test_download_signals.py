@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
 
 from pulp_downloads.download import (
+    CallbackError,
     DigestValidationError,
     DownloaderFactory,
     GroupDownloader,
@@ -77,7 +78,7 @@ async def test_signals_carry_result_and_attachment_to_sync_and_async_receivers(
     assert started["url"] == url and started["attachment"] == {"unit": 7}
 
 
-async def test_async_only_receivers_get_every_signal_and_their_errors_reach_the_caller(
+async def test_async_only_receivers_get_every_signal_and_their_errors_fail_the_download(
         upstream, remote_for):
     url = upstream.add("repo/g", DATA)
     seen = []
@@ -96,8 +97,9 @@ async def test_async_only_receivers_get_every_signal_and_their_errors_reach_the_
         remote = await sync_to_async(remote_for)(upstream.url + "repo/PULP_MANIFEST")
         async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
             await factory.build(url).run()
-            with pytest.raises(RuntimeError, match="receiver broke"):
+            with pytest.raises(CallbackError, match="RuntimeError: receiver broke") as info:
                 await factory.build(url, attachment="fail").run()
+            assert isinstance(info.value.__cause__, RuntimeError)
     finally:
         download_started.disconnect(on_started)
         download_finished.disconnect(on_finished)

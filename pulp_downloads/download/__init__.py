@@ -9,6 +9,7 @@ from .base import BaseDownloader
 from .config import LibrarySettings, RemoteConfig, RetryPolicy, Secret, Timeouts
 from .exceptions import (
     AddressNotAllowed,
+    CallbackError,
     DigestValidationError,
     DownloadError,
     DownloadTimeout,
@@ -20,6 +21,7 @@ from .exceptions import (
     NotFound,
     SizeValidationError,
     TLSError,
+    TokenError,
     UnsupportedDigest,
     UnsupportedURL,
     WriterError,
@@ -32,7 +34,7 @@ from .result import DownloadResult, HeadResult
 from .writers import CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
 
 __all__ = [
-    "AddressNotAllowed", "AddressPolicy", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
+    "AddressNotAllowed", "AddressPolicy", "CallbackError", "TokenError", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
     "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory",
     "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
     "HttpError", "IncompleteDownload", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",

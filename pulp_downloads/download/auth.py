@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from .config import Secret
-from .exceptions import DownloadError, NotAuthorized, http_error, translated
+from .exceptions import NotAuthorized, TokenError, http_error, translated
 from .origins import TrustedOrigins, origin_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -163,9 +163,19 @@ class RemoteAuth:
                 try:
                     body = await response.json(content_type=None)
                 except (ValueError, aiohttp.ContentTypeError):
-                    raise DownloadError(challenge.realm, "token endpoint did not return JSON") from None
-        token = (body or {}).get("token") or (body or {}).get("access_token")
-        if not token:
-            raise DownloadError(challenge.realm, "token endpoint returned no token")
-        lifetime = float(body.get("expires_in") or 60)
+                    raise TokenError(challenge.realm, "token endpoint did not return JSON") from None
+        if not isinstance(body, dict):
+            raise TokenError(challenge.realm, "token endpoint did not return a JSON object")
+        token = body.get("token") or body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise TokenError(challenge.realm, "token endpoint returned no token")
+        expires_in = body.get("expires_in")
+        try:
+            lifetime = 60.0 if expires_in is None else float(expires_in)
+        except (TypeError, ValueError):
+            raise TokenError(challenge.realm, "token endpoint returned a non-numeric "
+                                              "expires_in") from None
+        if not lifetime > 0 or lifetime == float("inf"):
+            raise TokenError(challenge.realm, "token endpoint returned an expires_in that is "
+                                              "not a positive number of seconds")
         return token, lifetime

@@ -22,6 +22,7 @@ from .digests import Digester
 from .pipeline import BlockPipeline
 from .exceptions import (
     AddressNotAllowed,
+    CallbackError,
     DigestValidationError,
     DownloadError,
     DownloadTimeout,
@@ -44,7 +45,7 @@ Validator = Callable[[DownloadResult], Any]
 Progress = Callable[[int], Any]
 
 #: Errors that end a download at once: trying again or elsewhere cannot help.
-_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError, AddressNotAllowed)
+_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError, AddressNotAllowed, CallbackError)
 #: Errors that say a server (not the file) is unwell; its base URL is then skipped a while.
 _SERVER_FAULTS = (NetworkError, DownloadTimeout, IncompleteDownload, HttpError)
 
@@ -117,17 +118,35 @@ class BaseDownloader:
     async def run(self) -> DownloadResult:
         """Download, validate and return the result; raises a :class:`DownloadError`."""
         events = self.context.events
-        if events is not None:
-            await events.started(self)
         try:
+            if events is not None:
+                await self._notify(events.started, self)
             result = await self._download()
+            if events is not None:
+                try:
+                    await self._notify(events.finished, self, result)
+                except CallbackError:
+                    if result.path is not None:  # nobody will take the file now
+                        result.path.unlink(missing_ok=True)
+                    raise
         except DownloadError as exc:
             if events is not None:
-                await events.failed(self, exc)
+                try:
+                    await events.failed(self, exc)
+                except Exception:  # noqa: BLE001 - the failure is what the caller must see
+                    log.exception("a download_failed receiver raised for %s", self.url)
             raise
-        if events is not None:
-            await events.finished(self, result)
         return result
+
+    async def _notify(self, event, *args) -> None:
+        """Send an event; a receiver that raises fails the download (as a DownloadError)."""
+        try:
+            await event(*args)
+        except DownloadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - code outside the library
+            raise CallbackError(self.url, f"a receiver of the {event.__name__} event raised "
+                                          f"{type(exc).__name__}: {exc}") from exc
 
     def fetch(self) -> DownloadResult:
         """``run()`` for sync code (management commands, views, worker threads)."""
@@ -282,9 +301,7 @@ class BaseDownloader:
                     )
                 await pipeline.feed(block)
                 if self.progress is not None:
-                    outcome = self.progress(len(block))
-                    if inspect.isawaitable(outcome):
-                        await outcome
+                    await self._call_back(self.progress, "progress callback", len(block))
             await pipeline.close()
         except BaseException:
             await asyncio.shield(pipeline.abort())
@@ -294,9 +311,19 @@ class BaseDownloader:
         """Tell ``on_headers`` (once) that the body about to stream comes with ``headers``."""
         if self.on_headers is not None:
             callback, self.on_headers = self.on_headers, None
-            outcome = callback(status, headers)
+            await self._call_back(callback, "on_headers callback", status, headers)
+
+    async def _call_back(self, callback, what: str, *args) -> None:
+        """Call code given to this download; its errors fail the download (CallbackError)."""
+        try:
+            outcome = callback(*args)
             if inspect.isawaitable(outcome):
                 await outcome
+        except DownloadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - code outside the library
+            raise CallbackError(self.url, f"the {what} raised {type(exc).__name__}: {exc}"
+                                ) from exc
 
     # --- for subclasses --------------------------------------------------------------------
     async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,7 +22,7 @@ import yarl
 
 from .addresses import AddressDenied
 from .auth import RemoteAuth
-from .exceptions import HttpError
+from .exceptions import HttpError, redact_url
 from .origins import TrustedOrigins
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
 from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
@@ -91,6 +92,8 @@ class DownloadContext:
         self.limiter = RateLimiter(config.rate_limit)
         self.mirrors = MirrorSet(config.url, list(config.mirrors), retry_policy.mirror_cooldown)
         self._mirrorlist_resolved = not config.mirrorlist_url
+        #: After a failed mirror-list fetch, when to try again (monotonic seconds).
+        self._mirrorlist_retry_at = 0.0
         self._states: dict[asyncio.AbstractEventLoop, LoopState] = {}
         self._states_lock = threading.Lock()
         self._proxy_kwargs: dict[str, Any] = {}
@@ -197,14 +200,20 @@ class DownloadContext:
     # --- mirrors ---------------------------------------------------------------------------
     async def candidates(self, url: str) -> list[str]:
         """URLs to try for ``url``, best first (resolves the mirror list on first use)."""
-        if not self._mirrorlist_resolved:
+        if not self._mirrorlist_resolved and time.monotonic() >= self._mirrorlist_retry_at:
             async with self.loop_state().mirrorlist_lock:
-                if not self._mirrorlist_resolved:
-                    self.mirrors.add(await self._fetch_mirrorlist())
-                    self._mirrorlist_resolved = True
+                if not self._mirrorlist_resolved and time.monotonic() >= self._mirrorlist_retry_at:
+                    mirrors = await self._fetch_mirrorlist()
+                    if mirrors is None:  # failed: configured mirrors only, for a while
+                        self._mirrorlist_retry_at = (time.monotonic()
+                                                     + self.retry_policy.mirror_cooldown)
+                    else:
+                        self.mirrors.add(mirrors)
+                        self._mirrorlist_resolved = True
         return self.mirrors.candidates(url)
 
-    async def _fetch_mirrorlist(self) -> list[str]:
+    async def _fetch_mirrorlist(self) -> list[str] | None:
+        """The mirror list's base URLs, or ``None`` when it could not be fetched."""
         url = self.config.mirrorlist_url
         try:
             if url.startswith("file:"):
@@ -215,16 +224,17 @@ class DownloadContext:
                 async with await self.request("GET", url, {}, self.auth.authorization) as response:
                     if response.status >= 400:
                         log.warning("mirror list %s answered HTTP %s; using configured mirrors",
-                                    url, response.status)
-                        return []
+                                    redact_url(url), response.status)
+                        return None
                     text = await response.text(errors="replace")
         except AddressDenied as exc:
-            log.warning("mirror list %s: %s; using configured mirrors", url, exc)
-            return []
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FileUrlError) as exc:
+            log.warning("mirror list %s: %s; using configured mirrors", redact_url(url), exc)
+            return None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FileUrlError,
+                UnicodeDecodeError, HttpError) as exc:
             log.warning("mirror list %s could not be fetched (%s); using configured mirrors",
-                        url, type(exc).__name__)
-            return []
+                        redact_url(url), type(exc).__name__)
+            return None
         mirrors = parse_mirrorlist(text)
         log.info("mirror list %s: %d mirror(s)", url, len(mirrors))
         return mirrors

@@ -19,13 +19,18 @@ from .addresses import AddressDenied
 
 
 def redact_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part and without its query string values."""
+    """``url`` without any ``user:password@`` part and without its query string values
+    (signed URLs carry their tokens there): ``?sig=abc&x=1`` becomes ``?sig=***&x=***``."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<invalid URL>"
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    query = "&".join(
+        f"{item.split('=', 1)[0]}=***" if "=" in item else item
+        for item in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class DownloadError(Exception):
@@ -106,6 +111,15 @@ class IncompleteDownload(DownloadError):
     """The body ended before the announced Content-Length (a truncated transfer)."""
 
     retryable = True
+
+
+class TokenError(DownloadError):
+    """The token endpoint of a bearer challenge answered something that is not a token."""
+
+
+class CallbackError(DownloadError):
+    """Code given to the download (a progress callback, a signal receiver) raised; the
+    download counts as failed."""
 
 
 class WriterError(DownloadError):

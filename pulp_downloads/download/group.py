@@ -74,6 +74,9 @@ class GroupDownloader:
                     report.results.append(await downloader.run())
                 except DownloadError as exc:
                     report.errors.append(exc)
+                except Exception as exc:  # noqa: BLE001 - every group is reported, whatever
+                    report.errors.append(DownloadError(
+                        downloader.url, f"unexpected {type(exc).__name__}: {exc}"))
                 remaining[index] -= 1
                 if remaining[index] == 0:
                     reports.put_nowait(partial.pop(index))
