@@ -9,6 +9,9 @@ import re
 from dataclasses import dataclass
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SIZE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only ("²".isdigit() is true)
+#: The largest size a file may have (what a signed 64-bit database column holds).
+MAX_SIZE = 2**63 - 1
 MAX_PATH_LENGTH = 1024
 
 
@@ -68,8 +71,10 @@ def parse_manifest(text: str) -> list[ManifestEntry]:
             raise ManifestError(number, problem)
         if not _SHA256.match(digest):
             raise ManifestError(number, "sha256 is not a 64-character hex digest")
-        if not size_text.isdigit():
+        if not _SIZE.match(size_text):
             raise ManifestError(number, "size is not a non-negative integer")
+        if int(size_text) > MAX_SIZE:
+            raise ManifestError(number, f"size is larger than {MAX_SIZE} bytes")
         if path in seen:
             raise ManifestError(number,
                                 f"relative_path is listed twice (first on line {seen[path]})")

@@ -114,6 +114,9 @@ class _Plan:
     paths_by_sha256: dict[str, list[str]]
     already_present: int
     stored: set[str]  # sha256s of the listed content already stored
+    #: sha256s whose Artifact exists but whose file is missing from (local) storage: they are
+    #: downloaded again and their files put back.
+    restore: set[str] = field(default_factory=set)
 
 
 def sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
@@ -247,14 +250,23 @@ def _plan(entries: list[ManifestEntry]) -> _Plan:
     for entry in entries:
         paths_by_sha256.setdefault(entry.sha256, []).append(entry.relative_path)
     stored: set[str] = set()
+    restore: set[str] = set()
+    local = local_storage_path(default_storage, "")
     for chunk in chunks(list(paths_by_sha256)):
-        stored.update(Artifact.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+        for sha256, name in Artifact.objects.filter(sha256__in=chunk).values_list("sha256",
+                                                                                  "file"):
+            if local is not None and not os.path.exists(local / name):
+                restore.add(sha256)  # the row is there, its file is not
+            else:
+                stored.add(sha256)
+    if restore:
+        log.warning("%d stored file(s) are missing: downloading them again", len(restore))
     first_entry: dict[str, ManifestEntry] = {}
     for entry in entries:
         if entry.sha256 not in stored:
             first_entry.setdefault(entry.sha256, entry)
     already = sum(len(paths) for sha, paths in paths_by_sha256.items() if sha in stored)
-    return _Plan(list(first_entry.values()), paths_by_sha256, already, stored)
+    return _Plan(list(first_entry.values()), paths_by_sha256, already, stored, restore)
 
 
 @transaction.atomic
@@ -287,13 +299,14 @@ def _record_units(remote: Remote, entries: list[ManifestEntry], stored: set[str]
         _link_units(remote, sorted({sha for sha in unlinked if sha in stored}))
 
 
-def _begin_batch(finished: list[tuple[DownloadResult, bytes | None]]) -> ArtifactBatch:
+def _begin_batch(finished: list[tuple[DownloadResult, bytes | None]],
+                 restore: set[str]) -> ArtifactBatch:
     """Start storing finished downloads (each with its content when it was downloaded into
-    memory): the new ones are journaled, the others dropped."""
+    memory): the new ones (and those in ``restore``) are journaled, the others dropped."""
     return ArtifactBatch.begin(
         [(result.path if content is None else content, result.digests, result.size)
          for result, content in finished],
-        fsync_below=FSYNC_IN_BATCH_BELOW,
+        fsync_below=FSYNC_IN_BATCH_BELOW, restore=restore,
     )
 
 
@@ -454,7 +467,7 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
                     continue
                 if starting is not None:
                     helper, starting = await starting, None
-                stored = await sync_to_async(_begin_batch)(batch)
+                stored = await sync_to_async(_begin_batch)(batch, plan.restore)
                 await _place(stored, helper)
                 if committing is not None:
                     await committing

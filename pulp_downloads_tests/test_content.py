@@ -249,3 +249,71 @@ async def test_another_site_may_serve_from_this_content_app(upstream, asgi_serve
     status, _, body = await get(f"{asgi_server}/content/{remote.name}/f.bin",
                                 headers={"Via": f"1.1 {site_via('another site key')}"})
     assert status == 200 and body == data
+
+
+async def test_odd_requests_get_clear_answers_not_500(upstream, asgi_server):
+    from pulp_downloads.sync import async_sync_remote
+
+    url = upstream.add_repo("repo", {"a.bin": DATA[:1000]})
+    remote = await remote_with_units(url, "immediate", {"a.bin": DATA[:1000]})
+    await async_sync_remote(remote)
+    base = f"{asgi_server}/content/{remote.name}"
+    status, headers, _ = await get(f"{base}/a.bin", headers={"Range": f"bytes={'9' * 5000}-"})
+    assert status == 416 and headers["Content-Range"] == "bytes */1000"
+    status, _, _ = await get(f"{base}/a.bin", headers={"Range": f"bytes=0-{'9' * 30}"})
+    assert status == 416
+    status, _, _ = await get(f"{base}/a%00.bin")
+    assert status == 404
+    status, _, _ = await get(f"{asgi_server}/content/r%00x/a.bin")
+    assert status == 404
+
+
+async def test_a_missing_stored_file_is_503_under_immediate_and_resync_restores_it(
+        upstream, asgi_server):
+    from pulp_downloads.sync import async_sync_remote
+
+    content = {"a.bin": DATA[:5000], "b.bin": DATA[5000:9000]}
+    url = upstream.add_repo("repo", content)
+    remote = await remote_with_units(url, "immediate", content)
+    await async_sync_remote(remote)
+    artifact = await Artifact.objects.aget(sha256=sha256(content["a.bin"]))
+    path = artifact.file.path
+    os.unlink(path)
+    status, headers, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 503 and b"missing" in body  # not a truncated 200
+    hits = upstream.hits["repo/a.bin"]
+    summary = await async_sync_remote(remote)
+    assert upstream.hits["repo/a.bin"] == hits + 1 and upstream.hits["repo/b.bin"] == 1
+    assert summary.downloaded == 1
+    with open(path, "rb") as fh:
+        assert fh.read() == content["a.bin"]
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == content["a.bin"]
+
+
+async def test_a_missing_stored_file_is_fetched_from_upstream_under_on_demand(
+        upstream, asgi_server):
+    data = DATA[:7000]
+    url = upstream.add_repo("repo", {"a.bin": data})
+    remote = await remote_with_units(url, "on_demand", {"a.bin": data})
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == data
+    artifact = await wait_for_artifact(sha256(data))
+    os.unlink(artifact.file.path)
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == data
+    assert upstream.hits["repo/a.bin"] == 2
+
+
+async def wait_for_artifact(digest: str, timeout: float = 20) -> Artifact:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        artifact = await Artifact.objects.filter(sha256=digest).afirst()
+        if artifact is not None:
+            unit = await ContentUnit.objects.filter(artifact=artifact).afirst()
+            if unit is not None:
+                return artifact
+        await asyncio.sleep(0.05)
+    raise AssertionError("the on_demand download was not saved")

@@ -255,3 +255,8 @@ def test_secrets_do_not_leak_through_str_or_repr(client_cert):
     for text in (str(remote), repr(remote)):
         assert "SECRET" not in text
         assert "PRIVATE KEY" not in text
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".", "bad\x00name", " padded"])
+def test_remote_names_must_fit_in_content_urls(name):
+    assert "name" in errors_of(make(name=name))

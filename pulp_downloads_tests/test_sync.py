@@ -54,6 +54,9 @@ class TestManifest:
         ("a,xyz,1", "sha256 is not a 64-character hex digest"),
         (f"a,{SHA},-1", "size is not a non-negative integer"),
         (f"a,{SHA},1.5", "size is not a non-negative integer"),
+        (f"a,{SHA},\u00b2", "size is not a non-negative integer"),
+        (f"a,{SHA},{'9' * 5000}", "size is not a non-negative integer"),
+        (f"a,{SHA},{2**63}", "size is larger than"),
         (f",{SHA},1", "relative_path is empty"),
     ])
     def test_bad_lines_are_refused_naming_the_line_not_its_content(self, line, problem):

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 #: Upstream headers passed on to clients (hop-by-hop and transfer headers never are).
 FORWARDED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control", "Expires",
                      "Content-Disposition", "Content-Language")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+#: Positions have at most this many digits (2**63 has 19); longer ones cannot be satisfied.
+_MAX_POSITION_DIGITS = 19
 CHUNK = 1024 * 1024
 
 
@@ -33,6 +35,8 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
         response = HttpResponse(status=405)
         response["Allow"] = "GET, HEAD"
         return response
+    if "\x00" in remote_name or "\x00" in relative_path:
+        raise Http404("no such content")
     if _loops_back(request):
         return HttpResponse(
             "Loop detected: this request was sent by this site's own download of a remote "
@@ -44,7 +48,15 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
     if unit is None:
         raise Http404(f"{relative_path!r} is not listed by remote {remote_name!r}")
     if unit.artifact is not None:
-        return _serve_artifact(request, unit, unit.artifact)
+        handle = await _open_stored(unit.artifact)
+        if handle is not None:
+            return _serve_artifact(request, unit, unit.artifact, handle)
+        if unit.remote.policy == Remote.Policy.IMMEDIATE:
+            return HttpResponse(
+                f"The stored file of {unit.relative_path} is missing; re-sync the remote to "
+                "download it again.\n", status=503, content_type="text/plain",
+                headers={"Retry-After": "300"})
+        # on_demand / streamed: the upstream still has it.
     try:
         if request.method == "HEAD":
             return await _head_upstream(unit)
@@ -67,13 +79,33 @@ def _content_type(path: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact) -> HttpResponse:
+async def _open_stored(artifact: Artifact):
+    """The Artifact's file opened for reading, or ``None`` (logged) when it is missing."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(None, artifact.file.storage.open, artifact.file.name,
+                                          "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        log.error("the file of Artifact sha256:%s is missing from storage (%s)",
+                  artifact.sha256, artifact.file.name)
+        return None
+
+
+def _unsatisfiable(size: int, headers: dict, handle) -> HttpResponse:
+    handle.close()
+    return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+
+
+def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact,
+                    handle) -> HttpResponse:
+    """Answer from the opened stored file (closed here unless a body streams from it)."""
     etag = f'"{artifact.sha256}"'
     headers = {
         "ETag": etag, "Last-Modified": http_date(artifact.created.timestamp()),
         "Accept-Ranges": "bytes", "Content-Type": _content_type(unit.relative_path),
     }
     if request.headers.get("If-None-Match") == etag:
+        handle.close()
         return HttpResponse(status=304, headers={"ETag": etag})
     size = artifact.size
     start, end, status = 0, size - 1, 200
@@ -82,25 +114,26 @@ def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact)
         match = _RANGE.match(range_header.strip())
         if match and (match.group(1) or match.group(2)):
             first, last = match.group(1), match.group(2)
+            if max(len(first), len(last)) > _MAX_POSITION_DIGITS:
+                return _unsatisfiable(size, headers, handle)
             if first:
                 start, end = int(first), min(int(last), size - 1) if last else size - 1
             else:
                 start, end = max(size - int(last), 0), size - 1
             if start >= size or start > end:
-                return HttpResponse(status=416, headers={"Content-Range": f"bytes */{size}",
-                                                         **headers})
+                return _unsatisfiable(size, headers, handle)
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1 if size else 0)
     if request.method == "HEAD":
+        handle.close()
         return HttpResponse(status=status, headers=headers)
-    return StreamingHttpResponse(_read_artifact(artifact, start, end + 1), status=status,
+    return StreamingHttpResponse(_read_artifact(handle, start, end + 1), status=status,
                                  headers=headers)
 
 
-async def _read_artifact(artifact: Artifact, start: int, stop: int) -> AsyncIterator[bytes]:
+async def _read_artifact(handle, start: int, stop: int) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
-    handle = await loop.run_in_executor(None, artifact.file.storage.open, artifact.file.name, "rb")
     try:
         await loop.run_in_executor(None, handle.seek, start)
         position = start

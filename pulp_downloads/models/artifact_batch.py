@@ -59,7 +59,8 @@ class ArtifactBatch:
 
     @classmethod
     def begin(cls, files: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
-              storage=None, fsync_below: int = 0) -> "ArtifactBatch":
+              storage=None, fsync_below: int = 0,
+              restore: frozenset[str] | set[str] = frozenset()) -> "ArtifactBatch":
         """Start storing ``files``: items ``(source, digests, size)``, where the source is a
         complete temporary file (moved into storage) or the content itself (``bytes``).
 
@@ -69,7 +70,8 @@ class ArtifactBatch:
         files that are not needed
         (already stored, or repeated) are removed. New files smaller than ``fsync_below``
         bytes, and all content given as bytes, are flushed by :meth:`commit`; larger temporary
-        files must be durable already."""
+        files must be durable already. Files whose sha256 is in ``restore`` are placed even
+        though their Artifact exists (its file went missing); the row is left as it is."""
         storage = storage or default_storage
         allowed = app_settings().allowed_checksums
         checked: dict[str, tuple[Source, dict[str, str], int]] = {}
@@ -86,7 +88,8 @@ class ArtifactBatch:
         for chunk in chunks(sha256s):
             for sha256 in Artifact.objects.filter(sha256__in=chunk).values_list("sha256",
                                                                                   flat=True):
-                discard.append(checked.pop(sha256)[0])
+                if sha256 not in restore:
+                    discard.append(checked.pop(sha256)[0])
         for source in discard:
             if isinstance(source, Path):
                 source.unlink(missing_ok=True)

@@ -39,7 +39,8 @@ class Remote(models.Model):
         ON_DEMAND = "on_demand", "On demand"
         STREAMED = "streamed", "Streamed"
 
-    name = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255, unique=True, validators=[v.validate_remote_name],
+                            help_text="Unique; part of the content URLs (/content/NAME/...).")
     url = models.CharField("URL", max_length=2048, help_text="URL of the PULP_MANIFEST.")
     policy = models.CharField(
         max_length=16, choices=Policy.choices, default=Policy.IMMEDIATE,

@@ -102,6 +102,17 @@ def key_matches_certificate(key, certificate: x509.Certificate) -> bool:
     )
 
 
+def validate_remote_name(value: str) -> None:
+    """A remote's name is a path segment of its content URLs (``/content/NAME/...``)."""
+    if "/" in value or value in (".", "..") or any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise ValidationError(
+            "A remote name may not contain '/' or control characters, nor be '.' or '..': "
+            "it is part of the content URLs (/content/NAME/...).", code="invalid")
+    if value != value.strip():
+        raise ValidationError("A remote name may not start or end with spaces.",
+                              code="invalid")
+
+
 def validate_timeout(value) -> None:
     """A timeout is a number of seconds greater than 0 (empty means the default)."""
     if value is not None and not value > 0:
