@@ -475,9 +475,11 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
             if committing is not None:
                 await committing
         finally:
+            # A batch whose files are placed commits, whatever failed after it (the next
+            # batch, or a cancel): its files must not be left without rows. Its own failure
+            # leaves them journaled for the orphan clean-up.
             if committing is not None and not committing.done():
-                committing.cancel()
-                await asyncio.gather(committing, return_exceptions=True)
+                await asyncio.gather(asyncio.shield(committing), return_exceptions=True)
             if starting is not None:
                 helper = await starting
             if helper is not None:

@@ -186,3 +186,24 @@ def test_schema_and_docs_need_a_login_when_not_public(settings, api):
     assert anonymous.get("/api/schema/").status_code == 401
     assert anonymous.get("/api/docs/").status_code == 401
     assert api.get("/api/schema/").status_code == 200
+
+
+@pytest.mark.parametrize("query,field", [
+    ({"limit": -1}, "limit"), ({"limit": 0}, "limit"), ({"limit": "ten"}, "limit"),
+    ({"offset": -5}, "offset"), ({"offset": "1e3"}, "offset"), ({"offset": "9" * 40}, "offset"),
+])
+def test_bad_pagination_parameters_are_400_naming_them(api, query, field):
+    response = api.get("/api/remotes/", query)
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_the_schema_states_nullable_fields_and_error_answers(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["components"]["schemas"]["ContentUnit"]["properties"]["artifact"]["nullable"]
+    sync = schema["paths"]["/api/remotes/{id}/sync/"]["post"]["responses"]
+    assert {"202", "403", "404", "409"} <= set(sync)
+    create = schema["paths"]["/api/remotes/"]["post"]["responses"]
+    assert {"201", "400", "403"} <= set(create)
+    limit = [p for p in schema["paths"]["/api/remotes/"]["get"]["parameters"]
+             if p["name"] == "limit"][0]
+    assert limit["schema"]["minimum"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -317,3 +318,40 @@ async def wait_for_artifact(digest: str, timeout: float = 20) -> Artifact:
                 return artifact
         await asyncio.sleep(0.05)
     raise AssertionError("the on_demand download was not saved")
+
+
+async def test_a_streamed_download_stops_when_its_only_client_leaves_before_the_headers(
+        upstream, asgi_server, settings):
+    from pulp_downloads.content import streaming
+
+    release = asyncio.Event()
+    asked = asyncio.Event()
+
+    async def held(request, up):
+        asked.set()
+        await release.wait()
+        return await up.serve(request, request.match_info["path"])
+
+    data = DATA[:4000]
+    url = upstream.add_repo("repo", {"a.bin": data})
+    upstream.faults["repo/a.bin"].append(held)
+    remote = await remote_with_units(url, "streamed", {"a.bin": data})
+    serving = Path(settings.PULP_DOWNLOADS["WORKING_DIRECTORY"]) / "serving"
+
+    async def leave_early():
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{asgi_server}/content/{remote.name}/a.bin") as response:
+                await response.read()
+
+    client = asyncio.ensure_future(leave_early())
+    await asyncio.wait_for(asked.wait(), 20)  # the download reached the upstream
+    assert list(serving.glob("*.part"))
+    client.cancel()  # the client goes away before any header came back
+    await asyncio.gather(client, return_exceptions=True)
+    deadline = asyncio.get_running_loop().time() + 20
+    while (streaming._flights or list(serving.glob("*.part"))) and \
+            asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert not streaming._flights, "the download was not cancelled"
+    assert not list(serving.glob("*.part")), "a .part file stayed"
+    release.set()

@@ -149,7 +149,8 @@ class ArtifactSerializer(serializers.ModelSerializer):
 class ContentUnitSerializer(serializers.ModelSerializer):
     href = HrefField("content-detail")
     remote = HrefField("remote-detail", source="remote_id")
-    artifact = HrefField("artifact-detail", source="artifact_id")
+    artifact = HrefField("artifact-detail", source="artifact_id", allow_null=True,
+                         help_text="The stored file, or null until it is downloaded.")
 
     class Meta:
         model = ContentUnit

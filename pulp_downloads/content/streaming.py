@@ -101,10 +101,17 @@ class InFlight:
             waiter.cancel()
 
     def reader_left(self) -> None:
-        """A client stopped reading; the last one out closes the files once it is over."""
+        """A client stopped reading (or left before the first byte). The last one out closes
+        the files once the download is over; under ``streamed`` it also cancels a download
+        nobody reads any more (``on_demand`` ones complete: they are kept)."""
         self.readers -= 1
-        if self.readers == 0 and self.done.done():
+        if self.readers > 0:
+            return
+        if self.done.done():
             self.close_files()
+        elif (self.unit.remote.policy == Remote.Policy.STREAMED and self.task is not None
+              and not self.task.done()):
+            self.task.cancel()
 
     def close_files(self) -> None:
         if self.write_fd < 0:

@@ -192,13 +192,8 @@ async def _stream_upstream(request: HttpRequest, unit: ContentUnit) -> HttpRespo
 async def _relay(flight, unit: ContentUnit) -> AsyncIterator[bytes]:
     """Stream the flight to one client. If the client goes away: under ``streamed`` the
     download stops when nobody else reads it; under ``on_demand`` it completes and is kept."""
-    finished = False
     try:
         async for block in flight.read_from(0):
             yield block
-        finished = True
     finally:
-        flight.reader_left()
-        if (not finished and flight.readers == 0 and flight.task is not None
-                and not flight.task.done() and unit.remote.policy == Remote.Policy.STREAMED):
-            flight.task.cancel()
+        flight.reader_left()  # the last reader of a streamed download cancels it
