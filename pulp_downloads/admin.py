@@ -166,7 +166,8 @@ class SyncTaskAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, obj: SyncTask) -> str:
-        return (f"{obj.files_done}/{obj.files_total} files, "
+        failed = f" ({obj.files_failed} failed)" if obj.files_failed else ""
+        return (f"{obj.files_done}/{obj.files_total} files{failed}, "
                 f"{obj.bytes_done / 1e6:.1f}/{obj.bytes_total / 1e6:.1f} MB")
 
     def has_add_permission(self, request) -> bool:

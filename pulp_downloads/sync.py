@@ -73,6 +73,10 @@ class SyncError(Exception):
         self.summary = summary
 
 
+class PartialSyncError(SyncError):
+    """Some files failed to download; the others were stored (``summary`` lists both)."""
+
+
 class SyncCanceled(SyncError):
     """The sync was canceled (its progress callback raised this); ``summary`` says what was
     stored before it stopped."""
@@ -87,6 +91,8 @@ class SyncSummary:
     already_present: int = 0
     downloaded: int = 0
     failed: int = 0
+    #: Files left for later under the ``on_demand`` and ``streamed`` policies.
+    deferred: int = 0
     bytes_downloaded: int = 0
     failures: list[dict] = field(default_factory=list)
 
@@ -96,10 +102,16 @@ class SyncSummary:
 
 @dataclass
 class SyncProgress:
-    """Files and bytes done and to do, as reported while a sync runs."""
+    """Files and bytes done and to do, as reported while a sync runs.
+
+    Counts only grow and never pass their totals: ``bytes_done`` counts each byte received
+    once (retries and resumed attempts do not count again); a file that failed counts in
+    ``files_failed``, not in ``files_done``. Under ``on_demand``/``streamed`` the files not
+    downloaded stay out of ``files_done`` (the summary's ``deferred`` counts them)."""
 
     files_total: int = 0
     files_done: int = 0
+    files_failed: int = 0
     bytes_total: int = 0
     bytes_done: int = 0
     stage: str = "manifest"
@@ -195,15 +207,14 @@ async def _sync_reported(remote: Remote, summary: SyncSummary, state: SyncProgre
                     recording.exception()  # raised below unless another error is on its way
             recording.result()
             if remote.policy != Remote.Policy.IMMEDIATE:
-                state.files_done = state.files_total
-                state.bytes_done = state.bytes_total
+                summary.deferred = summary.listed - summary.already_present
             state.stage = "done"
     finally:
         await reporter.stop()
         await fanout
         shutil.rmtree(working, ignore_errors=True)
     if summary.failed:
-        raise SyncError(
+        raise PartialSyncError(
             f"{summary.failed} of {summary.listed} file(s) failed to download", summary
         )
     log.info("sync of %s: %s", remote.name, summary.as_dict())
@@ -411,8 +422,7 @@ async def _download_all(factory: DownloaderFactory, remote: Remote, plan: _Plan,
                 paths = plan.paths_by_sha256[entry.sha256]
                 for path in paths:
                     failures[path] = str(exc)
-                state.bytes_done += entry.size  # counted as dealt with
-                state.files_done += len(paths)
+                state.files_failed += len(paths)
                 log.warning("sync of %s: %s failed: %s", remote.name, entry.relative_path, exc)
                 continue
             await finished.put((result, None if memory is None else memory.getvalue()))

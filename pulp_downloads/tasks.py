@@ -16,7 +16,14 @@ from django_tasks import task
 
 from .models import Remote, SyncTask
 from .models.fields import SecretUnreadable
-from .sync import ProgressCallback, SyncCanceled, SyncError, SyncProgress, sync_remote
+from .sync import (
+    PartialSyncError,
+    ProgressCallback,
+    SyncCanceled,
+    SyncError,
+    SyncProgress,
+    sync_remote,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +94,7 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
         # The progress report is the heartbeat, and how a cancel reaches the running sync.
         beating = SyncTask.objects.filter(pk=sync_task.pk, state=SyncTask.State.RUNNING).update(
             files_total=state.files_total, files_done=state.files_done,
+            files_failed=state.files_failed,
             bytes_total=state.bytes_total, bytes_done=state.bytes_done,
             heartbeat=timezone.now(),
         )
@@ -105,6 +113,13 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
         if exc.summary is not None:
             fields.update(summary=_without_failures(exc.summary.as_dict()),
                           failures=exc.summary.failures)
+    except PartialSyncError as exc:
+        # The sync ran to its end: completed, with the failed files listed, unless nothing
+        # at all could be downloaded.
+        nothing = exc.summary.downloaded == 0
+        fields.update(state=SyncTask.State.FAILED if nothing else SyncTask.State.COMPLETED,
+                      error=str(exc), summary=_without_failures(exc.summary.as_dict()),
+                      failures=exc.summary.failures)
     except SyncError as exc:
         fields.update(state=SyncTask.State.FAILED, error=str(exc))
         if exc.summary is not None:

@@ -126,7 +126,7 @@ def test_sync_endpoint_queues_a_task_that_syncs(api, threaded_upstream):
     assert task_href.startswith("/api/tasks/")
     task = api.get(task_href).json()
     assert task["state"] == "completed", task
-    assert task["progress"] == {"files_done": 4, "files_total": 4,
+    assert task["progress"] == {"files_done": 4, "files_failed": 0, "files_total": 4,
                                 "bytes_done": 12000, "bytes_total": 12000}
     assert task["summary"]["downloaded"] == 4 and task["remote"] == remote["href"]
     assert task["started"] and task["finished"]

@@ -17,7 +17,7 @@ from pulp_downloads.models import Artifact, ContentUnit, PendingArtifactFile, Re
 from pulp_downloads.sync import SyncError, async_sync_remote
 from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync, run_sync_now
 
-from .conftest import sha256, status_fault
+from .conftest import sha256, status_fault, truncate_fault
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
@@ -315,12 +315,46 @@ async def test_run_sync_now_records_a_completed_task(upstream):
     assert task.started and task.finished and task.error == ""
 
 
-async def test_failed_sync_task_records_error_and_failures(upstream):
+async def test_a_sync_with_some_failed_files_completes_and_lists_them(upstream):
     remote = await make_remote(upstream.add_repo("repo", files(2)), max_retries=0)
     upstream.faults["repo/pool/f001.bin"].append(status_fault(404))
     task = await sync_to_async(run_sync_now)(remote)
-    assert task.state == "failed" and "1 of 2" in task.error
+    assert task.state == "completed" and "1 of 2" in task.error
+    assert task.summary["failed"] == 1 and task.summary["downloaded"] == 1
     assert task.failures[0]["relative_path"] == "pool/f001.bin"
+    # A failed file is counted as failed, not done.
+    assert (task.files_done, task.files_failed, task.files_total) == (1, 1, 2)
+    assert task.bytes_done <= task.bytes_total
+
+
+async def test_a_sync_where_every_download_failed_is_failed(upstream):
+    remote = await make_remote(upstream.add_repo("repo", files(2)), max_retries=0)
+    for name in ("pool/f000.bin", "pool/f001.bin"):
+        upstream.faults[f"repo/{name}"].append(status_fault(404))
+    task = await sync_to_async(run_sync_now)(remote)
+    assert task.state == "failed" and "2 of 2" in task.error
+    assert (task.files_done, task.files_failed) == (0, 2)
+
+
+async def test_progress_counts_each_byte_once_across_retries(upstream):
+    content = files(3, size=300_000)
+    remote = await make_remote(upstream.add_repo("repo", content), max_retries=3)
+    upstream.faults["repo/pool/f000.bin"].append(truncate_fault(200_000))  # cut, then resumed
+    seen = []
+    task = await sync_to_async(run_sync_now)(remote, progress=lambda s: seen.append(
+        (s.files_done, s.bytes_done)))
+    assert task.state == "completed" and upstream.hits["repo/pool/f000.bin"] == 2
+    assert task.bytes_done == task.bytes_total == 900_000
+    assert all(b <= 900_000 for _, b in seen)
+    assert seen == sorted(seen)  # never goes back
+
+
+async def test_on_demand_sync_says_nothing_was_downloaded(upstream):
+    remote = await make_remote(upstream.add_repo("repo", files(3)), policy="on_demand")
+    task = await sync_to_async(run_sync_now)(remote)
+    assert task.state == "completed"
+    assert task.summary["downloaded"] == 0 and task.summary["deferred"] == 3
+    assert task.files_done == 0 and task.bytes_done == 0
 
 
 async def test_enqueue_runs_the_task_and_refuses_a_second_active_sync(upstream):

@@ -130,7 +130,8 @@ class SyncTaskSerializer(serializers.ModelSerializer):
 
     def get_progress(self, obj) -> dict:
         return {
-            "files_done": obj.files_done, "files_total": obj.files_total,
+            "files_done": obj.files_done, "files_failed": obj.files_failed,
+            "files_total": obj.files_total,
             "bytes_done": obj.bytes_done, "bytes_total": obj.bytes_total,
         }
 

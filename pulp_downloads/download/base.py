@@ -110,6 +110,9 @@ class BaseDownloader:
         self.final_url: str | None = None
         #: How many requests this downloader made (attempts, across candidates).
         self.attempts = 0
+        #: The furthest byte offset reported to ``progress``: a retried, resumed or restarted
+        #: attempt reports only bytes past it, so each byte is reported once.
+        self._progress_mark = 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
@@ -293,6 +296,7 @@ class BaseDownloader:
     ) -> None:
         """Feed ``blocks`` to the writer and the digester while the next block is read."""
         pipeline = BlockPipeline(url, digester, writer, self.context.executor)
+        position = digester.size  # where this attempt starts (0, or a resumed offset)
         try:
             async for block in blocks:
                 if self.expected_size is not None and digester.size + len(block) > self.expected_size:
@@ -300,8 +304,11 @@ class BaseDownloader:
                         url, self.expected_size, digester.size + len(block), partial=True
                     )
                 await pipeline.feed(block)
-                if self.progress is not None:
-                    await self._call_back(self.progress, "progress callback", len(block))
+                position += len(block)
+                if self.progress is not None and position > self._progress_mark:
+                    new = position - self._progress_mark
+                    self._progress_mark = position
+                    await self._call_back(self.progress, "progress callback", new)
             await pipeline.close()
         except BaseException:
             await asyncio.shield(pipeline.abort())

@@ -44,6 +44,7 @@ class SyncTask(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     files_total = models.PositiveIntegerField(default=0)
     files_done = models.PositiveIntegerField(default=0)
+    files_failed = models.PositiveIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
     error = models.TextField(blank=True, default="")

@@ -55,7 +55,8 @@ class LineProgress:
             self.unwritten = state
 
     def _line(self, state: SyncProgress) -> None:
-        self.write(f"progress: {state.files_done}/{state.files_total} files, "
+        failed = f" ({state.files_failed} failed)" if state.files_failed else ""
+        self.write(f"progress: {state.files_done}/{state.files_total} files{failed}, "
                    f"{state.bytes_done / 1e6:.1f}/{state.bytes_total / 1e6:.1f} MB")
 
     def close(self) -> None:
@@ -107,15 +108,20 @@ class Command(BaseCommand):
                 display.close()
         summary = task.summary or {}
         if summary and options["verbosity"] > 0:
+            deferred = summary.get("deferred", 0)
             self.stdout.write(
                 f"{remote.name}: {summary.get('listed', 0)} listed, "
                 f"{summary.get('already_present', 0)} already present, "
                 f"{summary.get('downloaded', 0)} downloaded "
                 f"({summary.get('bytes_downloaded', 0) / 1e6:.1f} MB), "
-                f"{summary.get('failed', 0)} failed."
+                f"{summary.get('failed', 0)} failed"
+                + (f", {deferred} left to download on demand ({remote.policy})." if deferred
+                   else ".")
             )
-        if task.state != "completed":
-            lines = [f"Sync of {remote.name!r} {task.state}: {task.error}"]
+        if task.state != "completed" or task.failures:
+            outcome = ("completed with failed files" if task.state == "completed"
+                       else task.state)
+            lines = [f"Sync of {remote.name!r} {outcome}: {task.error}"]
             for failure in task.failures[:20]:
                 lines.append(f"  {failure['relative_path']}: {failure['error']}")
             if len(task.failures) > 20:
