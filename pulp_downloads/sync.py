@@ -238,21 +238,24 @@ async def _fetch_manifest(factory: DownloaderFactory, remote: Remote) -> list[Ma
 
 
 def _housekeeping() -> None:
-    """Remove orphans of interrupted syncs: pending artifact files and stale temp files."""
+    """Remove orphans of interrupted work: pending artifact files, and stale temporary files
+    of syncs and of content serving (a web process stopped mid-download leaves its
+    ``serving/*.part``)."""
     conf = app_settings()
     Artifact.cleanup_orphans(conf.orphan_cleanup_age)
     cutoff = time.time() - STALE_TEMP_FILE_AGE.total_seconds()
-    try:
-        with os.scandir(conf.working_directory) as entries:
-            for entry in entries:
-                if entry.stat().st_mtime >= cutoff:
-                    continue
-                if entry.is_file() and entry.name.startswith("download-"):
-                    os.unlink(entry.path)
-                elif entry.is_dir() and entry.name.startswith(SYNC_DIR_PREFIX):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-    except FileNotFoundError:
-        pass
+    for directory in (conf.working_directory, conf.working_directory / "serving"):
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.stat().st_mtime >= cutoff:
+                        continue
+                    if entry.is_file() and entry.name.startswith(("download-", "serve-")):
+                        os.unlink(entry.path)
+                    elif entry.is_dir() and entry.name.startswith(SYNC_DIR_PREFIX):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+        except FileNotFoundError:
+            pass
 
 
 def _plan(entries: list[ManifestEntry]) -> _Plan:

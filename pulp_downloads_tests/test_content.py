@@ -355,3 +355,62 @@ async def test_a_streamed_download_stops_when_its_only_client_leaves_before_the_
     assert not streaming._flights, "the download was not cancelled"
     assert not list(serving.glob("*.part")), "a .part file stayed"
     release.set()
+
+
+def test_uvicorn_stops_promptly_with_a_download_in_flight(
+        threaded_upstream, subprocess_env, settings, tmp_path):
+    """A client waits on an on_demand file whose upstream holds it; SIGTERM still stops the
+    server once its graceful-shutdown timeout passed. The partial file it leaves (uvicorn ends
+    by re-raising the signal) is removed by the next sync's housekeeping once stale."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pulp_downloads.sync import STALE_TEMP_FILE_AGE, _housekeeping
+
+    from .conftest import free_port, wait_for_port
+
+    gate = threading.Event()
+
+    async def held(request, up):
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 120)
+        return await up.serve(request, request.match_info["path"])
+
+    data = DATA[:3000]
+    url = threaded_upstream.add_repo("repo", {"a.bin": data})
+    threaded_upstream.faults["repo/a.bin"].append(held)
+    remote = Remote.objects.create(name="held", url=url, policy="on_demand")
+    ContentUnit.objects.create(remote=remote, relative_path="a.bin", sha256=sha256(data),
+                               size=len(data))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "settings.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
+        cwd=Path(__file__).resolve().parent.parent, env=subprocess_env,
+        stdout=open(tmp_path / "uvicorn.log", "wb"), stderr=subprocess.STDOUT)
+    client = None
+    try:
+        wait_for_port(port)
+        client = subprocess.Popen([sys.executable, "-c", (
+            "import urllib.request\n"
+            f"urllib.request.urlopen('http://127.0.0.1:{port}/content/held/a.bin', timeout=120)"
+        )], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not threaded_upstream.hits["repo/a.bin"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threaded_upstream.hits["repo/a.bin"] == 1, "the download did not start"
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)  # without a graceful-shutdown timeout it would wait for the upstream
+    finally:
+        gate.set()
+        for process in (server, client):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert b"timeout graceful shutdown exceeded" in (tmp_path / "uvicorn.log").read_bytes()
+    serving = Path(settings.MEDIA_ROOT) / ".working" / "serving"
+    for part in serving.glob("serve-*.part"):
+        old = time.time() - STALE_TEMP_FILE_AGE.total_seconds() - 60
+        os.utime(part, (old, old))
+    _housekeeping()
+    assert list(serving.glob("serve-*")) == []

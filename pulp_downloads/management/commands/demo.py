@@ -85,7 +85,8 @@ class Command(BaseCommand):
             base = f"http://{host}:{port}"
             web = subprocess.Popen([sys.executable, "-m", "uvicorn", "settings.asgi:application",
                                     "--host", host, "--port", str(port), "--log-level",
-                                    "warning"], cwd=settings.BASE_DIR)
+                                    "warning", "--timeout-graceful-shutdown", "10"],
+                                   cwd=settings.BASE_DIR)
             processes.append(web)
             worker = subprocess.Popen([sys.executable, "manage.py", "db_worker"],
                                       cwd=settings.BASE_DIR)
