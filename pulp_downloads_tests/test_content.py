@@ -154,10 +154,14 @@ async def test_digest_mismatch_aborts_the_response_and_saves_nothing(upstream, a
     remote = await remote_with_units(url, "on_demand", {"a.bin": DATA}, max_retries=0)
     with pytest.raises(aiohttp.ClientPayloadError):
         await get(f"{asgi_server}/content/{remote.name}/a.bin")
-    await asyncio.sleep(0.2)
-    assert not await Artifact.objects.aexists()
-    unit = await ContentUnit.objects.aget(remote=remote)
+    deadline = asyncio.get_running_loop().time() + 20
+    while asyncio.get_running_loop().time() < deadline:  # the failure is recorded after
+        unit = await ContentUnit.objects.aget(remote=remote)  # the response was cut
+        if unit.last_error:
+            break
+        await asyncio.sleep(0.05)
     assert "digest mismatch" in unit.last_error
+    assert not await Artifact.objects.aexists()
 
 
 async def test_head_does_not_download_the_body(upstream, asgi_server):

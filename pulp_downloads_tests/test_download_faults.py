@@ -93,7 +93,7 @@ def test_retry_after_is_capped_and_backoff_is_jittered_and_capped():
 async def test_no_concurrency_slot_is_held_while_waiting_to_retry(upstream, make_factory):
     slow = upstream.add("slow", b"slow")
     fast = upstream.add("fast", b"fast")
-    upstream.faults["slow"].append(status_fault(503, {"Retry-After": "1"}))
+    upstream.faults["slow"].append(status_fault(503, {"Retry-After": "4"}))
     factory = make_factory(upstream.url, download_concurrency=1, max_retries=1)
     finished = []
 
@@ -102,8 +102,10 @@ async def test_no_concurrency_slot_is_held_while_waiting_to_retry(upstream, make
         finished.append(url)
 
     first = asyncio.ensure_future(go(slow))
-    await asyncio.sleep(0.2)
-    await asyncio.wait_for(go(fast), 0.7)  # gets the only slot while "slow" sleeps
+    while not upstream.hits["slow"]:  # "slow" got its 503 and now waits 4 s to retry
+        await asyncio.sleep(0.01)
+    await go(fast)  # gets the only slot while "slow" waits
+    assert finished == [fast] and not first.done()
     await first
     assert finished == [fast, slow]
 
