@@ -17,7 +17,25 @@ class PulpDownloadsConfig(AppConfig):
 
         connect_receivers()
         post_migrate.connect(_ensure_role_groups, sender=self)
+        _forget_stored_files_when_remotes_change()
         _hide_queue_results_from_admin()
+
+
+def _forget_stored_files_when_remotes_change() -> None:
+    """The content app's cache of stored paths is dropped when a Remote is saved or deleted in
+    this process (other processes forget within PULP_DOWNLOADS["CONTENT_CACHE_TTL"])."""
+    from django.db.models.signals import post_delete, post_save
+
+    from .content.asgi import stored_files
+    from .models import Remote
+
+    def forget(sender, **kwargs) -> None:
+        stored_files.clear()
+
+    post_save.connect(forget, sender=Remote, weak=False,
+                      dispatch_uid="pulp_downloads.forget_stored_files.save")
+    post_delete.connect(forget, sender=Remote, weak=False,
+                        dispatch_uid="pulp_downloads.forget_stored_files.delete")
 
 
 def _hide_queue_results_from_admin() -> None:

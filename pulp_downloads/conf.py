@@ -38,6 +38,11 @@ class AppSettings:
     public_api_docs: bool = True
     #: This site's ``Via`` pseudonym (see :func:`site_via`).
     via: str = ""
+    #: URL prefix of nginx's internal location for the artifact directory; when set, stored
+    #: files are sent by nginx through ``X-Accel-Redirect`` (empty: the app sends them).
+    content_x_accel_redirect: str = ""
+    #: Seconds the content app keeps "this path is that stored file" in memory.
+    content_cache_ttl: float = 30.0
     #: A running task whose heartbeat is older than this is abandoned (its worker stopped).
     task_heartbeat_timeout: timedelta = timedelta(seconds=60)
 
@@ -98,7 +103,17 @@ def app_settings() -> AppSettings:
         public_api_docs=bool(raw.get("PUBLIC_API_DOCS", True)),
         via=site_via(settings.SECRET_KEY),
         task_heartbeat_timeout=_positive_seconds(raw, "TASK_HEARTBEAT_TIMEOUT", 60),
+        content_x_accel_redirect=_x_accel_prefix(raw.get("CONTENT_X_ACCEL_REDIRECT") or ""),
+        content_cache_ttl=_positive_seconds(raw, "CONTENT_CACHE_TTL", 30).total_seconds(),
     )
+
+
+def _x_accel_prefix(value: str) -> str:
+    if value and not (value.startswith("/") and value.endswith("/")):
+        raise ImproperlyConfigured(
+            "PULP_DOWNLOADS['CONTENT_X_ACCEL_REDIRECT'] must be a URL path that starts and ends "
+            "with '/', e.g. '/protected-artifacts/'")
+    return value
 
 
 def _positive_seconds(raw: dict, key: str, default: float) -> timedelta:

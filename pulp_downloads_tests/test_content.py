@@ -418,3 +418,113 @@ def test_uvicorn_stops_promptly_with_a_download_in_flight(
         os.utime(part, (old, old))
     _housekeeping()
     assert list(serving.glob("serve-*")) == []
+
+
+async def test_stored_files_are_answered_by_the_fast_path(upstream, asgi_server):
+    from pulp_downloads.content.asgi import stored_files
+    from pulp_downloads.sync import async_sync_remote
+
+    data = DATA[:20_000]
+    url = upstream.add_repo("repo", {"pool/a.bin": data})
+    remote = await remote_with_units(url, "immediate", {"pool/a.bin": data})
+    await async_sync_remote(remote)
+    base = f"{asgi_server}/content/{remote.name}/pool/a.bin"
+    status, headers, body = await get(base)
+    assert status == 200 and body == data
+    assert (remote.name, "pool/a.bin") in stored_files._entries  # not through Django
+    assert "X-Frame-Options" not in headers  # Django's middleware did not run
+    assert headers["ETag"] == f'"{sha256(data)}"' and headers["X-Content-Type-Options"] == "nosniff"
+    status, headers, body = await get(base, headers={"Range": "bytes=100-199"})
+    assert status == 206 and body == data[100:200]
+    status, _, _ = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
+    assert status == 304
+    async with aiohttp.ClientSession() as session:
+        async with session.head(base) as response:
+            assert response.status == 200 and response.headers["Content-Length"] == str(len(data))
+            assert await response.read() == b""
+
+
+@pytest.fixture
+def nginx_front(asgi_server, settings, tmp_path):
+    """A real nginx in front of the content app, with the internal location that
+    X-Accel-Redirect points at; yields its base URL."""
+    import shutil
+    import signal
+    import subprocess
+
+    from .conftest import free_port, wait_for_port
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert os.path.exists(nginx), "nginx is missing (Debian's nginx-light)"
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS,
+                               "CONTENT_X_ACCEL_REDIRECT": "/protected-artifacts/"}
+    port = free_port()
+    app_port = asgi_server.rsplit(":", 1)[1]
+    conf = tmp_path / "nginx.conf"
+    # Workers read the test's private media directory: as the user running the suite.
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf.write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/nginx-error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp_path}/body;
+  proxy_temp_path {tmp_path}/proxy;
+  fastcgi_temp_path {tmp_path}/fastcgi;
+  uwsgi_temp_path {tmp_path}/uwsgi;
+  scgi_temp_path {tmp_path}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location /content/ {{
+      proxy_pass http://127.0.0.1:{app_port};
+      proxy_http_version 1.1;
+    }}
+    location /protected-artifacts/ {{
+      internal;
+      alias {settings.MEDIA_ROOT}/artifact/;
+    }}
+  }}
+}}
+""")
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)])
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGQUIT)
+        process.wait(10)
+
+
+async def test_x_accel_redirect_through_a_real_nginx(upstream, asgi_server, nginx_front):
+    from pulp_downloads.sync import async_sync_remote
+
+    data = DATA[:300_000]
+    url = upstream.add_repo("repo", {"pool/a.rpm": data})
+    remote = await remote_with_units(url, "immediate", {"pool/a.rpm": data})
+    await async_sync_remote(remote)
+    # The app itself only names the file...
+    status, headers, body = await get(f"{asgi_server}/content/{remote.name}/pool/a.rpm")
+    assert status == 200 and body == b""
+    assert headers["X-Accel-Redirect"].startswith("/protected-artifacts/")
+    # ...and nginx sends it, ranges and HEAD included.
+    base = f"{nginx_front}/content/{remote.name}/pool/a.rpm"
+    status, headers, body = await get(base)
+    assert status == 200 and body == data
+    assert "X-Accel-Redirect" not in headers
+    from pulp_downloads.content.stored import content_type
+
+    assert headers["Content-Type"] == content_type("a.rpm") != "application/octet-stream"
+    status, headers, body = await get(base, headers={"Range": "bytes=10-19"})
+    assert status == 206 and body == data[10:20]
+    status, _, _ = await get(base, headers={"Range": f"bytes={len(data)}-"})
+    assert status == 416
+    async with aiohttp.ClientSession() as session:
+        async with session.head(base) as response:
+            assert response.status == 200
+            assert response.headers["Content-Length"] == str(len(data))
+    status, _, _ = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
+    assert status == 304

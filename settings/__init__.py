@@ -226,6 +226,11 @@ PULP_DOWNLOADS = {
     # Seconds without a heartbeat after which a running sync task counts as abandoned (its
     # worker was killed or lost); workers then mark it failed. Running syncs beat every 0.5 s.
     "TASK_HEARTBEAT_TIMEOUT": float(os.environ.get("PULP_DOWNLOADS_TASK_HEARTBEAT_TIMEOUT", 60)),
+    # Behind nginx: the internal location (URL path) that aliases MEDIA_ROOT/artifact/, so
+    # stored files are sent by nginx via X-Accel-Redirect (see docs/content.md).
+    "CONTENT_X_ACCEL_REDIRECT": os.environ.get("PULP_DOWNLOADS_CONTENT_X_ACCEL_REDIRECT", ""),
+    # Seconds a content process remembers where a path's stored file is.
+    "CONTENT_CACHE_TTL": float(os.environ.get("PULP_DOWNLOADS_CONTENT_CACHE_TTL", 30)),
     # Whether anonymous clients may read /api/schema/ and /api/docs/ (else: logged-in users).
     "PUBLIC_API_DOCS": _env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
 }

@@ -16,3 +16,8 @@ if settings.DEBUG or os.environ.get("SERVE_STATIC") == "1":
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     application = ASGIStaticFilesHandler(application)
+
+# Stored content is answered before Django (see pulp_downloads.content.asgi).
+from pulp_downloads.content.asgi import ContentApp  # noqa: E402
+
+application = ContentApp(application)

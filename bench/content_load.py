@@ -1,0 +1,211 @@
+"""Content serving under load: many clients fetching random stored files, the content app
+beside nginx serving the same files directly, in one run.
+
+A loopback nginx serves the corpus; a fresh SQLite database and media root get an
+``immediate`` remote per set, synced, then the content app runs under uvicorn (``--workers
+N``) and ``wrk`` (one thread, ``--connections`` clients, ``--duration`` seconds) asks for
+random paths, first from nginx, then from the content app. Prints one JSON line per figure
+(req/s, p50 and p99 latency, MB/s) and the ratio to nginx.
+
+Usage: .venv/bin/python bench/content_load.py [--sets tiny,small] [--workers 1,2]
+       [--connections 64] [--duration 5] [--mode app|x-accel]
+``wrk`` comes from Debian (installed when missing, as ../shared/peers/run.sh does).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.download_throughput import free_port, make_corpus, start_server, stop_server  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SETS = {"tiny": (2000, 16 << 10), "small": (200, 1 << 20)}
+
+WRK_SCRIPT = """
+local paths = {}
+init = function(args)
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  math.randomseed(os.time())
+end
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+
+NGINX_FRONT = """
+{user}
+worker_processes 1;
+daemon off;
+pid {run}/front.pid;
+error_log {run}/front-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  upstream app {{ server 127.0.0.1:{app_port}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location /content/ {{
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }}
+    location /protected-artifacts/ {{
+      internal;
+      alias {media}/artifact/;
+    }}
+  }}
+}}
+"""
+
+
+def ensure_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                       "apt-get install -y -qq wrk", shell=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        wrk = shutil.which("wrk")
+    return wrk
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if match is None:
+        return float("nan")
+    number, unit = match.groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(wrk: str, base: str, paths_file: Path, script: Path, connections: int,
+            duration: int) -> dict:
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
+         base, "--", str(paths_file)],
+        capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    if "Requests/sec" not in out:
+        raise RuntimeError(f"wrk printed no figures:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"req_s": round(rps), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else ""}
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default="tiny,small")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--mode", choices=["app", "x-accel"], default="app",
+                        help="app: uvicorn answers; x-accel: nginx in front sends the files")
+    parser.add_argument("--data", default=os.environ.get("BENCH_DATA",
+                                                         "/tmp/pulp-downloads-bench/data"))
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    sets = [name for name in args.sets.split(",") if name]
+    data = Path(args.data)
+    index = make_corpus(data, {name: SETS[name] for name in sets})
+    run = Path(tempfile.mkdtemp(prefix="content-load-"))
+    upstream, base, kind = start_server(data, run / "upstream")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="settings",
+               DATABASE_URL=f"sqlite:///{run}/db.sqlite3", MEDIA_ROOT=str(run / "media"),
+               PULP_DOWNLOADS_LOG_LEVEL="WARNING", DEBUG="0",
+               SECRET_KEY="bench-only-not-secret",
+               PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")
+    if args.mode == "x-accel":
+        env["PULP_DOWNLOADS_CONTENT_X_ACCEL_REDIRECT"] = "/protected-artifacts/"
+    script = run / "random.lua"
+    script.write_text(WRK_SCRIPT)
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        for name in sets:
+            subprocess.run([sys.executable, "manage.py", "remote", "create", name,
+                            f"{base}/{name}/PULP_MANIFEST"], cwd=ROOT, env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run([sys.executable, "manage.py", "sync_remote", name, "--progress",
+                            "none"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        for workers in (int(w) for w in args.workers.split(",")):
+            app_port = free_port()
+            app = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "settings.asgi:application", "--host",
+                 "127.0.0.1", "--port", str(app_port), "--workers", str(workers),
+                 "--log-level", "warning", "--no-access-log"],
+                cwd=ROOT, env=env)
+            front = None
+            try:
+                wait_port(app_port)
+                target = f"http://127.0.0.1:{app_port}"
+                if args.mode == "x-accel":
+                    port = free_port()
+                    conf = run / "front.conf"
+                    conf.write_text(NGINX_FRONT.format(
+                        run=run, port=port, app_port=app_port, media=run / "media",
+                        user="user root;" if os.geteuid() == 0 else ""))
+                    front = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run)])
+                    wait_port(port)
+                    target = f"http://127.0.0.1:{port}"
+                for name in sets:
+                    direct = run / f"direct-{name}.txt"
+                    served = run / f"content-{name}.txt"
+                    direct.write_text("".join(f"/{name}/{rel}\n" for rel in index[name]))
+                    served.write_text("".join(f"/content/{name}/{rel}\n" for rel in index[name]))
+                    size = SETS[name][1]
+                    subprocess.run(["curl", "-sf", "-o", "/dev/null",
+                                    f"{target}/content/{name}/{next(iter(index[name]))}"],
+                                   check=True)  # warm up, and fail early when broken
+                    # A first pass warms both (page cache, the app's path cache), unmeasured.
+                    run_wrk(wrk, target, served, script, args.connections, 2)
+                    peer = run_wrk(wrk, base, direct, script, args.connections, args.duration)
+                    ours = run_wrk(wrk, target, served, script, args.connections,
+                                   args.duration)
+                    for label, figures in ((f"{kind} direct", peer),
+                                           (f"content app ({args.mode})", ours)):
+                        print(json.dumps({"peer": label, "set": name, "workers": workers,
+                                          "connections": args.connections, **figures,
+                                          "MB_s": round(figures["req_s"] * size / 1e6, 1)}))
+                    print(json.dumps({"ratio": "content app / direct", "set": name,
+                                      "workers": workers,
+                                      "req_s": round(ours["req_s"] / peer["req_s"], 3)}))
+            finally:
+                if front is not None:
+                    front.send_signal(signal.SIGQUIT)
+                    front.wait(10)
+                app.send_signal(signal.SIGTERM)
+                app.wait(30)
+    finally:
+        stop_server(upstream, run / "upstream")
+        shutil.rmtree(run, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
