@@ -81,6 +81,7 @@ def ensure_wrk() -> str:
 
 
 def _ms(text: str) -> float:
+    text = text.replace("\u00b5s", "us").replace("\u03bcs", "us")
     match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
     if match is None:
         return float("nan")
@@ -123,7 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="tiny,small")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", default="64",
+                        help="comma-separated client counts, e.g. 1,8,64")
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--mode", choices=["app", "x-accel"], default="app",
                         help="app: uvicorn answers; x-accel: nginx in front sends the files")
@@ -184,18 +186,20 @@ def main() -> None:
                                     f"{target}/content/{name}/{next(iter(index[name]))}"],
                                    check=True)  # warm up, and fail early when broken
                     # A first pass warms both (page cache, the app's path cache), unmeasured.
-                    run_wrk(wrk, target, served, script, args.connections, 2)
-                    peer = run_wrk(wrk, base, direct, script, args.connections, args.duration)
-                    ours = run_wrk(wrk, target, served, script, args.connections,
-                                   args.duration)
-                    for label, figures in ((f"{kind} direct", peer),
-                                           (f"content app ({args.mode})", ours)):
-                        print(json.dumps({"peer": label, "set": name, "workers": workers,
-                                          "connections": args.connections, **figures,
-                                          "MB_s": round(figures["req_s"] * size / 1e6, 1)}))
-                    print(json.dumps({"ratio": "content app / direct", "set": name,
-                                      "workers": workers,
-                                      "req_s": round(ours["req_s"] / peer["req_s"], 3)}))
+                    run_wrk(wrk, target, served, script, 64, 2)
+                    for connections in (int(c) for c in args.connections.split(",")):
+                        peer = run_wrk(wrk, base, direct, script, connections, args.duration)
+                        ours = run_wrk(wrk, target, served, script, connections, args.duration)
+                        for label, figures in ((f"{kind} direct", peer),
+                                               (f"content app ({args.mode})", ours)):
+                            print(json.dumps({
+                                "peer": label, "set": name, "workers": workers,
+                                "connections": connections, **figures,
+                                "MB_s": round(figures["req_s"] * size / 1e6, 1)}), flush=True)
+                        print(json.dumps({"ratio": "content app / direct", "set": name,
+                                          "workers": workers, "connections": connections,
+                                          "req_s": round(ours["req_s"] / peer["req_s"], 3)}),
+                              flush=True)
             finally:
                 if front is not None:
                     front.send_signal(signal.SIGQUIT)

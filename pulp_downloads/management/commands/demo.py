@@ -53,11 +53,15 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
         parser.add_argument("--upstream-port", type=int,
                             default=int(os.environ.get("UPSTREAM_PORT", 8001)))
+        parser.add_argument("--web-workers", type=int,
+                            default=int(os.environ.get("WEB_WORKERS", 2)),
+                            help="uvicorn worker processes (default 2: content requests are "
+                                 "served by every core)")
         parser.add_argument("--no-serve", action="store_true",
                             help="stop after the sync (do not start the web app and worker)")
 
     def handle(self, *args, host: str, port: int, upstream_port: int, no_serve: bool,
-               **options) -> None:
+               web_workers: int, **options) -> None:
         username, password = self._admin_user()
         for needed in ([upstream_port] if no_serve else [upstream_port, port]):
             if not port_is_free(host, needed):
@@ -85,7 +89,8 @@ class Command(BaseCommand):
             base = f"http://{host}:{port}"
             web = subprocess.Popen([sys.executable, "-m", "uvicorn", "settings.asgi:application",
                                     "--host", host, "--port", str(port), "--log-level",
-                                    "warning", "--timeout-graceful-shutdown", "10"],
+                                    "warning", "--timeout-graceful-shutdown", "10",
+                                    "--workers", str(web_workers), "--no-access-log"],
                                    cwd=settings.BASE_DIR)
             processes.append(web)
             worker = subprocess.Popen([sys.executable, "manage.py", "db_worker"],
