@@ -45,6 +45,10 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the demo: admin user, sample upstream, sample remote synced, web app and worker."
 
@@ -62,6 +66,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, upstream_port: int, no_serve: bool,
                web_workers: int, **options) -> None:
+        # SIGTERM (systemd, `kill`) stops everything as Ctrl-C does: children included.
+        signal.signal(signal.SIGTERM, _interrupt)
         username, password = self._admin_user()
         for needed in ([upstream_port] if no_serve else [upstream_port, port]):
             if not port_is_free(host, needed):
