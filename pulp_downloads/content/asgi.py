@@ -71,6 +71,14 @@ class StoredFileCache:
         self._entries.clear()
 
 
+def _find_unit(remote_name: str, relative_path: str):
+    """The ContentUnit (with its Remote) at this path, or ``None``."""
+    from ..models import ContentUnit
+
+    return (ContentUnit.objects.select_related("remote")
+            .filter(remote__name=remote_name, relative_path=relative_path).first())
+
+
 def _find_stored(remote_name: str, relative_path: str) -> StoredFile | None:
     from ..models import ContentUnit
 
@@ -129,6 +137,7 @@ class ContentApp:
                                                                    FileSystemStorage) else None)
         self.x_accel = conf.content_x_accel_redirect
         self.via = conf.via
+        self.working = conf.working_directory
         stored_files.ttl = conf.content_cache_ttl
         self._settings_loaded = True
 
@@ -153,6 +162,10 @@ class ContentApp:
             log.exception("content lookup of %s/%s failed", remote_name, relative_path)
             stored = None
         if stored is None:
+            if scope["method"] == "GET":
+                handled = await self._stream(scope, receive, send, remote_name, relative_path)
+                if handled:
+                    return None
             return await self.fallback(scope, receive, send)
         path = self.root / stored.name
         try:
@@ -164,6 +177,87 @@ class ContentApp:
             await self._send_file(scope, send, headers, stored, fd, path)
         finally:
             os.close(fd)
+
+    async def _stream(self, scope, receive, send, remote_name: str, relative_path: str) -> bool:
+        """GET of a file not stored yet under ``on_demand``/``streamed``: the bytes are passed
+        on as they arrive from the download in flight (shared with other clients). Returns
+        ``False`` to leave the request to Django (unknown paths, ``verify_before_serve``,
+        ``immediate`` remotes, ...)."""
+        from ..download import DownloadError, NotFound
+        from ..models import Remote
+        from ..models.fields import SecretUnreadable
+        from .streaming import join
+        from .views import _forwarded
+
+        unit = await sync_to_async(_find_unit)(remote_name, relative_path)
+        if (unit is None or unit.artifact_id is not None or unit.remote.verify_before_serve
+                or unit.remote.policy == Remote.Policy.IMMEDIATE):
+            return False
+        try:
+            flight = await join(unit, self.working / "serving")
+        except SecretUnreadable:
+            return False  # Django says what is wrong
+        flight.readers += 1
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            upstream_headers = await self._headers_unless_gone(flight, gone)
+            if upstream_headers is _GONE:  # the client left before the first byte
+                flight.reader_left()
+                return True
+        except DownloadError as exc:
+            gone.cancel()
+            flight.reader_left()
+            if isinstance(exc, NotFound):
+                await _send_text(send, 404, f"Not found upstream: {unit.relative_path}\n")
+            else:
+                await _send_text(send, 502, f"Upstream failure for {unit.relative_path}: "
+                                            f"{exc.message}\n")
+            return True
+        except SecretUnreadable as exc:
+            gone.cancel()
+            flight.reader_left()
+            log.error("content %s/%s: %s", remote_name, relative_path, exc)
+            await _send_text(send, 502, f"Upstream failure for {unit.relative_path}: the "
+                                        "remote is misconfigured (see the server log)\n")
+            return True
+        except BaseException:
+            gone.cancel()
+            flight.reader_left()
+            raise
+        relay = asyncio.ensure_future(self._relay(send, flight, _forwarded(upstream_headers,
+                                                                             unit)))
+        try:
+            await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (relay, gone):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(gone, return_exceptions=True)
+            await asyncio.gather(relay, return_exceptions=True)
+        if relay.done() and not relay.cancelled() and relay.exception() is not None:
+            raise relay.exception()  # e.g. a digest mismatch: the connection is cut
+        return True
+
+    @staticmethod
+    async def _headers_unless_gone(flight, gone: asyncio.Future):
+        """The upstream's headers, or :data:`_GONE` when the client left first."""
+        headers = asyncio.ensure_future(asyncio.shield(flight.headers))
+        await asyncio.wait({headers, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if headers.done():
+            return headers.result()
+        headers.cancel()
+        return _GONE
+
+    @staticmethod
+    async def _relay(send, flight, headers: dict[str, str]) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": _encode(headers)})
+            async for block in flight.read_from(0):
+                await send({"type": "http.response.body", "body": block, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            flight.reader_left()  # the last reader of a streamed download cancels it
 
     async def _send_file(self, scope, send, headers: dict[str, str], stored: StoredFile,
                          fd: int, path: Path) -> None:
@@ -205,6 +299,24 @@ class ContentApp:
             position += len(block)
             await send({"type": "http.response.body", "body": block,
                         "more_body": position < plan.stop})
+
+
+_GONE = object()
+
+
+async def _send_text(send, status: int, text: str) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status, "headers": _encode({
+        "Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(body))})})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _disconnected(receive) -> None:
+    """Returns once the client went away."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 def _request_headers(scope) -> dict[str, str]:
