@@ -23,7 +23,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from .stored import StoredFile, answer, content_type
+from .stored import StoredFile, answer
 
 log = logging.getLogger(__name__)
 
@@ -38,60 +38,37 @@ MAX_ENTRIES = 100_000
 
 class StoredFileCache:
     """``(remote name, relative path) -> StoredFile`` for stored content, for ``ttl`` seconds.
-    Only found files are kept; a miss is asked again next time."""
+    Only stored files are kept; anything else is looked up again next time."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._entries: dict[tuple[str, str], tuple[float, StoredFile]] = {}
 
-    async def get(self, remote_name: str, relative_path: str) -> StoredFile | None:
-        key = (remote_name, relative_path)
-        entry = self._entries.get(key)
-        now = time.monotonic()
-        if entry is not None and entry[0] > now:
+    def get(self, remote_name: str, relative_path: str) -> StoredFile | None:
+        """The cached stored file at this path, unless unknown or expired."""
+        entry = self._entries.get((remote_name, relative_path))
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        found = await sync_to_async(_find_stored)(remote_name, relative_path)
-        if found is None:
-            self._entries.pop(key, None)
-            return None
+        return None
+
+    def put(self, remote_name: str, relative_path: str, stored: StoredFile) -> None:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[key] = (now + self.ttl, found)
-        return found
+        self._entries[(remote_name, relative_path)] = (time.monotonic() + self.ttl, stored)
 
-    def forget(self, remote_name: str, relative_path: str | None = None) -> None:
-        """Drop one entry, or every entry of a remote."""
-        if relative_path is not None:
-            self._entries.pop((remote_name, relative_path), None)
-            return
-        for key in [key for key in self._entries if key[0] == remote_name]:
-            del self._entries[key]
+    def forget(self, remote_name: str, relative_path: str) -> None:
+        self._entries.pop((remote_name, relative_path), None)
 
     def clear(self) -> None:
         self._entries.clear()
 
 
 def _find_unit(remote_name: str, relative_path: str):
-    """The ContentUnit (with its Remote) at this path, or ``None``."""
+    """The ContentUnit at this path with its Remote and Artifact (one query), or ``None``."""
     from ..models import ContentUnit
 
-    return (ContentUnit.objects.select_related("remote")
+    return (ContentUnit.objects.select_related("remote", "artifact")
             .filter(remote__name=remote_name, relative_path=relative_path).first())
-
-
-def _find_stored(remote_name: str, relative_path: str) -> StoredFile | None:
-    from ..models import ContentUnit
-
-    row = (ContentUnit.objects
-           .filter(remote__name=remote_name, relative_path=relative_path,
-                   artifact__isnull=False)
-           .values_list("artifact__file", "artifact__size", "artifact__sha256",
-                        "artifact__created")
-           .first())
-    if row is None:
-        return None
-    name, size, sha256, created = row
-    return StoredFile(name, size, sha256, created.timestamp(), content_type(relative_path))
 
 
 #: The cache of this process (shared by every ContentApp; cleared when a Remote changes).
@@ -156,17 +133,21 @@ class ContentApp:
         headers = _request_headers(scope)
         if self.via and self.via in headers.get("via", ""):
             return await self.fallback(scope, receive, send)  # Django answers the loop
-        try:
-            stored = await stored_files.get(remote_name, relative_path)
-        except Exception:  # noqa: BLE001 - the reference path knows how to say what failed
-            log.exception("content lookup of %s/%s failed", remote_name, relative_path)
-            stored = None
+        stored = stored_files.get(remote_name, relative_path)
         if stored is None:
-            if scope["method"] == "GET":
-                handled = await self._stream(scope, receive, send, remote_name, relative_path)
-                if handled:
+            try:
+                unit = await sync_to_async(_find_unit)(remote_name, relative_path)
+            except Exception:  # noqa: BLE001 - the reference path says what failed
+                log.exception("content lookup of %s/%s failed", remote_name, relative_path)
+                unit = None
+            if unit is None:
+                return await self.fallback(scope, receive, send)
+            if unit.artifact is None:
+                if scope["method"] == "GET" and await self._stream(scope, receive, send, unit):
                     return None
-            return await self.fallback(scope, receive, send)
+                return await self.fallback(scope, receive, send)
+            stored = StoredFile.of(unit.artifact, relative_path)
+            stored_files.put(remote_name, relative_path, stored)
         path = self.root / stored.name
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -178,20 +159,18 @@ class ContentApp:
         finally:
             os.close(fd)
 
-    async def _stream(self, scope, receive, send, remote_name: str, relative_path: str) -> bool:
+    async def _stream(self, scope, receive, send, unit) -> bool:
         """GET of a file not stored yet under ``on_demand``/``streamed``: the bytes are passed
         on as they arrive from the download in flight (shared with other clients). Returns
         ``False`` to leave the request to Django (unknown paths, ``verify_before_serve``,
         ``immediate`` remotes, ...)."""
-        from ..download import DownloadError, NotFound
+        from ..download import DownloadError
         from ..models import Remote
         from ..models.fields import SecretUnreadable
-        from .streaming import join
+        from .streaming import failure_answer, join
         from .views import _forwarded
 
-        unit = await sync_to_async(_find_unit)(remote_name, relative_path)
-        if (unit is None or unit.artifact_id is not None or unit.remote.verify_before_serve
-                or unit.remote.policy == Remote.Policy.IMMEDIATE):
+        if unit.remote.verify_before_serve or unit.remote.policy == Remote.Policy.IMMEDIATE:
             return False
         try:
             flight = await join(unit, self.working / "serving")
@@ -204,21 +183,12 @@ class ContentApp:
             if upstream_headers is _GONE:  # the client left before the first byte
                 flight.reader_left()
                 return True
-        except DownloadError as exc:
+        except (DownloadError, SecretUnreadable) as exc:
             gone.cancel()
             flight.reader_left()
-            if isinstance(exc, NotFound):
-                await _send_text(send, 404, f"Not found upstream: {unit.relative_path}\n")
-            else:
-                await _send_text(send, 502, f"Upstream failure for {unit.relative_path}: "
-                                            f"{exc.message}\n")
-            return True
-        except SecretUnreadable as exc:
-            gone.cancel()
-            flight.reader_left()
-            log.error("content %s/%s: %s", remote_name, relative_path, exc)
-            await _send_text(send, 502, f"Upstream failure for {unit.relative_path}: the "
-                                        "remote is misconfigured (see the server log)\n")
+            if isinstance(exc, SecretUnreadable):
+                log.error("content %s/%s: %s", unit.remote.name, unit.relative_path, exc)
+            await _send_text(send, *failure_answer(exc, unit.relative_path))
             return True
         except BaseException:
             gone.cancel()

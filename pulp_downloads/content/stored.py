@@ -28,6 +28,12 @@ class StoredFile:
     modified: float      # the Artifact's creation time (POSIX seconds)
     media_type: str
 
+    @classmethod
+    def of(cls, artifact, relative_path: str) -> "StoredFile":
+        """The stored file of an Artifact, served under ``relative_path``."""
+        return cls(artifact.file.name, artifact.size, artifact.sha256,
+                   artifact.created.timestamp(), content_type(relative_path))
+
     @property
     def etag(self) -> str:
         return f'"{self.sha256}"'

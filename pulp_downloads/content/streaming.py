@@ -199,5 +199,19 @@ def _save(flight: InFlight, result: DownloadResult) -> None:
         artifact=artifact, last_error="")
 
 
+def failure_answer(error: Exception, relative_path: str) -> tuple[int, str]:
+    """The status and text a client gets when the upstream download of ``relative_path``
+    failed before its first byte."""
+    from ..download import NotFound
+    from ..models.fields import SecretUnreadable
+
+    if isinstance(error, NotFound):
+        return 404, f"Not found upstream: {relative_path}\n"
+    if isinstance(error, SecretUnreadable):
+        return 502, (f"Upstream failure for {relative_path}: the remote is misconfigured "
+                     "(see the server log)\n")
+    return 502, f"Upstream failure for {relative_path}: {getattr(error, 'message', error)}\n"
+
+
 def _record_failure(unit: ContentUnit, error: str) -> None:
     ContentUnit.objects.filter(pk=unit.pk).update(last_error=error[:2000])

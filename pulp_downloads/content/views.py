@@ -3,29 +3,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
-import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.utils.http import http_date
 
 from ..conf import app_settings
-from ..download import DownloadError, NotFound
+from ..download import DownloadError
 from ..models import Artifact, ContentUnit, Remote
 from ..models.fields import SecretUnreadable
 from .factories import factory_for
-from .streaming import join
+from .stored import StoredFile, answer, content_type
+from .streaming import failure_answer, join
 
 log = logging.getLogger(__name__)
 
 #: Upstream headers passed on to clients (hop-by-hop and transfer headers never are).
 FORWARDED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control", "Expires",
                      "Content-Disposition", "Content-Language")
-_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
-#: Positions have at most this many digits (2**63 has 19); longer ones cannot be satisfied.
-_MAX_POSITION_DIGITS = 19
 CHUNK = 1024 * 1024
 
 
@@ -63,20 +58,13 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
         return await _stream_upstream(request, unit)
     except SecretUnreadable as exc:
         log.error("content %s/%s: %s", remote_name, relative_path, exc)
-        return HttpResponse(f"Upstream failure for {unit.relative_path}: the remote is "
-                            "misconfigured (see the server log)\n", status=502,
-                            content_type="text/plain")
+        return _error_response(exc, unit)
 
 
 def _loops_back(request: HttpRequest) -> bool:
     """Whether the request came from this site's own downloader (its ``Via`` pseudonym)."""
     via = request.headers.get("Via")
     return bool(via) and app_settings().via in via
-
-
-def _content_type(path: str) -> str:
-    guessed, _ = mimetypes.guess_type(path)
-    return guessed or "application/octet-stream"
 
 
 async def _open_stored(artifact: Artifact):
@@ -91,45 +79,17 @@ async def _open_stored(artifact: Artifact):
         return None
 
 
-def _unsatisfiable(size: int, headers: dict, handle) -> HttpResponse:
-    handle.close()
-    return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-
-
 def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact,
                     handle) -> HttpResponse:
     """Answer from the opened stored file (closed here unless a body streams from it)."""
-    etag = f'"{artifact.sha256}"'
-    headers = {
-        "ETag": etag, "Last-Modified": http_date(artifact.created.timestamp()),
-        "Accept-Ranges": "bytes", "Content-Type": _content_type(unit.relative_path),
-    }
-    if request.headers.get("If-None-Match") == etag:
+    plan = answer(StoredFile.of(artifact, unit.relative_path), request.method,
+                  request.headers.get("If-None-Match"), request.headers.get("Range"),
+                  request.headers.get("If-Range"))
+    if not plan.has_body:
         handle.close()
-        return HttpResponse(status=304, headers={"ETag": etag})
-    size = artifact.size
-    start, end, status = 0, size - 1, 200
-    range_header = request.headers.get("Range")
-    if range_header and request.headers.get("If-Range", etag) == etag:
-        match = _RANGE.match(range_header.strip())
-        if match and (match.group(1) or match.group(2)):
-            first, last = match.group(1), match.group(2)
-            if max(len(first), len(last)) > _MAX_POSITION_DIGITS:
-                return _unsatisfiable(size, headers, handle)
-            if first:
-                start, end = int(first), min(int(last), size - 1) if last else size - 1
-            else:
-                start, end = max(size - int(last), 0), size - 1
-            if start >= size or start > end:
-                return _unsatisfiable(size, headers, handle)
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    headers["Content-Length"] = str(end - start + 1 if size else 0)
-    if request.method == "HEAD":
-        handle.close()
-        return HttpResponse(status=status, headers=headers)
-    return StreamingHttpResponse(_read_artifact(handle, start, end + 1), status=status,
-                                 headers=headers)
+        return HttpResponse(status=plan.status, headers=plan.headers)
+    return StreamingHttpResponse(_read_artifact(handle, plan.start, plan.stop),
+                                 status=plan.status, headers=plan.headers)
 
 
 async def _read_artifact(handle, start: int, stop: int) -> AsyncIterator[bytes]:
@@ -150,17 +110,14 @@ async def _read_artifact(handle, start: int, stop: int) -> AsyncIterator[bytes]:
 def _forwarded(upstream_headers, unit: ContentUnit) -> dict[str, str]:
     headers = {name: upstream_headers[name] for name in FORWARDED_HEADERS
                if upstream_headers is not None and name in upstream_headers}
-    headers.setdefault("Content-Type", _content_type(unit.relative_path))
+    headers.setdefault("Content-Type", content_type(unit.relative_path))
     headers["Content-Length"] = str(unit.size)
     return headers
 
 
-def _error_response(error: DownloadError, unit: ContentUnit) -> HttpResponse:
-    if isinstance(error, NotFound):
-        return HttpResponse(f"Not found upstream: {unit.relative_path}\n", status=404,
-                            content_type="text/plain")
-    return HttpResponse(f"Upstream failure for {unit.relative_path}: {error.message}\n",
-                        status=502, content_type="text/plain")
+def _error_response(error: Exception, unit: ContentUnit) -> HttpResponse:
+    status, text = failure_answer(error, unit.relative_path)
+    return HttpResponse(text, status=status, content_type="text/plain")
 
 
 async def _head_upstream(unit: ContentUnit) -> HttpResponse:

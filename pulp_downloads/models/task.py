@@ -92,10 +92,7 @@ class SyncTask(models.Model):
         gone = [task.pk for task in running if task._worker_is_gone(cutoff)]
         if not gone:
             return 0
-        return cls.objects.filter(pk__in=gone, state=cls.State.RUNNING).update(
-            state=cls.State.FAILED, finished=timezone.now(),
-            error=cls.WORKER_STOPPED.format(age=timeout.total_seconds()),
-        )
+        return cls._fail_stopped(cls.objects.filter(pk__in=gone), timeout)
 
     @classmethod
     def reap(cls) -> int:
@@ -103,10 +100,17 @@ class SyncTask(models.Model):
         timeout; returns how many. Workers call this when they start and periodically."""
         timeout = cls.heartbeat_timeout()
         cutoff = timezone.now() - timeout
-        return cls.objects.filter(state=cls.State.RUNNING).filter(
-            Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, started__lt=cutoff)
-        ).update(state=cls.State.FAILED, finished=timezone.now(),
-                 error=cls.WORKER_STOPPED.format(age=timeout.total_seconds()))
+        return cls._fail_stopped(
+            cls.objects.filter(Q(heartbeat__lt=cutoff)
+                               | Q(heartbeat__isnull=True, started__lt=cutoff)),
+            timeout)
+
+    @classmethod
+    def _fail_stopped(cls, tasks, timeout: timedelta) -> int:
+        """Mark the running ones of ``tasks`` failed because their worker stopped."""
+        return tasks.filter(state=cls.State.RUNNING).update(
+            state=cls.State.FAILED, finished=timezone.now(),
+            error=cls.WORKER_STOPPED.format(age=timeout.total_seconds()))
 
     def cancel(self, by: str = "") -> bool:
         """End this task as ``canceled`` if it is waiting or running; returns whether it was.

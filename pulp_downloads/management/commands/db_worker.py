@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.core.management.base import CommandError
 from django.db import DatabaseError, InterfaceError, connections
@@ -71,12 +72,9 @@ class SupervisedWorker(upstream.Worker):
 
     def _pause(self, seconds: float) -> None:
         """Sleep, waking early when a signal asked the worker to stop."""
-        stop = threading.Event()
-        step = 0.2
-        waited = 0.0
-        while self.running and waited < seconds:
-            stop.wait(step)
-            waited += step
+        deadline = time.monotonic() + seconds
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 class Command(upstream.Command):
