@@ -237,3 +237,23 @@ def own_backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
+
+
+def test_a_database_error_during_a_sync_fails_it_clearly_not_running(
+        threaded_upstream, monkeypatch):
+    """A store step that meets a lost database connection ends the task 'failed' with a clear
+    error (no traceback in it, not left 'running'); the files stored before stay usable."""
+    from django.db import OperationalError
+
+    from pulp_downloads import sync
+    from pulp_downloads.tasks import run_sync_now
+
+    def database_gone(remote, batch):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(sync, "_commit_batch", database_gone)
+    url = threaded_upstream.add_repo("repo", {f"f{i}.bin": os.urandom(3000) for i in range(4)})
+    task = run_sync_now(Remote.objects.create(name="outage", url=url))
+    assert task.state == "failed" and task.finished is not None
+    assert task.error.startswith("The database was unavailable during the sync")
+    assert "Traceback" not in task.error
