@@ -11,7 +11,7 @@ DEMO_KEY := var/secret-key
 DEMO_ENV  = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_KEY))}" SERVE_STATIC=1 \
             PULP_DOWNLOADS_ALLOWED_NETWORKS="$${PULP_DOWNLOADS_ALLOWED_NETWORKS-127.0.0.0/8}"
 
-.PHONY: run test venv migrate clean browser
+.PHONY: run test venv migrate clean browser servers
 
 venv: $(STAMP)
 
@@ -36,8 +36,13 @@ browser:
 	@test -x /usr/bin/chromium || (echo "installing Debian's chromium for the browser test" && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# Real servers the suite starts itself (nginx in front of the content app), from Debian.
+servers:
+	@test -x /usr/sbin/nginx || (echo "installing Debian's nginx-light for the content tests" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null)
+
 # The suite runs on SQLite unless DATABASE_URL names another database.
-test: venv browser
+test: venv browser servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
