@@ -349,7 +349,7 @@ async def test_a_streamed_download_stops_when_its_only_client_leaves_before_the_
 
     client = asyncio.ensure_future(leave_early())
     await asyncio.wait_for(asked.wait(), 20)  # the download reached the upstream
-    assert list(serving.glob("*.part"))
+    assert streaming._flights
     client.cancel()  # the client goes away before any header came back
     await asyncio.gather(client, return_exceptions=True)
     deadline = asyncio.get_running_loop().time() + 20
@@ -528,3 +528,97 @@ async def test_x_accel_redirect_through_a_real_nginx(upstream, asgi_server, ngin
             assert response.headers["Content-Length"] == str(len(data))
     status, _, _ = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
     assert status == 304
+
+
+def gated_fault(keep: int, release: asyncio.Event):
+    """Send ``keep`` bytes, then the rest once ``release`` is set."""
+    async def fault(request, up):
+        data = up.files[request.match_info["path"]]
+        response = aiohttp.web.StreamResponse()
+        response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[:keep])
+        await release.wait()
+        await response.write(data[keep:])
+        return response
+    return fault
+
+
+async def wait_until(condition, what: str, seconds: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.02)
+
+
+async def test_streamed_keeps_nothing_on_disk_and_a_late_client_gets_its_own_download(
+        upstream, asgi_server, settings):
+    from pulp_downloads.content import streaming
+
+    release = asyncio.Event()
+    url = upstream.add_repo("repo", {"a.bin": DATA})
+    upstream.faults["repo/a.bin"] += [gated_fault(1 << 20, release)] * 2
+    remote = await remote_with_units(url, "streamed", {"a.bin": DATA})
+    serving = Path(settings.PULP_DOWNLOADS["WORKING_DIRECTORY"]) / "serving"
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        first = await session.get(f"{asgi_server}/content/{remote.name}/a.bin")
+        head = await first.content.readexactly(512 * 1024)
+        flight = next(iter(streaming._flights.values()))
+        # Once its only client read them, the first bytes are gone from memory...
+        await wait_until(lambda: flight.memory_start > 0, "the bytes read were kept")
+        assert not serving.exists() or not list(serving.iterdir()), "streamed bytes hit the disk"
+        # ...so a client asking now gets a download of its own, from the first byte.
+        second = asyncio.ensure_future(get(f"{asgi_server}/content/{remote.name}/a.bin"))
+        await wait_until(lambda: upstream.hits["repo/a.bin"] == 2, "no second download")
+        release.set()
+        assert head + await first.read() == DATA
+        first.release()
+        status, _, body = await second
+    assert status == 200 and body == DATA
+    assert not await Artifact.objects.aexists()
+
+
+async def test_a_streamed_download_goes_at_the_pace_of_its_client(
+        upstream, asgi_server, monkeypatch):
+    from pulp_downloads.content import streaming
+
+    monkeypatch.setattr(streaming, "WINDOW", 256 * 1024)
+    data = os.urandom(32 * 1024 * 1024)
+    url = upstream.add_repo("repo", {"big.bin": data})
+    remote = await remote_with_units(url, "streamed", {"big.bin": data})
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.get(f"{asgi_server}/content/{remote.name}/big.bin") as response:
+            head = await response.content.readexactly(1000)
+            flight = next(iter(streaming._flights.values()))
+            # The client stops reading: the download stops too, socket buffers full and at
+            # most the window (plus the block that arrived last) held in memory.
+            await wait_until(lambda: flight.received > 2 * 1024 * 1024, "nothing arrived")
+            held = []
+            for _ in range(10):
+                await asyncio.sleep(0.05)
+                held.append(flight.received - flight.memory_start)
+            assert flight.received < len(data), "the download ran ahead of its only client"
+            assert max(held) <= streaming.WINDOW + 2 * 1024 * 1024
+            assert head + await response.read() == data
+
+
+async def test_an_on_demand_client_that_falls_behind_reads_the_rest_from_the_file(
+        upstream, asgi_server, monkeypatch):
+    from pulp_downloads.content import streaming
+
+    monkeypatch.setattr(streaming, "WINDOW", 256 * 1024)
+    data = os.urandom(32 * 1024 * 1024)
+    url = upstream.add_repo("repo", {"big.bin": data})
+    remote = await remote_with_units(url, "on_demand", {"big.bin": data})
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.get(f"{asgi_server}/content/{remote.name}/big.bin") as response:
+            head = await response.content.readexactly(1000)
+            flight = next(iter(streaming._flights.values()))
+            # The download completes without waiting for its slow client, keeping at most
+            # the window in memory; the client then gets the rest from the stored file.
+            await wait_until(lambda: flight.done.done(), "the download waited for the client",
+                             seconds=60)
+            assert flight.received == len(data)
+            assert flight.received - flight.memory_start <= streaming.WINDOW
+            assert head + await response.read() == data
+    assert await Artifact.objects.filter(sha256=sha256(data)).aexists()

@@ -9,8 +9,10 @@ request, thread hops for each file operation). :class:`ContentApp` answers ``GET
 ``PULP_DOWNLOADS["CONTENT_CACHE_TTL"]`` seconds and dropped when a Remote changes in this
 process), and sends it with ``http.response.pathsend`` when the server offers it, with an
 ``X-Accel-Redirect`` header when nginx is in front (``PULP_DOWNLOADS_CONTENT_X_ACCEL_REDIRECT``),
-or by reading it. Everything else (files not stored, ``on_demand``/``streamed`` downloads,
-errors, other storages) goes to Django's view, which stays the reference behaviour.
+or by reading it. A ``GET`` of a file not stored yet under ``on_demand``/``streamed`` is
+relayed from the shared download (:mod:`.streaming`). Everything else (``HEAD`` of such
+files, ``verify_before_serve``, errors, other storages) goes to Django's view, which stays
+the reference behaviour.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from ..models import Remote
 from .stored import StoredFile, answer
 
 log = logging.getLogger(__name__)
@@ -37,24 +40,25 @@ MAX_ENTRIES = 100_000
 
 
 class StoredFileCache:
-    """``(remote name, relative path) -> StoredFile`` for stored content, for ``ttl`` seconds.
-    Only stored files are kept; anything else is looked up again next time."""
+    """``(remote name, relative path) ->`` what answers it, for ``ttl`` seconds: the
+    :class:`StoredFile` of a stored file, or the ContentUnit (with its Remote) of a file a
+    ``streamed`` remote never stores. Anything else is looked up again next time."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, StoredFile]] = {}
+        self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
 
-    def get(self, remote_name: str, relative_path: str) -> StoredFile | None:
-        """The cached stored file at this path, unless unknown or expired."""
+    def get(self, remote_name: str, relative_path: str) -> Any:
+        """The cached entry at this path, unless unknown or expired."""
         entry = self._entries.get((remote_name, relative_path))
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
         return None
 
-    def put(self, remote_name: str, relative_path: str, stored: StoredFile) -> None:
+    def put(self, remote_name: str, relative_path: str, answer: Any) -> None:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[(remote_name, relative_path)] = (time.monotonic() + self.ttl, stored)
+        self._entries[(remote_name, relative_path)] = (time.monotonic() + self.ttl, answer)
 
     def forget(self, remote_name: str, relative_path: str) -> None:
         self._entries.pop((remote_name, relative_path), None)
@@ -142,12 +146,19 @@ class ContentApp:
                 unit = None
             if unit is None:
                 return await self.fallback(scope, receive, send)
-            if unit.artifact is None:
-                if scope["method"] == "GET" and await self._stream(scope, receive, send, unit):
-                    return None
-                return await self.fallback(scope, receive, send)
-            stored = StoredFile.of(unit.artifact, relative_path)
-            stored_files.put(remote_name, relative_path, stored)
+            if unit.artifact is not None:
+                stored = StoredFile.of(unit.artifact, relative_path)
+            elif unit.remote.policy == Remote.Policy.STREAMED:
+                stored = unit  # never stored: every GET streams it
+            else:
+                stored = unit
+                unit = None  # on_demand: stored after this request, so looked up again
+            if unit is not None:
+                stored_files.put(remote_name, relative_path, stored)
+        if not isinstance(stored, StoredFile):
+            if scope["method"] == "GET" and await self._stream(scope, receive, send, stored):
+                return None
+            return await self.fallback(scope, receive, send)
         path = self.root / stored.name
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -164,70 +175,44 @@ class ContentApp:
         on as they arrive from the download in flight (shared with other clients). Returns
         ``False`` to leave the request to Django (unknown paths, ``verify_before_serve``,
         ``immediate`` remotes, ...)."""
-        from ..download import DownloadError
-        from ..models import Remote
-        from ..models.fields import SecretUnreadable
         from .streaming import failure_answer, join
         from .views import _forwarded
 
         if unit.remote.verify_before_serve or unit.remote.policy == Remote.Policy.IMMEDIATE:
             return False
-        try:
-            flight = await join(unit, self.working / "serving")
-        except SecretUnreadable:
-            return False  # Django says what is wrong
-        flight.readers += 1
+        reader = join(unit, self.working / "serving")
+        flight = reader.flight
+        # The client hanging up interrupts this task wherever it waits (the upstream's
+        # headers, the next block, a slow send): under streamed the download then stops.
+        task = asyncio.current_task()
         gone = asyncio.ensure_future(_disconnected(receive))
+
+        def hang_up(_) -> None:
+            if not gone.cancelled():
+                task.cancel()
+
+        gone.add_done_callback(hang_up)
         try:
-            upstream_headers = await self._headers_unless_gone(flight, gone)
-            if upstream_headers is _GONE:  # the client left before the first byte
-                flight.reader_left()
+            await flight.started.wait()
+            if flight.headers.exception() is not None:
+                await _send_text(send, *failure_answer(flight.headers.exception(),
+                                                       unit.relative_path))
                 return True
-        except (DownloadError, SecretUnreadable) as exc:
-            gone.cancel()
-            flight.reader_left()
-            if isinstance(exc, SecretUnreadable):
-                log.error("content %s/%s: %s", unit.remote.name, unit.relative_path, exc)
-            await _send_text(send, *failure_answer(exc, unit.relative_path))
-            return True
-        except BaseException:
-            gone.cancel()
-            flight.reader_left()
-            raise
-        relay = asyncio.ensure_future(self._relay(send, flight, _forwarded(upstream_headers,
-                                                                             unit)))
-        try:
-            await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (relay, gone):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(gone, return_exceptions=True)
-            await asyncio.gather(relay, return_exceptions=True)
-        if relay.done() and not relay.cancelled() and relay.exception() is not None:
-            raise relay.exception()  # e.g. a digest mismatch: the connection is cut
-        return True
-
-    @staticmethod
-    async def _headers_unless_gone(flight, gone: asyncio.Future):
-        """The upstream's headers, or :data:`_GONE` when the client left first."""
-        headers = asyncio.ensure_future(asyncio.shield(flight.headers))
-        await asyncio.wait({headers, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if headers.done():
-            return headers.result()
-        headers.cancel()
-        return _GONE
-
-    @staticmethod
-    async def _relay(send, flight, headers: dict[str, str]) -> None:
-        try:
             await send({"type": "http.response.start", "status": 200,
-                        "headers": _encode(headers)})
-            async for block in flight.read_from(0):
+                        "headers": _encode(_forwarded(flight.headers.result(), unit))})
+            async for block in reader.blocks():  # a digest mismatch raises: the response is cut
                 await send({"type": "http.response.body", "body": block, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            if gone.done() and not gone.cancelled():
+                task.uncancel()
+                return True  # the client left
+            raise
         finally:
-            flight.reader_left()  # the last reader of a streamed download cancels it
+            gone.remove_done_callback(hang_up)
+            gone.cancel()
+            reader.leave()
+        return True
 
     async def _send_file(self, scope, send, headers: dict[str, str], stored: StoredFile,
                          fd: int, path: Path) -> None:
@@ -269,9 +254,6 @@ class ContentApp:
             position += len(block)
             await send({"type": "http.response.body", "body": block,
                         "more_body": position < plan.stop})
-
-
-_GONE = object()
 
 
 async def _send_text(send, status: int, text: str) -> None:

@@ -1,12 +1,18 @@
-"""Downloads in flight for content serving, shared by every client asking for the same file.
+"""Downloads in flight for content serving, shared by the clients asking for the same file.
 
-The first request for a file that is not stored starts one download; its bytes go to a
-temporary file (written unbuffered, so readers see them at once) and, under ``on_demand``,
-become an Artifact once they validated. Every client (the first and any that join later)
-streams from that file from its first byte, at its own pace, through one shared read
-descriptor (``pread``), so the file can be moved into storage or removed without pulling it
-from under a reader. The last block a reader may send is held back until the whole download
-validated: a client never receives a complete-looking file whose digest is wrong.
+The first GET of a file that is not stored starts one download. Its blocks are handed to
+every client (a :class:`Reader` each, at its own pace) from memory as they arrive, while
+sha256 is checked on the way. The last byte a client may receive is held back until the
+whole download validated: a client never gets a complete-looking file whose digest is wrong.
+
+Under ``on_demand`` (and with ``verify_before_serve``) the bytes also go to a temporary file,
+which becomes the Artifact once validated. The download then runs to its end even when every
+client left; at most :data:`WINDOW` bytes stay in memory, and a client that falls further
+behind, or joins late, reads the rest from the file.
+
+Under ``streamed`` nothing is written to disk: the download goes at the pace of its slowest
+client (at most :data:`WINDOW` bytes ahead of it) and stops when the last one leaves. A
+client that asks once the first block left memory starts a download of its own.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import asyncio
 import contextvars
 import logging
 import os
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
@@ -21,91 +28,162 @@ from urllib.parse import quote
 from asgiref.sync import sync_to_async
 
 from ..download import CannotRestart, DownloadError, DownloadResult
+from ..download.executors import hashing_executor
 from ..download.writers import Writer
 from ..models import Artifact, ContentUnit, Remote
+from ..models.fields import SecretUnreadable
 from .factories import factory_for
 
 log = logging.getLogger(__name__)
+
+#: Bytes of a download kept in memory for its readers.
+WINDOW = 16 * 1024 * 1024
+#: Largest read from the file for a reader that fell behind the memory window.
 READ_SIZE = 1024 * 1024
 
 
-class BroadcastFileWriter(Writer):
-    """Writes blocks straight to a file descriptor and wakes the readers of an InFlight."""
+class FlightWriter(Writer):
+    """Hands each block to the flight's readers, and to its file when it keeps one."""
+
+    inline = True  # readers get each block as soon as it is read; slow ones slow the download
 
     def __init__(self, flight: "InFlight") -> None:
         self.flight = flight
         self.path = flight.path
 
-    @property
-    def blocking_write(self):
-        return self._write
-
-    def _write(self, block: bytes) -> None:
-        view = memoryview(block)
-        while view:
-            written = os.write(self.flight.write_fd, view)
-            view = view[written:]
-        self.flight.advance(len(block))
+    async def write(self, block: bytes) -> None:
+        flight = self.flight
+        flight.append(block)
+        if flight.write_fd >= 0:
+            await asyncio.get_running_loop().run_in_executor(
+                hashing_executor(), _write_all, flight.write_fd, block)
+            flight.stored(len(block))
+        else:
+            await flight.room()
 
     async def reset(self) -> None:
-        if self.flight.written:
+        if self.flight.received:
             raise CannotRestart("clients are already reading this download")
 
     async def abort(self) -> None:
         self.path = None
 
 
-class InFlight:
-    """One download being served to any number of clients."""
+def _write_all(fd: int, block: bytes) -> None:
+    view = memoryview(block)
+    while view:
+        view = view[os.write(fd, view):]
 
-    def __init__(self, key: tuple, unit: ContentUnit, working_directory: Path) -> None:
+
+class InFlight:
+    """One download being served to any number of clients (see the module docstring)."""
+
+    def __init__(self, key: tuple, unit: ContentUnit, working_directory: Path | None) -> None:
         self.key = key
         self.unit = unit
         self.size = unit.size
-        working_directory.mkdir(parents=True, exist_ok=True)
-        self.path = working_directory / f"serve-{os.urandom(8).hex()}.part"
-        self.write_fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self.read_fd = os.open(self.path, os.O_RDONLY)
-        self.written = 0
-        self.loop = asyncio.get_running_loop()
-        self.changed = asyncio.Event()
-        self.headers: asyncio.Future = self.loop.create_future()
-        self.done: asyncio.Future = self.loop.create_future()
-        self.readers = 0
+        self.blocks: deque[bytes] = deque()
+        self.memory_start = 0  # offset of blocks[0]
+        self.received = 0  # offset just after the last block
+        self.in_file = 0  # bytes written to the file
+        self.path: Path | None = None
+        self.write_fd = self.read_fd = -1
+        if working_directory is not None:
+            working_directory.mkdir(parents=True, exist_ok=True)
+            self.path = working_directory / f"serve-{os.urandom(8).hex()}.part"
+            self.write_fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self.read_fd = os.open(self.path, os.O_RDONLY)
+        loop = asyncio.get_running_loop()
+        self.changed = asyncio.Event()  # set when bytes arrive or the download ends
+        self.drained = asyncio.Event()  # set when readers moved on
+        self.started = asyncio.Event()  # set when the upstream's headers came, or it failed
+        self.headers: asyncio.Future = loop.create_future()
+        self.done: asyncio.Future = loop.create_future()
+        self.readers: set[Reader] = set()
         self.task: asyncio.Task | None = None
 
-    def advance(self, count: int) -> None:
-        """Called by the writer (any thread) once ``count`` more bytes are in the file."""
-        self.written += count
-        self.loop.call_soon_threadsafe(self.changed.set)
+    @property
+    def joinable(self) -> bool:
+        """Whether a new client can still read this download from its first byte."""
+        return not self.done.done() and (self.path is not None or self.memory_start == 0)
 
-    async def read_from(self, offset: int) -> AsyncIterator[bytes]:
-        """The file's bytes from ``offset``, as they arrive; raises the download's error."""
-        while True:
-            done = self.done.done() and self.done.exception() is None
-            limit = self.written if done else min(self.written, max(self.size - 1, 0))
-            if offset < limit:
-                count = min(READ_SIZE, limit - offset)
-                block = await self.loop.run_in_executor(None, os.pread, self.read_fd, count, offset)
-                offset += len(block)
-                yield block
+    # --- the writer's side -----------------------------------------------------------------
+    def append(self, block: bytes) -> None:
+        self.blocks.append(block)
+        self.received += len(block)
+        self.changed.set()
+
+    def stored(self, count: int) -> None:
+        """``count`` more bytes are in the file."""
+        self.in_file += count
+        self.release()
+
+    async def room(self) -> None:
+        """Wait while the slowest reader is :data:`WINDOW` bytes behind (no file to fall
+        back on)."""
+        while self.readers and self.received - min(r.offset for r in self.readers) > WINDOW:
+            self.drained.clear()
+            await self.drained.wait()
+
+    def release(self) -> None:
+        """Drop the blocks nobody needs from memory any more: without a file, those every
+        reader passed; with one, those in the file that no reader needs or that overflow
+        the window."""
+        slowest = min((reader.offset for reader in self.readers), default=self.received)
+        blocks = self.blocks
+        while blocks:
+            end = self.memory_start + len(blocks[0])
+            if self.path is None:
+                if end > slowest:
+                    break
+            elif end > self.in_file or (end > slowest
+                                        and self.received - self.memory_start <= WINDOW):
+                break
+            self.memory_start = end
+            blocks.popleft()
+        self.drained.set()
+
+    def finish(self, error: BaseException | None, result: DownloadResult | None = None) -> None:
+        for future in (self.headers, self.done):
+            if future.done():
                 continue
-            if self.done.done():
-                error = self.done.exception()
-                if error is not None:
-                    raise error
-                return
-            self.changed.clear()
-            waiter = asyncio.ensure_future(self.changed.wait())
-            await asyncio.wait({waiter, self.done}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+                future.exception()  # no reader may be waiting: do not warn it was not retrieved
+        self.changed.set()
+        self.drained.set()
+        self.started.set()
 
-    def reader_left(self) -> None:
+    # --- the readers' side -----------------------------------------------------------------
+    def sendable_end(self) -> int:
+        """How far readers may go now: the last byte waits for the download to validate."""
+        if self.done.done() and self.done.exception() is None:
+            return self.received
+        return min(self.received, max(self.size - 1, 0))
+
+    def from_memory(self, offset: int, end: int) -> list[bytes]:
+        """The bytes in ``[offset, end)``, all in memory, as whole blocks where possible."""
+        parts = []
+        position = self.memory_start
+        for block in self.blocks:
+            block_end = position + len(block)
+            if block_end > offset:
+                start, stop = max(offset - position, 0), min(end - position, len(block))
+                parts.append(block if (start, stop) == (0, len(block)) else block[start:stop])
+                if block_end >= end:
+                    break
+            position = block_end
+        return parts
+
+    def reader_left(self, reader: "Reader") -> None:
         """A client stopped reading (or left before the first byte). The last one out closes
-        the files once the download is over; under ``streamed`` it also cancels a download
+        the file once the download is over; under ``streamed`` it also cancels a download
         nobody reads any more (``on_demand`` ones complete: they are kept)."""
-        self.readers -= 1
-        if self.readers > 0:
+        self.readers.discard(reader)
+        self.release()
+        if self.readers:
             return
         if self.done.done():
             self.close_files()
@@ -124,68 +202,107 @@ class InFlight:
                 pass
 
 
+class Reader:
+    """One client's position in an :class:`InFlight`; leave it with :meth:`leave`."""
+
+    def __init__(self, flight: InFlight) -> None:
+        self.flight = flight
+        self.offset = 0
+        flight.readers.add(self)
+
+    async def blocks(self) -> AsyncIterator[bytes]:
+        """The file's bytes as they arrive; raises the download's error."""
+        flight = self.flight
+        while True:
+            end = flight.sendable_end()
+            if self.offset < end:
+                if self.offset >= flight.memory_start:
+                    parts = flight.from_memory(self.offset, end)
+                else:  # fell behind the memory window: from the file
+                    count = min(READ_SIZE, flight.memory_start - self.offset)
+                    parts = [await asyncio.get_running_loop().run_in_executor(
+                        None, os.pread, flight.read_fd, count, self.offset)]
+                for part in parts:
+                    yield part
+                    self.offset += len(part)
+                    flight.release()
+                continue
+            if flight.done.done():
+                error = flight.done.exception()
+                if error is not None:
+                    raise error
+                return
+            flight.changed.clear()
+            await flight.changed.wait()
+
+    def leave(self) -> None:
+        self.flight.reader_left(self)
+
+
 _flights: dict[tuple, InFlight] = {}
 
 
-def _headers_future_set(flight: InFlight, status, headers) -> None:
+def _headers_arrived(flight: InFlight, status, headers) -> None:
     if not flight.headers.done():
         flight.headers.set_result(headers)
+        flight.started.set()
 
 
-async def join(unit: ContentUnit, working_directory: Path) -> InFlight:
-    """The download of ``unit`` in flight, started now if none is."""
+def join(unit: ContentUnit, working_directory: Path) -> Reader:
+    """A reader of the download of ``unit`` in flight, started now if none can be joined."""
     key = (unit.remote_id, unit.relative_path)
     flight = _flights.get(key)
-    if flight is not None and not flight.done.done():
-        return flight
-    flight = InFlight(key, unit, working_directory)
-    _flights[key] = flight
-    # A context of its own: the download outlives the request that started it (under
-    # on_demand it goes on after the client left), so it must not inherit the request's
-    # thread-sensitive executor, which closes with the request.
-    flight.task = asyncio.get_running_loop().create_task(_run(flight), context=contextvars.Context())
-    return flight
+    if flight is None or not flight.joinable:
+        remote = unit.remote
+        keeps_file = remote.policy == Remote.Policy.ON_DEMAND or remote.verify_before_serve
+        flight = InFlight(key, unit, working_directory if keeps_file else None)
+        _flights[key] = flight
+        # A context of its own: the download outlives the request that started it (under
+        # on_demand it goes on after the client left), so it must not inherit the request's
+        # thread-sensitive executor, which closes with the request.
+        flight.task = asyncio.get_running_loop().create_task(_run(flight),
+                                                             context=contextvars.Context())
+    return Reader(flight)
 
 
 async def _run(flight: InFlight) -> None:
     unit = flight.unit
     remote: Remote = unit.remote
-    factory = await factory_for(remote)
-    downloader = factory.build(
-        quote(unit.relative_path), expected_digests={"sha256": unit.sha256},
-        expected_size=unit.size, writer=BroadcastFileWriter(flight),
-        on_headers=lambda status, headers: _headers_future_set(flight, status, headers),
-        # Streamed bytes are only checked, never stored: sha256 is all they need.
-        digests=None if remote.policy == Remote.Policy.ON_DEMAND else ("sha256",),
-    )
+    downloader = None
     try:
+        factory = await factory_for(remote)
+        downloader = factory.build(
+            quote(unit.relative_path), expected_digests={"sha256": unit.sha256},
+            expected_size=unit.size, writer=FlightWriter(flight),
+            on_headers=lambda status, headers: _headers_arrived(flight, status, headers),
+            # Streamed bytes are only checked, never stored: sha256 is all they need.
+            digests=None if remote.policy == Remote.Policy.ON_DEMAND else ("sha256",),
+        )
         result = await downloader.run()
         if remote.policy == Remote.Policy.ON_DEMAND:
             await sync_to_async(_save)(flight, result)
-        flight.done.set_result(result)
+        flight.finish(None, result)
+    except SecretUnreadable as exc:
+        log.error("content %s/%s: %s", remote.name, unit.relative_path, exc)
+        flight.finish(exc)
     except DownloadError as exc:
         log.warning("serving %s of %s failed: %s", unit.relative_path, remote.name, exc)
         await sync_to_async(_record_failure)(unit, str(exc))
-        _fail(flight, exc)
+        flight.finish(exc)
     except asyncio.CancelledError:
-        _fail(flight, DownloadError(downloader.url, "download cancelled"))
+        url = downloader.url if downloader is not None else unit.relative_path
+        flight.finish(DownloadError(url, "download cancelled"))
         raise
     except Exception as exc:  # noqa: BLE001 - a reader must not wait forever
         log.exception("serving %s of %s crashed", unit.relative_path, remote.name)
-        _fail(flight, DownloadError(downloader.url, f"unexpected error: {exc}"))
+        flight.finish(DownloadError(unit.relative_path, f"unexpected error: {exc}"))
     finally:
         if _flights.get(flight.key) is flight:
             del _flights[flight.key]
-        if flight.readers == 0:
+        if not flight.readers:
             flight.close_files()
-        Path(flight.path).unlink(missing_ok=True)
-
-
-def _fail(flight: InFlight, error: Exception) -> None:
-    for future in (flight.headers, flight.done):
-        if not future.done():
-            future.set_exception(error)
-            future.exception()  # no reader may be waiting: do not warn it was never retrieved
+        if flight.path is not None:
+            flight.path.unlink(missing_ok=True)
 
 
 def _save(flight: InFlight, result: DownloadResult) -> None:
@@ -203,7 +320,6 @@ def failure_answer(error: Exception, relative_path: str) -> tuple[int, str]:
     """The status and text a client gets when the upstream download of ``relative_path``
     failed before its first byte."""
     from ..download import NotFound
-    from ..models.fields import SecretUnreadable
 
     if isinstance(error, NotFound):
         return 404, f"Not found upstream: {relative_path}\n"

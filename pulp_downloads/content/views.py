@@ -130,27 +130,27 @@ async def _head_upstream(unit: ContentUnit) -> HttpResponse:
 
 
 async def _stream_upstream(request: HttpRequest, unit: ContentUnit) -> HttpResponse:
-    flight = await join(unit, app_settings().working_directory / "serving")
-    flight.readers += 1  # keeps the served file open for this client
+    reader = join(unit, app_settings().working_directory / "serving")
+    flight = reader.flight
     try:
         upstream_headers = await asyncio.shield(flight.headers)
         if unit.remote.verify_before_serve:
             await asyncio.shield(flight.done)  # every byte validated before the first is sent
-    except DownloadError as exc:
-        flight.reader_left()
+    except (DownloadError, SecretUnreadable) as exc:
+        reader.leave()
         return _error_response(exc, unit)
     except BaseException:
-        flight.reader_left()
+        reader.leave()
         raise
-    return StreamingHttpResponse(_relay(flight, unit), status=200,
+    return StreamingHttpResponse(_relay(reader, unit), status=200,
                                  headers=_forwarded(upstream_headers, unit))
 
 
-async def _relay(flight, unit: ContentUnit) -> AsyncIterator[bytes]:
-    """Stream the flight to one client. If the client goes away: under ``streamed`` the
+async def _relay(reader, unit: ContentUnit) -> AsyncIterator[bytes]:
+    """Stream the download to one client. If the client goes away: under ``streamed`` the
     download stops when nobody else reads it; under ``on_demand`` it completes and is kept."""
     try:
-        async for block in flight.read_from(0):
+        async for block in reader.blocks():
             yield block
     finally:
-        flight.reader_left()  # the last reader of a streamed download cancels it
+        reader.leave()  # the last reader of a streamed download cancels it

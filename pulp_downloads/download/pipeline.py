@@ -9,6 +9,8 @@ a single large download keeps every core busy. When more downloads are streaming
 are cores, a download needs no lanes: each block is written and hashed in a single thread
 hand-off, and the parallelism comes from the downloads themselves. Small blocks before the
 first large one are written and hashed inline (a hand-off would cost more than the work).
+A writer marked ``inline`` (see :class:`~.writers.Writer`) is not a lane: ``feed()`` awaits
+its ``write()`` before handing the block to the digests.
 
 Each lane buffers at most :data:`LANE_DEPTH` blocks, so memory stays flat whatever the size.
 """
@@ -99,7 +101,9 @@ class BlockPipeline:
         executor = self._executor
         blocking_write = self._writer.blocking_write
         self._lanes = [_Lane(function, None, executor) for function in self._hash_functions]
-        if blocking_write is not None:
+        if self._writer.inline:
+            pass  # written by feed() itself
+        elif blocking_write is not None:
             self._lanes.append(_Lane(blocking_write, None, executor))
         else:
             self._lanes.append(_Lane(None, self._writer.write, executor))
@@ -109,7 +113,9 @@ class BlockPipeline:
         (for small files a thread hand-off costs more than the work; measured)."""
         blocking_write = self._writer.blocking_write
         try:
-            if blocking_write is None:
+            if self._writer.inline:
+                _all(self._hash_functions)(block)
+            elif blocking_write is None:
                 await self._writer.write(block)
                 _all(self._hash_functions)(block)
             else:
@@ -133,6 +139,11 @@ class BlockPipeline:
         (waits while a lane is :data:`LANE_DEPTH` blocks behind)."""
         self._raise_lane_error()
         self.digester.size += len(block)
+        if self._writer.inline:
+            try:
+                await self._writer.write(block)
+            except Exception as exc:
+                self._fail(exc)
         if self._combined is not None:
             await self._feed_combined(block)
             return
@@ -141,7 +152,7 @@ class BlockPipeline:
                 await self._feed_directly(block)
                 return
             blocking_write = self._writer.blocking_write
-            if blocking_write is not None and _Streams.active > CPUS:
+            if blocking_write is not None and not self._writer.inline and _Streams.active > CPUS:
                 # Plenty of downloads in flight: they provide the parallelism; one hand-off
                 # per block, no lanes.
                 self._combined = _all([blocking_write, *self._hash_functions])
@@ -150,6 +161,9 @@ class BlockPipeline:
             self._start_lanes()
         for lane in self._lanes:
             await lane.queue.put(block)
+        # While the network is faster than the lanes, reading the next block would not wait:
+        # let the lanes (and whoever waits for their output) start on this one first.
+        await asyncio.sleep(0)
 
     async def _feed_combined(self, block: bytes) -> None:
         loop = asyncio.get_running_loop()

@@ -68,6 +68,10 @@ class Writer:
 
     #: The local file holding the bytes once finished, if this writer keeps one.
     path: Path | None = None
+    #: ``True``: ``write()`` is awaited by the download itself, block by block, before the
+    #: next block is read (for writers that pass bytes on at once, or whose waiting should
+    #: slow the download down). ``False``: blocks are written alongside the hashing.
+    inline: bool = False
 
     @property
     def blocking_write(self) -> Callable[[bytes], object] | None:
