@@ -221,9 +221,8 @@ class SyncTaskAdmin(admin.ModelAdmin):
 @admin.register(Artifact)
 class ArtifactAdmin(admin.ModelAdmin):
     list_display = ("sha256", "size", "created")
-    search_fields = ("sha256", "sha512", "sha384", "sha224", "sha1", "md5")
-    readonly_fields = ("file_link", "size", "md5", "sha1", "sha224", "sha256", "sha384",
-                       "sha512", "created")
+    search_fields = tuple(reversed(Artifact.DIGEST_FIELDS))  # strongest first
+    readonly_fields = ("file_link", "size", *Artifact.DIGEST_FIELDS, "created")
     fields = readonly_fields
 
     @admin.display(description="file")

@@ -3,7 +3,8 @@ from django.apps import AppConfig
 
 
 class PulpDownloadsConfig(AppConfig):
-    """Connects the app's signal receivers once the app registry is ready."""
+    """Installs the download library's site defaults and the app's signal receivers once
+    the app registry is ready."""
 
     name = "pulp_downloads"
     verbose_name = "Pulp downloads"
@@ -13,12 +14,32 @@ class PulpDownloadsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import checks  # noqa: F401 - registers the system checks
+        from .download import install_defaults
         from .signals import connect_receivers
 
+        install_defaults(site_factory_defaults)  # the library itself knows nothing of Django
         connect_receivers()
         post_migrate.connect(_ensure_role_groups, sender=self)
         _forget_stored_files_when_remotes_change()
         _hide_queue_results_from_admin()
+
+
+def site_factory_defaults():
+    """What every DownloaderFactory of this site uses unless told otherwise: the site's
+    settings and limits (``settings.PULP_DOWNLOADS``, read again for each factory), and the
+    download signals."""
+    from .conf import app_settings, library_settings
+    from .download import FactoryDefaults
+    from .signals import SignalEvents
+
+    conf = app_settings()
+    return FactoryDefaults(
+        settings=library_settings(),
+        download_concurrency=conf.default_download_concurrency,
+        max_retries=conf.default_max_retries,
+        max_download_concurrency=conf.max_download_concurrency,
+        events=SignalEvents,
+    )
 
 
 def _forget_stored_files_when_remotes_change() -> None:

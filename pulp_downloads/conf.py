@@ -15,11 +15,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from .download import LibrarySettings
 from .download.addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy, parse_networks
-
-#: Every digest algorithm an Artifact has a column for, strongest last.
-DIGEST_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
-DEFAULT_CHECKSUMS: tuple[str, ...] = ("sha224", "sha256", "sha384", "sha512")
+from .download.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from .download.digests import DEFAULT_CHECKSUMS, DIGEST_ALGORITHMS, HEX_LENGTHS
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,8 @@ def app_settings() -> AppSettings:
         Path(os.path.realpath(os.path.abspath(root)))
         for root in raw.get("FILE_URL_ALLOWED_ROOTS", ())
     )
-    concurrency = int(raw.get("DEFAULT_DOWNLOAD_CONCURRENCY", 10))
-    retries = int(raw.get("DEFAULT_MAX_RETRIES", 3))
+    concurrency = int(raw.get("DEFAULT_DOWNLOAD_CONCURRENCY", DEFAULT_CONCURRENCY))
+    retries = int(raw.get("DEFAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES))
     if concurrency < 1:
         raise ImproperlyConfigured("PULP_DOWNLOADS['DEFAULT_DOWNLOAD_CONCURRENCY'] must be >= 1")
     if retries < 0:
@@ -105,6 +104,18 @@ def app_settings() -> AppSettings:
         task_heartbeat_timeout=_positive_seconds(raw, "TASK_HEARTBEAT_TIMEOUT", 60),
         content_x_accel_redirect=_x_accel_prefix(raw.get("CONTENT_X_ACCEL_REDIRECT") or ""),
         content_cache_ttl=_positive_seconds(raw, "CONTENT_CACHE_TTL", 30).total_seconds(),
+    )
+
+
+def library_settings() -> LibrarySettings:
+    """The download library's settings for this site."""
+    conf = app_settings()
+    return LibrarySettings(
+        allowed_checksums=conf.allowed_checksums,
+        file_roots=conf.file_url_allowed_roots,
+        working_directory=conf.working_directory,
+        address_policy=conf.address_policy,
+        via=conf.via,
     )
 
 

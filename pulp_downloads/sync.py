@@ -30,11 +30,10 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 
 from .batching import chunks
-from .conf import app_settings
+from .conf import app_settings, library_settings
 from .dirhints import prepare_fanout_directory
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from .download.executors import durability_executor
-from .download.factory import site_library_settings
 from .gcpause import frozen_heap
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .models import Artifact, ContentUnit, Remote
@@ -176,7 +175,7 @@ async def _sync_reported(remote: Remote, summary: SyncSummary, state: SyncProgre
                                                         _prepare_artifact_fanout)
     # A fresh working directory per sync: directories that saw many files come and go get
     # slow to create files in. Files are made durable when they are stored (_store_batch).
-    site = site_library_settings()
+    site = library_settings()
     working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
                                       dir=prepare_fanout_directory(site.working_directory)))
     library = dataclasses.replace(site, working_directory=working, fsync=True,

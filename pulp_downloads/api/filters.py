@@ -15,7 +15,7 @@ class SyncTaskFilter(django_filters.FilterSet):
 class ArtifactFilter(django_filters.FilterSet):
     class Meta:
         model = Artifact
-        fields = {name: ["exact"] for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")}
+        fields = {name: ["exact"] for name in Artifact.DIGEST_FIELDS}
 
 
 class ContentUnitFilter(django_filters.FilterSet):

@@ -142,8 +142,7 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Artifact
-        fields = ["href", "id", "file", "size", "md5", "sha1", "sha224", "sha256", "sha384",
-                  "sha512", "created"]
+        fields = ["href", "id", "file", "size", *Artifact.DIGEST_FIELDS, "created"]
         read_only_fields = fields
 
 

@@ -26,7 +26,7 @@ from .exceptions import (
     UnsupportedURL,
     WriterError,
 )
-from .factory import DownloaderFactory
+from .factory import DownloaderFactory, FactoryDefaults, install_defaults
 from .file import FileDownloader
 from .group import GroupDownloader, GroupReport
 from .http import HttpDownloader
@@ -35,7 +35,7 @@ from .writers import CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeW
 
 __all__ = [
     "AddressNotAllowed", "AddressPolicy", "CallbackError", "TokenError", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
-    "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory",
+    "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory", "FactoryDefaults", "install_defaults",
     "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
     "HttpError", "IncompleteDownload", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",
     "NotFound", "NullWriter", "RemoteConfig", "RetryPolicy", "Secret", "SizeValidationError",

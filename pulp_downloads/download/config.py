@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from .addresses import AddressPolicy
+from .digests import DEFAULT_CHECKSUMS
 
 #: Defaults used when a Remote leaves a limit empty (``None``).
 DEFAULT_CONCURRENCY = 10
@@ -169,7 +170,7 @@ class RemoteConfig:
 class LibrarySettings:
     """Site-wide settings the factory passes down (from ``settings.PULP_DOWNLOADS``)."""
 
-    allowed_checksums: tuple[str, ...] = ("sha224", "sha256", "sha384", "sha512")
+    allowed_checksums: tuple[str, ...] = DEFAULT_CHECKSUMS
     file_roots: tuple[Path, ...] = ()
     working_directory: Path | None = None
     #: fsync a downloaded file before it is handed over (durable on power loss)...

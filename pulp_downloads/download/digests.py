@@ -4,6 +4,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+#: Every digest algorithm an Artifact has a column for, weakest first.
+DIGEST_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
+#: The algorithms computed for every download unless a site chooses others.
+DEFAULT_CHECKSUMS: tuple[str, ...] = ("sha224", "sha256", "sha384", "sha512")
+#: Length of each algorithm's hex digest.
+HEX_LENGTHS: dict[str, int] = {name: hashlib.new(name).digest_size * 2
+                               for name in DIGEST_ALGORITHMS}
+
+
 class Digester:
     """The digests (for ``algorithms``) and size of everything fed so far.
 
@@ -20,6 +29,29 @@ class Digester:
         self.hashers = [hashlib.new(name) for name in self.algorithms]
         self.size = 0
 
+    def update(self, data: bytes) -> None:
+        """Feed ``data`` to every digest (in this thread)."""
+        for hasher in self.hashers:
+            hasher.update(data)
+        self.size += len(data)
+
     def hexdigests(self) -> dict[str, str]:
         """The digests of everything fed so far."""
         return {name: h.hexdigest() for name, h in zip(self.algorithms, self.hashers)}
+
+
+def digests_of(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:
+    """The hex digests of ``data`` for ``algorithms``."""
+    digester = Digester(algorithms)
+    digester.update(data)
+    return digester.hexdigests()
+
+
+def digests_of_file(path, algorithms: Iterable[str], block_size: int = 1 << 20
+                    ) -> tuple[dict[str, str], int]:
+    """The hex digests and size of the file at ``path``."""
+    digester = Digester(algorithms)
+    with open(path, "rb") as fh:
+        while block := fh.read(block_size):
+            digester.update(block)
+    return digester.hexdigests(), digester.size

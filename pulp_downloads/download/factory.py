@@ -2,60 +2,61 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .base import BaseDownloader
-from .config import LibrarySettings, RemoteConfig, RetryPolicy
+from .config import (DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, LibrarySettings, RemoteConfig,
+                     RetryPolicy)
 from .context import DownloadContext
 from .exceptions import UnsupportedURL
 from .file import FileDownloader
 from .http import HttpDownloader
 
-_USE_SIGNALS = object()
+@dataclass(frozen=True)
+class FactoryDefaults:
+    """What a :class:`DownloaderFactory` uses where its caller gives nothing: the site's
+    settings, the limits for a Remote that leaves them empty, and the event sink."""
+
+    settings: LibrarySettings = field(default_factory=LibrarySettings)
+    download_concurrency: int = DEFAULT_CONCURRENCY
+    max_retries: int = DEFAULT_MAX_RETRIES
+    #: No Remote gets more concurrent downloads than this (``None``: no cap).
+    max_download_concurrency: int | None = None
+    #: Makes the event sink of each factory (``None``: no events).
+    events: Callable[[], Any] | None = None
 
 
-def site_library_settings() -> LibrarySettings:
-    """The library settings of this site (from ``settings.PULP_DOWNLOADS``)."""
-    return _settings_from_django()[0]
+_defaults_provider: Callable[[], FactoryDefaults] = FactoryDefaults
 
 
-def _settings_from_django() -> tuple[LibrarySettings, int, int, int | None]:
-    """Site settings from ``settings.PULP_DOWNLOADS`` when Django is configured."""
-    try:
-        from django.conf import settings as django_settings
+def install_defaults(provider: Callable[[], FactoryDefaults]) -> None:
+    """Make ``provider()`` the defaults of every factory created from now on (called once
+    per factory, so it may read settings that change). An application installs its own in
+    its start-up code; without one, factories use :class:`FactoryDefaults`' plain values."""
+    global _defaults_provider
+    _defaults_provider = provider
 
-        configured = django_settings.configured
-    except ImportError:  # pragma: no cover - Django is a dependency
-        configured = False
-    if not configured:
-        return LibrarySettings(), 10, 3, None
-    from pulp_downloads.conf import app_settings
 
-    conf = app_settings()
-    return (
-        LibrarySettings(
-            allowed_checksums=conf.allowed_checksums,
-            file_roots=conf.file_url_allowed_roots,
-            working_directory=conf.working_directory,
-            address_policy=conf.address_policy,
-            via=conf.via,
-        ),
-        conf.default_download_concurrency,
-        conf.default_max_retries,
-        conf.max_download_concurrency,
-    )
+def factory_defaults() -> FactoryDefaults:
+    """The defaults a factory created now would use."""
+    return _defaults_provider()
+
+
+_DEFAULT_EVENTS = object()
 
 
 class DownloaderFactory:
     """Builds downloaders for one remote; they share one :class:`DownloadContext`.
 
     ``remote`` is a Remote model instance (read once, never modified) or a
-    :class:`RemoteConfig`. Site settings (allowed checksums, file roots, working directory)
-    come from Django settings unless given as ``settings``. ``events`` receives
-    started/finished/failed notifications; by default they become the Django signals of
-    :mod:`pulp_downloads.signals` (pass ``None`` for none).
+    :class:`RemoteConfig`. ``settings`` (allowed checksums, file roots, working directory,
+    ...) and ``events`` (an object told of started/finished/failed downloads; ``None`` for
+    none) default to the installed :class:`FactoryDefaults` (see :func:`install_defaults`;
+    the Django app installs the site's settings and its signals).
 
     Close the factory when done (``await factory.close()``, or use ``async with``).
     """
@@ -72,24 +73,24 @@ class DownloaderFactory:
         *,
         settings: LibrarySettings | None = None,
         retry_policy: RetryPolicy | None = None,
-        events: Any = _USE_SIGNALS,
+        events: Any = _DEFAULT_EVENTS,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
-        site, default_concurrency, default_retries, max_concurrency = _settings_from_django()
+        defaults = factory_defaults()
         if settings is None:
-            settings = site
+            settings = defaults.settings
         if isinstance(remote, RemoteConfig):
             config = remote
         else:
             config = RemoteConfig.from_remote(
-                remote, default_concurrency=default_concurrency, default_max_retries=default_retries
+                remote, default_concurrency=defaults.download_concurrency,
+                default_max_retries=defaults.max_retries,
             )
-        if max_concurrency is not None and config.download_concurrency > max_concurrency:
-            config = dataclasses.replace(config, download_concurrency=max_concurrency)
-        if events is _USE_SIGNALS:
-            from pulp_downloads.signals import SignalEvents
-
-            events = SignalEvents()
+        cap = defaults.max_download_concurrency
+        if cap is not None and config.download_concurrency > cap:
+            config = dataclasses.replace(config, download_concurrency=cap)
+        if events is _DEFAULT_EVENTS:
+            events = defaults.events() if defaults.events is not None else None
         self.config = config
         self.context = DownloadContext(
             config, settings, retry_policy or RetryPolicy(), events=events, executor=executor
@@ -155,4 +156,4 @@ class DownloaderFactory:
         return f"<DownloaderFactory {self.config.name or self.config.url}>"
 
 
-__all__ = ["DownloaderFactory", "site_library_settings"]
+__all__ = ["DownloaderFactory", "FactoryDefaults", "factory_defaults", "install_defaults"]

@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.utils import timezone
 
-from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
+from pulp_downloads.conf import DIGEST_ALGORITHMS, HEX_LENGTHS, app_settings
 from pulp_downloads.dirhints import create_subdirectories, prepare_fanout_directory
 from pulp_downloads.localfiles import place_local, write_local
 from pulp_downloads.batching import chunks
@@ -22,7 +22,6 @@ from pulp_downloads.batching import chunks
 log = logging.getLogger(__name__)
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 
 
 #: The storage directory holding every Artifact's file.
@@ -185,7 +184,7 @@ class Artifact(models.Model):
         if missing:
             raise ArtifactError(f"missing digest(s) for allowed algorithm(s): {missing}")
         for name, value in digests.items():
-            if len(value) != _HEX_LENGTHS[name]:
+            if len(value) != HEX_LENGTHS[name]:
                 raise ArtifactError(f"{name} digest has the wrong length: {value!r}")
         return {name: value for name, value in digests.items() if name in allowed}
 
