@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import Signal
@@ -60,12 +59,6 @@ class SignalEvents:
                         url=downloader.url, attachment=downloader.attachment, error=error)
 
 
-def _create_artifact(result):
-    from .models import Artifact
-
-    return Artifact.from_validated_file(result.path, result.digests, result.size)
-
-
 async def create_artifact_on_finish(sender, downloader, result, **kwargs) -> None:
     """Turn a finished download built with ``save_artifact=True`` into an Artifact.
 
@@ -74,8 +67,9 @@ async def create_artifact_on_finish(sender, downloader, result, **kwargs) -> Non
     """
     if not getattr(downloader, "save_artifact", False) or result.path is None:
         return
-    result.artifact = await sync_to_async(_create_artifact)(result)
-    result.path = None  # the temporary file now lives in storage
+    from .storage import ArtifactStore
+
+    result.artifact = await ArtifactStore().store_result(result)
 
 
 def delete_artifact_file(sender, instance, **kwargs) -> None:

@@ -29,18 +29,19 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 
-from .batching import chunks
+from .models.bulk import chunks
 from .conf import app_settings, library_settings
-from .dirhints import prepare_fanout_directory
+from .storage.directories import prepare_fanout_directory
 from .download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from .download.executors import durability_executor
 from .gcpause import frozen_heap
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .models import Artifact, ContentUnit, Remote
-from .models.artifact import (ARTIFACT_ROOT, ArtifactError, local_storage_path,
-                              prepare_artifact_root)
-from .models.artifact_batch import ArtifactBatch
-from .storehelper import StoreHelper
+from .storage import ArtifactStore
+from .storage.batch import ArtifactBatch
+from .storage.helper import StoreHelper
+from .storage.paths import (ARTIFACT_ROOT, ArtifactError, local_storage_path,
+                            prepare_artifact_root)
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ def _housekeeping() -> None:
     of syncs and of content serving (a web process stopped mid-download leaves its
     ``serving/*.part``)."""
     conf = app_settings()
-    Artifact.cleanup_orphans(conf.orphan_cleanup_age)
+    ArtifactStore().cleanup_orphans(conf.orphan_cleanup_age)
     cutoff = time.time() - STALE_TEMP_FILE_AGE.total_seconds()
     for directory in (conf.working_directory, conf.working_directory / "serving"):
         try:

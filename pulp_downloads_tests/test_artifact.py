@@ -10,7 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 
 from pulp_downloads.conf import app_settings
-from pulp_downloads.models import Artifact, ArtifactError, artifact_path
+from pulp_downloads.models import Artifact
+from pulp_downloads.storage import ArtifactError, ArtifactStore, artifact_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ def test_path_is_derived_from_sha256():
 def test_from_validated_file_moves_file_into_storage(tmp_path):
     data = b"hello artifact\n" * 100
     src = temp_file(tmp_path, data)
-    artifact = Artifact.from_validated_file(src, digests_of(data), len(data))
+    artifact = ArtifactStore().store_file(src, digests_of(data), len(data))
     assert not src.exists(), "the temporary file is moved, not copied"
     assert artifact.size == len(data)
     assert artifact.file.name == artifact_path(hashlib.sha256(data).hexdigest())
@@ -47,9 +48,9 @@ def test_from_validated_file_moves_file_into_storage(tmp_path):
 
 def test_from_validated_file_is_idempotent_on_sha256(tmp_path):
     data = b"same bytes"
-    first = Artifact.from_validated_file(temp_file(tmp_path, data, "a"), digests_of(data))
+    first = ArtifactStore().store_file(temp_file(tmp_path, data, "a"), digests_of(data))
     again = temp_file(tmp_path, data, "b")
-    second = Artifact.from_validated_file(again, digests_of(data))
+    second = ArtifactStore().store_file(again, digests_of(data))
     assert first.pk == second.pk
     assert Artifact.objects.count() == 1
     assert not again.exists(), "the duplicate temporary file is removed"
@@ -57,7 +58,7 @@ def test_from_validated_file_is_idempotent_on_sha256(tmp_path):
 
 def test_digests_are_computed_when_not_given(tmp_path):
     data = os.urandom(3 * 1024 * 1024 + 7)
-    artifact = Artifact.from_validated_file(temp_file(tmp_path, data))
+    artifact = ArtifactStore().store_file(temp_file(tmp_path, data))
     assert artifact.sha256 == hashlib.sha256(data).hexdigest()
     assert artifact.sha224 == hashlib.sha224(data).hexdigest()
     assert artifact.size == len(data)
@@ -67,7 +68,7 @@ def test_missing_allowed_digest_is_refused_and_file_kept(tmp_path):
     data = b"abc"
     src = temp_file(tmp_path, data)
     with pytest.raises(ArtifactError, match="sha512"):
-        Artifact.from_validated_file(src, {"sha256": hashlib.sha256(data).hexdigest()}, 3)
+        ArtifactStore().store_file(src, {"sha256": hashlib.sha256(data).hexdigest()}, 3)
     assert src.exists()
     assert Artifact.objects.count() == 0
 
@@ -75,7 +76,7 @@ def test_missing_allowed_digest_is_refused_and_file_kept(tmp_path):
 def test_unknown_digest_algorithm_is_a_clear_error(tmp_path):
     src = temp_file(tmp_path, b"abc")
     with pytest.raises(ArtifactError, match="unknown digest"):
-        Artifact.from_validated_file(src, {"crc32": "abcd"}, 3)
+        ArtifactStore().store_file(src, {"crc32": "abcd"}, 3)
 
 
 def test_extra_allowed_checksum_md5_is_stored_when_enabled(settings, tmp_path):
@@ -83,7 +84,7 @@ def test_extra_allowed_checksum_md5_is_stored_when_enabled(settings, tmp_path):
         settings.PULP_DOWNLOADS, ALLOWED_CONTENT_CHECKSUMS=["md5", "sha256"]
     )
     data = b"md5 too"
-    artifact = Artifact.from_validated_file(temp_file(tmp_path, data))
+    artifact = ArtifactStore().store_file(temp_file(tmp_path, data))
     assert artifact.md5 == hashlib.md5(data).hexdigest()
     assert artifact.sha512 is None
 
@@ -104,7 +105,7 @@ def test_settings_refuse_unknown_checksum(settings):
 
 def test_deleting_an_artifact_removes_its_file(tmp_path):
     data = b"to be deleted"
-    artifact = Artifact.from_validated_file(temp_file(tmp_path, data))
+    artifact = ArtifactStore().store_file(temp_file(tmp_path, data))
     name = artifact.file.name
     assert default_storage.exists(name)
     artifact.delete()
@@ -119,7 +120,7 @@ def test_content_in_memory_is_written_into_storage(settings, tmp_path, use_syncf
     disk_file = temp_file(tmp_path, from_disk)
     items = [(data, digests_of(data), len(data)) for data in contents]
     items.append((disk_file, digests_of(from_disk), len(from_disk)))
-    stored = Artifact.store_validated_files(items, fsync_below=256 * 1024)
+    stored = ArtifactStore().store_validated(items, fsync_below=256 * 1024)
     assert sorted(stored) == sorted(hashlib.sha256(d).hexdigest() for d in [*contents, from_disk])
     for data in [*contents, from_disk]:
         artifact = Artifact.objects.get(sha256=hashlib.sha256(data).hexdigest())
@@ -133,10 +134,10 @@ def test_content_in_memory_is_written_into_storage(settings, tmp_path, use_syncf
 
 def test_content_in_memory_already_stored_is_not_written_again():
     data = b"stored once\n"
-    Artifact.store_validated_files([(data, digests_of(data), len(data))])
+    ArtifactStore().store_validated([(data, digests_of(data), len(data))])
     artifact = Artifact.objects.get()
     before = os.stat(artifact.file.path).st_ino
-    again = Artifact.store_validated_files([(data, digests_of(data), len(data))] * 2)
+    again = ArtifactStore().store_validated([(data, digests_of(data), len(data))] * 2)
     assert again == [artifact.sha256]
     assert Artifact.objects.count() == 1
     assert os.stat(artifact.file.path).st_ino == before, "the stored file was not replaced"
@@ -150,7 +151,7 @@ def test_flush_setting_must_be_a_boolean(settings):
 
 @pytest.mark.parametrize("use_syncfs", [True, False])
 def test_flushing_a_missing_file_is_an_error_naming_it(tmp_path, use_syncfs):
-    from pulp_downloads.durability import flush_files
+    from pulp_downloads.storage.durability import flush_files
 
     present = temp_file(tmp_path, b"x")
     flush_files([present], use_syncfs=use_syncfs)
@@ -169,7 +170,7 @@ def test_file_from_another_filesystem_is_copied_into_place(tmp_path):
     src = other / f"pulp-downloads-test-{os.getpid()}.tmp"
     src.write_bytes(data)
     try:
-        artifact = Artifact.from_validated_file(src, digests_of(data), len(data))
+        artifact = ArtifactStore().store_file(src, digests_of(data), len(data))
         assert not src.exists(), "the temporary file is removed once copied"
     finally:
         src.unlink(missing_ok=True)

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 
-from pulp_downloads.dirhints import mark_top_directory, prepare_fanout_directory
-from pulp_downloads.models import Artifact, ArtifactError, PendingArtifactFile
-from pulp_downloads.models.artifact_batch import ArtifactBatch
-from pulp_downloads.storehelper import StoreHelper, StoreHelperError
+from pulp_downloads.storage.directories import mark_top_directory, prepare_fanout_directory
+from pulp_downloads.models import Artifact, PendingArtifactFile
+from pulp_downloads.storage import ArtifactError, ArtifactStore
+from pulp_downloads.storage.batch import ArtifactBatch
+from pulp_downloads.storage.helper import StoreHelper, StoreHelperError
 
 ALGORITHMS = ("sha224", "sha256", "sha384", "sha512")
 FS_IOC_GETFLAGS = 0x80086601
@@ -114,7 +115,7 @@ def test_hints_never_fail(tmp_path):
 
 @pytest.mark.django_db
 def test_storing_marks_the_artifact_root(tmp_path):
-    Artifact.store_validated_files([(b"x", digests_of(b"x"), 1)])
+    ArtifactStore().store_validated([(b"x", digests_of(b"x"), 1)])
     root = Path(default_storage.path("artifact"))
     try:
         flags = flags_of(root)
@@ -245,7 +246,7 @@ def test_frozen_heap_is_handed_back_when_the_block_fails():
 
 
 def test_missing_subdirectories_are_created_and_existing_ones_kept(tmp_path):
-    from pulp_downloads.dirhints import create_subdirectories
+    from pulp_downloads.storage.directories import create_subdirectories
 
     (tmp_path / "01").mkdir()
     (tmp_path / "01" / "kept").write_bytes(b"x")

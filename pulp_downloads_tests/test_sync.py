@@ -99,7 +99,7 @@ async def test_immediate_sync_stores_every_file_and_links_units(upstream):
 
 
 async def test_a_sync_prepares_the_artifact_fanout_directories(upstream):
-    from pulp_downloads.models.artifact import ARTIFACT_FANOUT
+    from pulp_downloads.storage.paths import ARTIFACT_FANOUT
 
     remote = await make_remote(upstream.add_repo("repo", files(2)))
     await async_sync_remote(remote)

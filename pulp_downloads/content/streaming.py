@@ -30,8 +30,9 @@ from asgiref.sync import sync_to_async
 from ..download import CannotRestart, DownloadError, DownloadResult
 from ..download.executors import hashing_executor
 from ..download.writers import Writer
-from ..models import Artifact, ContentUnit, Remote
+from ..models import ContentUnit, Remote
 from ..models.fields import SecretUnreadable
+from ..storage import ArtifactStore
 from .factories import factory_for
 
 log = logging.getLogger(__name__)
@@ -311,7 +312,7 @@ def _save(flight: InFlight, result: DownloadResult) -> None:
     os.fsync(flight.write_fd)
     link = flight.path.with_name(flight.path.name + ".artifact")
     os.link(flight.path, link)
-    artifact = Artifact.from_validated_file(link, result.digests, result.size)
+    artifact = ArtifactStore().store_file(link, result.digests, result.size)
     ContentUnit.objects.filter(remote_id=flight.unit.remote_id, sha256=flight.unit.sha256).update(
         artifact=artifact, last_error="")
 

@@ -1,10 +1,7 @@
-"""The app's models."""
-from .artifact import Artifact, ArtifactError, artifact_path
+"""The app's models: plain rows, no storing, syncing or downloading logic."""
+from .artifact import Artifact
 from .content import ContentUnit
 from .remote import SECRET_FIELDS, Remote
 from .task import PendingArtifactFile, SyncTask
 
-__all__ = [
-    "Artifact", "ArtifactError", "ContentUnit", "PendingArtifactFile", "Remote", "SECRET_FIELDS",
-    "SyncTask", "artifact_path",
-]
+__all__ = ["Artifact", "ContentUnit", "PendingArtifactFile", "Remote", "SECRET_FIELDS", "SyncTask"]

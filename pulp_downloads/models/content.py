@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from django.db import connections, models, router
 from django.utils import timezone
 
-from pulp_downloads.batching import insert_rows
+from .bulk import insert_rows
 
 
 class ContentUnit(models.Model):

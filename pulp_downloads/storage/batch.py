@@ -9,7 +9,7 @@
    clears their journal entries in one transaction.
 
 A process killed between 1 and 4 leaves only journal entries, whose files
-:meth:`Artifact.cleanup_orphans <pulp_downloads.models.Artifact.cleanup_orphans>` removes.
+:meth:`ArtifactStore.cleanup_orphans <.store.ArtifactStore.cleanup_orphans>` removes.
 The steps are separate so that an asyncio pipeline can run each where it is cheapest, and
 overlap the flush of one batch with the placing of the next. Step 2, for instance:
 placing a small file in local storage is a few system calls, and doing them on a thread that
@@ -19,21 +19,24 @@ costs far more than the calls themselves).
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
 from pathlib import Path
 
+from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from pulp_downloads.batching import chunks, insert_rows, unlogged_cursor
-from pulp_downloads.conf import DIGEST_ALGORITHMS, app_settings
-from pulp_downloads.download.executors import durability_executor
-from pulp_downloads.durability import flush_files
-
-from .artifact import (ARTIFACT_ROOT, Artifact, ArtifactError, artifact_path,
-                       local_storage_path, prepare_artifact_root)
+from ..conf import DIGEST_ALGORITHMS, HEX_LENGTHS, app_settings
+from ..download.digests import digests_of
+from ..download.executors import durability_executor
+from ..models import Artifact, PendingArtifactFile
+from ..models.bulk import chunks, insert_rows, unlogged_cursor
+from .durability import flush_files
+from .localfiles import place_local, write_local
+from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, local_storage_path,
+                    prepare_artifact_root)
 
 #: How many threads :meth:`ArtifactBatch.place_all` uses: creating a file can wait on the disk
 #: (inode allocation), and file system calls release the GIL.
@@ -46,8 +49,11 @@ class ArtifactBatch:
     """Validated files on their way to becoming Artifacts (see the module docstring)."""
 
     def __init__(self, storage, new: dict[str, tuple[Source, dict[str, str], int]],
-                 sha256s: list[str], fsync_below: int) -> None:
+                 sha256s: list[str], fsync_below: int, allowed: tuple[str, ...],
+                 use_syncfs: bool) -> None:
         self.storage = storage
+        self.allowed = allowed
+        self.use_syncfs = use_syncfs
         self.sha256s = sha256s
         self._new = new
         self._names = {sha256: artifact_path(sha256) for sha256 in new}
@@ -60,7 +66,9 @@ class ArtifactBatch:
     @classmethod
     def begin(cls, files: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
               storage=None, fsync_below: int = 0,
-              restore: frozenset[str] | set[str] = frozenset()) -> "ArtifactBatch":
+              restore: frozenset[str] | set[str] = frozenset(),
+              allowed: tuple[str, ...] | None = None,
+              use_syncfs: bool | None = None) -> "ArtifactBatch":
         """Start storing ``files``: items ``(source, digests, size)``, where the source is a
         complete temporary file (moved into storage) or the content itself (``bytes``).
 
@@ -71,14 +79,18 @@ class ArtifactBatch:
         (already stored, or repeated) are removed. New files smaller than ``fsync_below``
         bytes, and all content given as bytes, are flushed by :meth:`commit`; larger temporary
         files must be durable already. Files whose sha256 is in ``restore`` are placed even
-        though their Artifact exists (its file went missing); the row is left as it is."""
+        though their Artifact exists (its file went missing); the row is left as it is.
+        ``allowed`` (the digests every Artifact has) and ``use_syncfs`` default to the
+        site's settings."""
         storage = storage or default_storage
-        allowed = app_settings().allowed_checksums
+        conf = app_settings()
+        allowed = allowed or conf.allowed_checksums
+        use_syncfs = conf.flush_with_syncfs if use_syncfs is None else use_syncfs
         checked: dict[str, tuple[Source, dict[str, str], int]] = {}
         discard: list[Source] = []
         for source, digests, size in files:
             source = source if isinstance(source, bytes) else Path(source)
-            digests = Artifact._checked_digests(
+            digests = checked_digests(
                 digests, allowed, only_sha256_required=isinstance(source, bytes))
             if digests["sha256"] in checked:
                 discard.append(source)
@@ -93,7 +105,7 @@ class ArtifactBatch:
         for source in discard:
             if isinstance(source, Path):
                 source.unlink(missing_ok=True)
-        batch = cls(storage, checked, sha256s, fsync_below)
+        batch = cls(storage, checked, sha256s, fsync_below, allowed, use_syncfs)
         batch._journal()
         return batch
 
@@ -108,8 +120,6 @@ class ArtifactBatch:
         return self._local_root is not None
 
     def _journal(self) -> None:
-        from .task import PendingArtifactFile
-
         if not self._new:
             return
         connection = connections[router.db_for_write(Artifact)]
@@ -151,7 +161,7 @@ class ArtifactBatch:
     def place(self, sha256: str) -> None:
         """Put the new file ``sha256`` under its Artifact path (atomically; no database)."""
         source, _, size = self._new[sha256]
-        destination = Artifact._store(self.storage, source, self._names[sha256])
+        destination = put_in_storage(self.storage, source, self._names[sha256])
         if destination is not None and (isinstance(source, bytes) or size < self._fsync_below):
             self._to_flush.append(destination)
         self._placed.add(sha256)
@@ -172,12 +182,11 @@ class ArtifactBatch:
 
     def complete_digests(self) -> None:
         """Compute the allowed digests missing for content given as bytes (no database)."""
-        allowed = app_settings().allowed_checksums
         for source, digests, _ in self._new.values():
             if isinstance(source, bytes):
-                for name in allowed:
-                    if name not in digests:
-                        digests[name] = hashlib.new(name, source).hexdigest()
+                missing = [name for name in self.allowed if name not in digests]
+                if missing:
+                    digests.update(digests_of(source, missing))
 
     def flush(self) -> None:
         """Make every placed file durable (no database: may run on any thread, while other
@@ -186,15 +195,13 @@ class ArtifactBatch:
         if missing:
             raise ArtifactError(f"{len(missing)} file(s) of the batch were not placed")
         if not self._flushed:
-            flush_files(self._to_flush, use_syncfs=app_settings().flush_with_syncfs,
+            flush_files(self._to_flush, use_syncfs=self.use_syncfs,
                         executor=durability_executor())
             self._flushed = True
 
     def commit(self) -> list[str]:
         """Flush the placed files, then insert their rows and clear their journal entries in
         one transaction. Returns every sha256 of the batch (new or already stored)."""
-        from .task import PendingArtifactFile
-
         self.complete_digests()
         # One flush for the batch, before the rows that make the files visible are committed.
         self.flush()
@@ -223,3 +230,47 @@ class ArtifactBatch:
     @staticmethod
     def _now(connection):
         return Artifact._meta.get_field("created").get_db_prep_value(timezone.now(), connection)
+
+
+def checked_digests(digests: dict[str, str], allowed: tuple[str, ...], *,
+                    only_sha256_required: bool = False) -> dict[str, str]:
+    """``digests`` lower-cased and limited to ``allowed``; raises :class:`ArtifactError` for
+    unknown algorithms, wrong lengths, or an allowed one missing (only sha256 when
+    ``only_sha256_required``)."""
+    digests = {name.lower(): value.lower() for name, value in digests.items()}
+    unknown = set(digests) - set(DIGEST_ALGORITHMS)
+    if unknown:
+        raise ArtifactError(f"unknown digest algorithm(s): {sorted(unknown)}")
+    required = ("sha256",) if only_sha256_required else allowed
+    missing = [name for name in required if name not in digests]
+    if missing:
+        raise ArtifactError(f"missing digest(s) for allowed algorithm(s): {missing}")
+    for name, value in digests.items():
+        if len(value) != HEX_LENGTHS[name]:
+            raise ArtifactError(f"{name} digest has the wrong length: {value!r}")
+    return {name: value for name, value in digests.items() if name in allowed}
+
+
+def put_in_storage(storage, source: Path | bytes, name: str) -> Path | None:
+    """Put ``source`` (a temporary file, moved, or content) under ``name`` atomically; return
+    the local path, if the storage is local (the caller makes it durable)."""
+    local_destination = local_storage_path(storage, name)
+    if local_destination is not None:
+        if isinstance(source, bytes):
+            write_local(source, local_destination)
+        else:
+            place_local(source, local_destination)
+        return local_destination
+    # Remote storages (S3, ...) upload atomically; replace any earlier copy.
+    if storage.exists(name):
+        storage.delete(name)
+    if isinstance(source, bytes):
+        stored = storage.save(name, ContentFile(source, name=os.path.basename(name)))
+    else:
+        with open(source, "rb") as fh:
+            stored = storage.save(name, File(fh, name=os.path.basename(name)))
+    if stored != name:  # pragma: no cover - a storage that renamed despite the delete
+        raise ArtifactError(f"storage saved {name!r} as {stored!r}")
+    if isinstance(source, Path):
+        source.unlink(missing_ok=True)
+    return None

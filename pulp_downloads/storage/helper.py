@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 _LENGTH = struct.Struct("!Q")
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _CHILD_CODE = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from pulp_downloads.storehelper import serve; serve()"
+    "from pulp_downloads.storage.helper import serve; serve()"
 )
 
 

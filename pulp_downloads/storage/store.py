@@ -1,0 +1,117 @@
+"""ArtifactStore: validated files in, Artifacts out."""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import app_settings
+from ..download import DownloadResult
+from ..download.digests import digests_of_file
+from ..models import Artifact, PendingArtifactFile
+from ..models.bulk import chunks
+from .batch import ArtifactBatch, Source
+
+log = logging.getLogger(__name__)
+
+
+class ArtifactStore:
+    """Makes Artifacts of validated files in ``storage`` (default: Django's default storage).
+
+    Every way to an Artifact goes through here: a finished download (:meth:`store_result`,
+    called by the ``download_finished`` receiver for downloads built with
+    ``save_artifact``), a file (:meth:`store_file`), many files or contents at once
+    (:meth:`store_files`, :meth:`store_validated`). Storing is idempotent on sha256: content
+    already stored is dropped and the existing Artifact returned. A file is in place and
+    durable before its row is committed; a process killed in between leaves only a journal
+    entry, whose file :meth:`cleanup_orphans` removes.
+    """
+
+    def __init__(self, storage=None, *, allowed_checksums: tuple[str, ...] | None = None,
+                 use_syncfs: bool | None = None) -> None:
+        conf = app_settings()
+        self.storage = storage or default_storage
+        self.allowed_checksums = allowed_checksums or conf.allowed_checksums
+        self.use_syncfs = conf.flush_with_syncfs if use_syncfs is None else use_syncfs
+
+    def begin(self, items: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
+              fsync_below: int = 0, restore: set[str] | frozenset[str] = frozenset()
+              ) -> ArtifactBatch:
+        """Start storing ``items`` step by step (see :class:`ArtifactBatch`)."""
+        return ArtifactBatch.begin(items, storage=self.storage, fsync_below=fsync_below,
+                                   restore=restore, allowed=self.allowed_checksums,
+                                   use_syncfs=self.use_syncfs)
+
+    def store_validated(self, items: list[tuple[Source | str | os.PathLike, dict[str, str], int]],
+                        *, fsync_below: int = 0) -> list[str]:
+        """Store ``(source, digests, size)`` items at once; returns their sha256s (new or
+        already stored) without loading Artifacts.
+
+        A source is a complete temporary file (moved into storage) or the content itself
+        (``bytes``, for which sha256 is the only digest required). New files smaller than
+        ``fsync_below`` bytes, and all content given as bytes, are flushed to disk once in
+        place; larger temporary files must be durable already."""
+        batch = self.begin(items, fsync_below=fsync_below)
+        batch.place_all()
+        return batch.commit()
+
+    def store_files(self, files: list[tuple[str | os.PathLike, dict[str, str], int]]
+                    ) -> dict[str, Artifact]:
+        """Store many validated temporary files; returns ``{sha256: Artifact}``."""
+        sha256s = self.store_validated(files)
+        found: dict[str, Artifact] = {}
+        for chunk in chunks(sha256s):
+            found.update((a.sha256, a) for a in Artifact.objects.filter(sha256__in=chunk))
+        return found
+
+    def store_file(self, path: str | os.PathLike, digests: dict[str, str] | None = None,
+                   size: int | None = None) -> Artifact:
+        """Move a complete temporary file into storage and return its Artifact.
+
+        ``digests`` must hold every allowed algorithm; when ``None`` they are computed
+        here."""
+        path = Path(path)
+        if digests is None:
+            digests, size = digests_of_file(path, self.allowed_checksums)
+        if size is None:
+            size = path.stat().st_size
+        return self.store_files([(path, digests, size)])[digests["sha256"].lower()]
+
+    async def store_result(self, result: DownloadResult) -> Artifact:
+        """Store the file of a finished download; its temporary file moves into storage."""
+        if result.path is None:
+            raise ValueError(f"the download of {result.url} kept no file to store")
+        artifact = await sync_to_async(self.store_file)(result.path, result.digests,
+                                                        result.size)
+        result.path = None
+        return artifact
+
+    def cleanup_orphans(self, older_than: timedelta) -> int:
+        """Remove files left under Artifact paths by processes killed while storing them.
+
+        Only journal entries older than ``older_than`` are considered (younger ones may
+        belong to a store in progress). Returns how many orphan files were removed."""
+        cutoff = timezone.now() - older_than
+        removed = 0
+        for pk in (PendingArtifactFile.objects.filter(created__lt=cutoff)
+                   .values_list("pk", flat=True)):
+            with transaction.atomic():
+                pending = (PendingArtifactFile.objects.select_for_update()
+                           .filter(pk=pk, created__lt=cutoff).first())
+                if pending is None:
+                    continue
+                if not Artifact.objects.filter(sha256=pending.sha256).exists():
+                    if self.storage.exists(pending.path):
+                        self.storage.delete(pending.path)
+                        removed += 1
+                pending.delete()
+        if removed:
+            log.warning("removed %d orphan artifact file(s) left by an interrupted store",
+                        removed)
+        return removed
