@@ -8,10 +8,10 @@ Signals (all sent with ``sender`` = the downloader's class):
 ``download_failed``    kwargs ``downloader``, ``url``, ``attachment``, ``error`` (a
                        :class:`DownloadError`).
 
-They are sent from the event loop as ``Signal.asend()`` would: async receivers run on the
-loop (one after the other), sync receivers through ``sync_to_async`` (so they may use the
-ORM). A receiver must not raise; an exception from a receiver propagates to the caller of
-``run()``.
+They are sent from the event loop with ``Signal.asend()``: async receivers run on the loop,
+sync receivers through ``sync_to_async`` (so they may use the ORM). A receiver must not
+raise; an exception from a receiver fails the download (a ``CallbackError`` for the caller
+of ``run()``).
 """
 from __future__ import annotations
 
@@ -28,48 +28,40 @@ download_finished = Signal()
 download_failed = Signal()
 
 
-async def _send(signal: Signal, sender, **named) -> None:
-    """``signal.asend()``, without its per-call tasks when every receiver is async: those are
-    awaited one after the other on the loop (``asend`` costs about 24 us a call in tasks,
-    i.e. 5 % of a sync of small files). With any sync receiver, ``asend`` runs them all."""
-    sync_receivers, async_receivers = signal._live_receivers(sender)  # Django >= 5.0
-    if sync_receivers:
-        await signal.asend(sender=sender, **named)
-        return
-    for receiver in async_receivers:
-        await receiver(signal=signal, sender=sender, **named)
-
-
 class SignalEvents:
     """The download library's event sink that sends the signals above."""
 
     async def started(self, downloader) -> None:
         if download_started.has_listeners():
-            await _send(download_started, type(downloader), downloader=downloader,
+            await download_started.asend(type(downloader), downloader=downloader,
                         url=downloader.url, attachment=downloader.attachment)
 
     async def finished(self, downloader, result) -> None:
         if download_finished.has_listeners():
-            await _send(download_finished, type(downloader), downloader=downloader,
+            await download_finished.asend(type(downloader), downloader=downloader,
                         result=result)
 
     async def failed(self, downloader, error) -> None:
         if download_failed.has_listeners():
-            await _send(download_failed, type(downloader), downloader=downloader,
+            await download_failed.asend(type(downloader), downloader=downloader,
                         url=downloader.url, attachment=downloader.attachment, error=error)
 
 
 async def create_artifact_on_finish(sender, downloader, result, **kwargs) -> None:
-    """Turn a finished download built with ``save_artifact=True`` into an Artifact.
+    """Make an Artifact of a finished download built with ``save_artifact``: ``True`` stores
+    it now (``result.artifact`` holds the Artifact); a
+    :class:`~pulp_downloads.storage.StoreSession` takes it into its next batch.
 
-    The file is moved into storage (idempotent on sha256) in a worker thread, so the event
-    loop keeps streaming other downloads meanwhile; ``result.artifact`` holds the Artifact.
-    """
-    if not getattr(downloader, "save_artifact", False) or result.path is None:
+    Storing runs in worker threads, so the event loop keeps streaming other downloads."""
+    target = getattr(downloader, "save_artifact", False)
+    if not target or (result.path is None and result.content is None):
         return
     from .storage import ArtifactStore
 
-    result.artifact = await ArtifactStore().store_result(result)
+    if target is True:
+        result.artifact = await ArtifactStore().store_result(result)
+    else:
+        await target.add(result)
 
 
 def delete_artifact_file(sender, instance, **kwargs) -> None:

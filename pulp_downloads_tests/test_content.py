@@ -371,7 +371,8 @@ def test_uvicorn_stops_promptly_with_a_download_in_flight(
     import sys
     import time
 
-    from pulp_downloads.sync import STALE_TEMP_FILE_AGE, _housekeeping
+    from pulp_downloads.storage import ArtifactStore
+    from pulp_downloads.sync.run import STALE_TEMP_FILE_AGE, remove_stale_work_files
 
     from .conftest import free_port, wait_for_port
 
@@ -413,10 +414,11 @@ def test_uvicorn_stops_promptly_with_a_download_in_flight(
                 process.kill()
     assert b"timeout graceful shutdown exceeded" in (tmp_path / "uvicorn.log").read_bytes()
     serving = Path(settings.MEDIA_ROOT) / ".working" / "serving"
+    assert list(serving.glob("serve-*.part")), "the on_demand download left no partial file"
     for part in serving.glob("serve-*.part"):
         old = time.time() - STALE_TEMP_FILE_AGE.total_seconds() - 60
         os.utime(part, (old, old))
-    _housekeeping()
+    remove_stale_work_files(ArtifactStore())
     assert list(serving.glob("serve-*")) == []
 
 
@@ -622,3 +624,40 @@ async def test_an_on_demand_client_that_falls_behind_reads_the_rest_from_the_fil
             assert flight.received - flight.memory_start <= streaming.WINDOW
             assert head + await response.read() == data
     assert await Artifact.objects.filter(sha256=sha256(data)).aexists()
+
+
+async def test_every_artifact_comes_through_the_download_finished_signal(upstream, asgi_server):
+    """The sync, the content app (on_demand) and a plugin's fetch(save_artifact=True) all make
+    their Artifacts through the download_finished signal and its receiver."""
+    from pulp_downloads.download import DownloaderFactory, RemoteConfig
+    from pulp_downloads.signals import download_finished
+    from pulp_downloads.sync import async_sync_remote
+
+    seen: list[tuple[str, bool]] = []
+
+    async def spy(sender, downloader, result, **kwargs):
+        seen.append((result.digests["sha256"], bool(downloader.save_artifact)))
+
+    synced = {f"s{i}.bin": os.urandom(1000 * (i + 1)) for i in range(3)}
+    synced["big.bin"] = os.urandom(300 * 1024)  # through a temporary file, not memory
+    served, fetched = os.urandom(5000), os.urandom(7000)
+    url = upstream.add_repo("repo", {**synced, "served.bin": served, "fetched.bin": fetched})
+    download_finished.connect(spy, dispatch_uid="test-spy")
+    try:
+        await async_sync_remote(await sync_to_async(Remote.objects.create)(name="s", url=url))
+        remote = await remote_with_units(url, "on_demand", {"served.bin": served})
+        status, _, body = await get(f"{asgi_server}/content/{remote.name}/served.bin")
+        assert status == 200 and body == served
+        await wait_until(lambda: (sha256(served), True) in seen, "no signal for served.bin")
+        async with DownloaderFactory(RemoteConfig(url=url), settings=None) as factory:
+            result = await factory.build("fetched.bin", save_artifact=True).run()
+        assert result.artifact.sha256 == sha256(fetched)
+    finally:
+        download_finished.disconnect(dispatch_uid="test-spy")
+    for _ in range(100):  # the on_demand Artifact is committed after the signal
+        if await Artifact.objects.filter(sha256=sha256(served)).aexists():
+            break
+        await asyncio.sleep(0.05)
+    stored = {a.sha256 async for a in Artifact.objects.all()}
+    assert stored == {sha256(d) for d in [*synced.values(), served, fetched]}
+    assert stored == {sha for sha, saved in seen if saved}

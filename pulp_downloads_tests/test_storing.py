@@ -210,7 +210,7 @@ def test_frozen_heap_hides_existing_objects_until_the_last_block_ends():
     import gc
     import threading
 
-    from pulp_downloads.gcpause import frozen_heap
+    from pulp_downloads.sync.gcpause import frozen_heap
 
     assert gc.get_freeze_count() == 0
     inside_other = threading.Event()
@@ -236,7 +236,7 @@ def test_frozen_heap_hides_existing_objects_until_the_last_block_ends():
 def test_frozen_heap_is_handed_back_when_the_block_fails():
     import gc
 
-    from pulp_downloads.gcpause import frozen_heap
+    from pulp_downloads.sync.gcpause import frozen_heap
 
     with pytest.raises(RuntimeError):
         with frozen_heap():

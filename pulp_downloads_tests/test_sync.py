@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from pulp_downloads.manifest import ManifestError, parse_manifest
+from pulp_downloads.sync.manifest import ManifestError, parse_manifest
 from pulp_downloads.models import Artifact, ContentUnit, PendingArtifactFile, Remote, SyncTask
 from pulp_downloads.sync import SyncError, async_sync_remote
 from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync, run_sync_now
@@ -246,12 +246,12 @@ async def test_paths_with_spaces_and_hashes_are_quoted(upstream):
 
 
 async def test_sync_without_a_store_helper_stores_in_process(upstream, monkeypatch):
-    from pulp_downloads import sync
+    from pulp_downloads.storage.helper import StoreHelper
 
     async def cannot_start(*args, **kwargs):
         raise OSError("no processes here")
 
-    monkeypatch.setattr(sync.StoreHelper, "start", cannot_start)
+    monkeypatch.setattr(StoreHelper, "start", cannot_start)
     content = files(9, size=5_000)
     remote = await make_remote(upstream.add_repo("repo", content))
     summary = await async_sync_remote(remote, batch_size=4)
@@ -266,10 +266,10 @@ async def test_sync_without_a_store_helper_stores_in_process(upstream, monkeypat
 
 async def test_a_store_helper_dying_mid_sync_fails_the_sync_cleanly_and_rerun_completes(
         upstream, monkeypatch):
-    from pulp_downloads import sync
+    from pulp_downloads.storage.helper import StoreHelper
 
     calls = []
-    real_write = sync.StoreHelper.write
+    real_write = StoreHelper.write
 
     async def dies_on_second_batch(self, *args, **kwargs):
         calls.append(1)
@@ -277,7 +277,7 @@ async def test_a_store_helper_dying_mid_sync_fails_the_sync_cleanly_and_rerun_co
             self._process.kill()
         return await real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(sync.StoreHelper, "write", dies_on_second_batch)
+    monkeypatch.setattr(StoreHelper, "write", dies_on_second_batch)
     content = files(40, size=3_000)
     remote = await make_remote(upstream.add_repo("repo", content))
     # Small batches fill the queue of finished downloads: the sync must not wait forever.
@@ -286,7 +286,7 @@ async def test_a_store_helper_dying_mid_sync_fails_the_sync_cleanly_and_rerun_co
     async for artifact in Artifact.objects.all():  # every committed Artifact is whole
         with default_storage.open(artifact.file.name) as fh:
             assert sha256(fh.read()) == artifact.sha256
-    monkeypatch.setattr(sync.StoreHelper, "write", real_write)
+    monkeypatch.setattr(StoreHelper, "write", real_write)
     stored_before = await Artifact.objects.acount()
     assert 2 <= stored_before < 40
     summary = await async_sync_remote(remote)

@@ -245,13 +245,13 @@ def test_a_database_error_during_a_sync_fails_it_clearly_not_running(
     error (no traceback in it, not left 'running'); the files stored before stay usable."""
     from django.db import OperationalError
 
-    from pulp_downloads import sync
+    from pulp_downloads.storage.batch import ArtifactBatch
     from pulp_downloads.tasks import run_sync_now
 
-    def database_gone(remote, batch):
+    def database_gone(batch):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(sync, "_commit_batch", database_gone)
+    monkeypatch.setattr(ArtifactBatch, "commit", database_gone)
     url = threaded_upstream.add_repo("repo", {f"f{i}.bin": os.urandom(3000) for i in range(4)})
     task = run_sync_now(Remote.objects.create(name="outage", url=url))
     assert task.state == "failed" and task.finished is not None

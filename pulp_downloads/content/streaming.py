@@ -32,7 +32,6 @@ from ..download.executors import hashing_executor
 from ..download.writers import Writer
 from ..models import ContentUnit, Remote
 from ..models.fields import SecretUnreadable
-from ..storage import ArtifactStore
 from .factories import factory_for
 
 log = logging.getLogger(__name__)
@@ -44,13 +43,15 @@ READ_SIZE = 1024 * 1024
 
 
 class FlightWriter(Writer):
-    """Hands each block to the flight's readers, and to its file when it keeps one."""
+    """Hands each block to the flight's readers, and to its file when it keeps one. With
+    ``keep`` (``on_demand``), the finished file is handed over as the download's ``path``
+    through a hard link, so that moving it into storage leaves the readers' file alone."""
 
     inline = True  # readers get each block as soon as it is read; slow ones slow the download
 
-    def __init__(self, flight: "InFlight") -> None:
+    def __init__(self, flight: "InFlight", keep: bool = False) -> None:
         self.flight = flight
-        self.path = flight.path
+        self.keep = keep
 
     async def write(self, block: bytes) -> None:
         flight = self.flight
@@ -62,12 +63,19 @@ class FlightWriter(Writer):
         else:
             await flight.room()
 
+    async def finish(self) -> None:
+        if self.keep:
+            self.path = await asyncio.get_running_loop().run_in_executor(
+                hashing_executor(), self.flight.durable_link)
+
     async def reset(self) -> None:
         if self.flight.received:
             raise CannotRestart("clients are already reading this download")
 
     async def abort(self) -> None:
-        self.path = None
+        if self.path is not None:
+            Path(self.path).unlink(missing_ok=True)
+            self.path = None
 
 
 def _write_all(fd: int, block: bytes) -> None:
@@ -192,6 +200,13 @@ class InFlight:
               and not self.task.done()):
             self.task.cancel()
 
+    def durable_link(self) -> Path:
+        """A second name for the complete file, flushed to disk (to be moved into storage)."""
+        os.fsync(self.write_fd)
+        link = self.path.with_name(self.path.name + ".artifact")
+        os.link(self.path, link)
+        return link
+
     def close_files(self) -> None:
         if self.write_fd < 0:
             return
@@ -272,16 +287,18 @@ async def _run(flight: InFlight) -> None:
     downloader = None
     try:
         factory = await factory_for(remote)
+        keep = remote.policy == Remote.Policy.ON_DEMAND
         downloader = factory.build(
             quote(unit.relative_path), expected_digests={"sha256": unit.sha256},
-            expected_size=unit.size, writer=FlightWriter(flight),
+            expected_size=unit.size, writer=FlightWriter(flight, keep=keep),
             on_headers=lambda status, headers: _headers_arrived(flight, status, headers),
             # Streamed bytes are only checked, never stored: sha256 is all they need.
-            digests=None if remote.policy == Remote.Policy.ON_DEMAND else ("sha256",),
+            digests=None if keep else ("sha256",),
+            save_artifact=keep,  # the download_finished receiver stores it
         )
         result = await downloader.run()
-        if remote.policy == Remote.Policy.ON_DEMAND:
-            await sync_to_async(_save)(flight, result)
+        if keep:
+            await sync_to_async(_link_units)(unit, result.artifact)
         flight.finish(None, result)
     except SecretUnreadable as exc:
         log.error("content %s/%s: %s", remote.name, unit.relative_path, exc)
@@ -306,14 +323,9 @@ async def _run(flight: InFlight) -> None:
             flight.path.unlink(missing_ok=True)
 
 
-def _save(flight: InFlight, result: DownloadResult) -> None:
-    """Keep the validated bytes as an Artifact. A hard link to the served file is moved into
-    storage, so readers still streaming it are not disturbed."""
-    os.fsync(flight.write_fd)
-    link = flight.path.with_name(flight.path.name + ".artifact")
-    os.link(flight.path, link)
-    artifact = ArtifactStore().store_file(link, result.digests, result.size)
-    ContentUnit.objects.filter(remote_id=flight.unit.remote_id, sha256=flight.unit.sha256).update(
+def _link_units(unit: ContentUnit, artifact) -> None:
+    """Point every unit of the remote with this content at its new Artifact."""
+    ContentUnit.objects.filter(remote_id=unit.remote_id, sha256=unit.sha256).update(
         artifact=artifact, last_error="")
 
 

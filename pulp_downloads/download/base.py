@@ -209,6 +209,7 @@ class BaseDownloader:
                 headers=meta["headers"],
                 status=meta["status"],
                 attachment=self.attachment,
+                content=writer.content,
             )
             await self._validate(result)
         except BaseException:

@@ -18,9 +18,11 @@ class DownloadResult:
 
     ``url`` is the URL asked for; ``final_url`` the one that served the bytes (a mirror, or
     the target of a redirect). ``path`` is the local file the default writer produced
-    (``None`` for writers that keep no file). ``digests`` maps each allowed algorithm to its
-    hex digest. ``attachment`` is whatever the caller gave to ``build()``. ``artifact`` is
-    filled in by the ORM side when the download was built with ``save_artifact=True``.
+    (``None`` for writers that keep no file); ``content`` the bytes, for writers that keep
+    them in memory (:class:`~.writers.MemoryWriter`). ``digests`` maps each computed
+    algorithm to its hex digest. ``attachment`` is whatever the caller gave to ``build()``.
+    ``artifact`` is filled in by the app when the download was built with
+    ``save_artifact=True``.
     """
 
     url: str
@@ -32,6 +34,7 @@ class DownloadResult:
     status: int | None = None
     attachment: Any = None
     artifact: Any = None
+    content: bytes | None = None
 
     @property
     def artifact_attributes(self) -> dict[str, Any]:

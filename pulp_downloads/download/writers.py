@@ -68,6 +68,8 @@ class Writer:
 
     #: The local file holding the bytes once finished, if this writer keeps one.
     path: Path | None = None
+    #: The bytes once finished, if this writer keeps them in memory.
+    content: bytes | None = None
     #: ``True``: ``write()`` is awaited by the download itself, block by block, before the
     #: next block is read (for writers that pass bytes on at once, or whose waiting should
     #: slow the download down). ``False``: blocks are written alongside the hashing.
@@ -244,14 +246,19 @@ class MemoryWriter(Writer):
     async def write(self, block: bytes) -> None:
         self._append(block)
 
+    async def finish(self) -> None:
+        self.content, self._buffer = bytes(self._buffer), bytearray()
+
     async def reset(self) -> None:
         self._buffer.clear()
+        self.content = None
 
     async def abort(self) -> None:
         self._buffer.clear()
+        self.content = None
 
     def getvalue(self) -> bytes:
-        return bytes(self._buffer)
+        return self.content if self.content is not None else bytes(self._buffer)
 
 
 class StreamWriter(Writer):

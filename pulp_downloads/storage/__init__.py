@@ -13,6 +13,7 @@ from __future__ import annotations
 
 _EXPORTS = {
     "ArtifactStore": ".store",
+    "StoreSession": ".session",
     "ArtifactError": ".paths",
     "artifact_path": ".paths",
     "ARTIFACT_ROOT": ".paths",

@@ -17,6 +17,7 @@ from ..download.digests import digests_of_file
 from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks
 from .batch import ArtifactBatch, Source
+from .paths import ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,35 @@ class ArtifactStore:
         return self.store_files([(path, digests, size)])[digests["sha256"].lower()]
 
     async def store_result(self, result: DownloadResult) -> Artifact:
-        """Store the file of a finished download; its temporary file moves into storage."""
-        if result.path is None:
-            raise ValueError(f"the download of {result.url} kept no file to store")
-        artifact = await sync_to_async(self.store_file)(result.path, result.digests,
-                                                        result.size)
+        """Store a finished download: its temporary file moves into storage, or the content
+        it kept in memory is written there."""
+        source = result.content if result.content is not None else result.path
+        if source is None:
+            raise ArtifactError(f"the download of {result.url} kept no bytes to store")
+
+        def store() -> Artifact:
+            sha256 = self.store_validated([(source, result.digests, result.size)])[0]
+            return Artifact.objects.get(sha256=sha256)
+
+        artifact = await sync_to_async(store)()
         result.path = None
         return artifact
+
+    def session(self, **options) -> "StoreSession":
+        """A :class:`~.session.StoreSession` storing into this store, in batches, while more
+        downloads run (``options`` as for :class:`~.session.StoreSession`)."""
+        from .session import StoreSession
+
+        return StoreSession(self, **options)
+
+    async def store(self, results: list[DownloadResult]) -> None:
+        """Store many finished downloads, in batches."""
+        session = self.session()
+        try:
+            for result in results:
+                await session.add(result)
+        finally:
+            await session.close()
 
     def cleanup_orphans(self, older_than: timedelta) -> int:
         """Remove files left under Artifact paths by processes killed while storing them.

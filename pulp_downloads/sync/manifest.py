@@ -81,3 +81,4 @@ def parse_manifest(text: str) -> list[ManifestEntry]:
         seen[path] = number
         entries.append(ManifestEntry(path, digest.lower(), int(size_text), number))
     return entries
+

@@ -1,0 +1,206 @@
+"""StoreSession: finished downloads stored in batches while other downloads still run."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from asgiref.sync import sync_to_async
+
+from ..download import DownloadResult
+from ..download.executors import durability_executor
+from .batch import ArtifactBatch
+from .helper import StoreHelper
+from .paths import ARTIFACT_ROOT, local_storage_path, prepare_artifact_root
+
+log = logging.getLogger(__name__)
+
+#: Files smaller than this are made durable by the session, in batches; larger ones by their
+#: download as soon as they are complete, in parallel with other downloads.
+FSYNC_IN_BATCH_BELOW = 256 * 1024
+#: A batch is stored once it is full or this many seconds after it was started, so the files
+#: finished last wait little once every download is done.
+BATCH_MAX_WAIT = 0.25
+#: Files placed on the event loop between two yields to other tasks.
+PLACE_SLICE = 16
+
+_DONE = object()
+
+
+class StoreSession:
+    """Stores the results given to :meth:`add` as Artifacts, in batches of up to
+    ``batch_size``, as a two-stage pipeline: while one batch is flushed and committed, the
+    next is journaled and placed. Batches commit in order.
+
+    Results are finished downloads: a validated temporary file (``result.path``; files from
+    :data:`FSYNC_IN_BATCH_BELOW` up must be durable already) or content kept in memory
+    (``result.content``, for which sha256 is the only digest needed: the session computes the
+    others). ``restore`` names sha256s whose Artifact exists but whose file is missing: their
+    files are put back. ``ready`` is awaited before the first commit; ``after_commit(sha256s)``
+    runs in the same database thread right after each batch committed, and
+    ``committed(results)`` on the loop after that.
+
+    Memory stays bounded: :meth:`add` waits while ``2 * batch_size`` results wait to be
+    stored. :meth:`close` stores what is left and raises the first storing error.
+    """
+
+    def __init__(self, store, *, batch_size: int = 200,
+                 restore: set[str] | frozenset[str] = frozenset(),
+                 ready: asyncio.Future | None = None,
+                 after_commit: Callable[[list[str]], object] | None = None,
+                 committed: Callable[[list[DownloadResult]], object] | None = None) -> None:
+        self.store = store
+        self.batch_size = batch_size
+        self.restore = restore
+        self.ready = ready
+        self.after_commit = after_commit
+        self.committed = committed
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=batch_size * 2)
+        self._helper: asyncio.Future | None = None  # started with the first content in memory
+        self.task = asyncio.ensure_future(self._run())
+
+    async def add(self, result: DownloadResult) -> None:
+        """Take ``result`` for storing (waits while storing is behind)."""
+        if self.task.done():
+            raise RuntimeError("the store session is over")
+        if result.content is not None and self._helper is None:
+            self._helper = asyncio.ensure_future(self._start_helper())
+        await self._queue.put(result)
+
+    async def finish(self) -> None:
+        """Store everything added (errors stay in :attr:`task`)."""
+        if not self.task.done():
+            await self._queue.put(_DONE)
+        await asyncio.wait([self.task])
+
+    async def close(self) -> None:
+        """Store everything added; raise the first error met while storing."""
+        await self.finish()
+        self.task.result()
+
+    # --- the pipeline ----------------------------------------------------------------------
+    async def _next_batch(self) -> tuple[list[DownloadResult], bool]:
+        """Up to ``batch_size`` results: those already waiting at once, then more as they
+        come, until the batch is full or :data:`BATCH_MAX_WAIT` has passed. Also says whether
+        the session was closed. (Taking waiting items one loop iteration each would tie the
+        storing rate to how busy the event loop is, and stall the downloads behind it.)"""
+        batch: list[DownloadResult] = []
+        deadline = time.monotonic() + BATCH_MAX_WAIT
+        while len(batch) < self.batch_size:
+            if self._queue.empty():
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+            else:
+                item = self._queue.get_nowait()
+            if item is _DONE:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        fanout = loop.run_in_executor(durability_executor(), self._prepare_fanout)
+        committing: asyncio.Future | None = None
+        helper: StoreHelper | None = None
+        try:
+            done = False
+            while not done:
+                batch, done = await self._next_batch()
+                if not batch:
+                    continue
+                if self._helper is not None and helper is None:
+                    helper = await self._helper
+                stored = await sync_to_async(self._begin)(batch)
+                await self._place(stored, helper)
+                if committing is not None:
+                    await committing
+                committing = asyncio.ensure_future(self._commit(stored, batch))
+            if committing is not None:
+                await committing
+        finally:
+            # A batch whose files are placed commits, whatever failed after it (the next
+            # batch, or a cancel): its files must not be left without rows. Its own failure
+            # leaves them journaled for the orphan clean-up.
+            if committing is not None and not committing.done():
+                await asyncio.gather(asyncio.shield(committing), return_exceptions=True)
+            if self._helper is not None:
+                helper = await self._helper
+            if helper is not None:
+                await helper.close()
+            await fanout
+
+    def _begin(self, results: list[DownloadResult]) -> ArtifactBatch:
+        return self.store.begin(
+            [(result.path if result.content is None else result.content, result.digests,
+              result.size) for result in results],
+            fsync_below=FSYNC_IN_BATCH_BELOW, restore=self.restore)
+
+    async def _commit(self, batch: ArtifactBatch, results: list[DownloadResult]) -> None:
+        await asyncio.get_running_loop().run_in_executor(durability_executor(), batch.flush)
+        if self.ready is not None:
+            await asyncio.shield(self.ready)
+        await sync_to_async(self._commit_in_thread)(batch)
+        if self.committed is not None:
+            self.committed(results)
+
+    def _commit_in_thread(self, batch: ArtifactBatch) -> None:
+        sha256s = batch.commit()
+        if self.after_commit is not None:
+            self.after_commit(sha256s)
+
+    def _prepare_fanout(self) -> None:
+        """With local storage, create the artifact fan-out directories that are missing (once
+        per storage), rather than one by one as files arrive."""
+        try:
+            prepare_artifact_root(self.store.storage)
+        except OSError as exc:  # storing creates what it needs, or reports the problem
+            log.debug("could not prepare the artifact directories: %s", exc)
+
+    async def _start_helper(self) -> StoreHelper | None:
+        """A store helper process, when storage is local and one can be started."""
+        if local_storage_path(self.store.storage, ARTIFACT_ROOT) is None:
+            return None
+        try:
+            return await StoreHelper.start(durability_executor())
+        except OSError as exc:
+            log.warning("could not start the store helper process (%s): storing in-process",
+                        exc)
+            return None
+
+    async def _place(self, batch: ArtifactBatch, helper: StoreHelper | None) -> None:
+        """Place the batch's new files.
+
+        Content kept in memory goes to the store helper process, which writes it, computes the
+        digests the downloads left out, and makes it durable (see :mod:`.helper`). Without a
+        helper, placing in local storage is done right here on the event loop, a slice at a
+        time: a few short system calls per file, which on threads would each wait for the GIL
+        behind the busy loop. Other storages upload from threads.
+        """
+        if helper is not None:
+            contents = batch.contents_to_write()
+            if contents:
+                digests = await helper.write(
+                    [(path, content) for _, path, content in contents],
+                    algorithms=self.store.allowed_checksums, use_syncfs=self.store.use_syncfs,
+                )
+                for (sha256, _, _), written in zip(contents, digests):
+                    batch.written(sha256, written)
+        loop = asyncio.get_running_loop()
+        # Digests the downloads left out are computed meanwhile.
+        digests = loop.run_in_executor(durability_executor(), batch.complete_digests)
+        try:
+            if not batch.local:
+                await sync_to_async(batch.place_all, thread_sensitive=False)()
+                return
+            for index, sha256 in enumerate(batch.placements, 1):
+                batch.place(sha256)
+                if index % PLACE_SLICE == 0:
+                    await asyncio.sleep(0)
+        finally:
+            await digests

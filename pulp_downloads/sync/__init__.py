@@ -1,0 +1,15 @@
+"""Syncing a Remote: manifest -> plan -> downloads -> ArtifactStore.
+
+``sync_remote(remote)`` (sync code) and ``await async_sync_remote(remote)`` run a
+:class:`SyncRun`; see :func:`async_sync_remote`.
+"""
+from .manifest import ManifestEntry, ManifestError, parse_manifest
+from .progress import ProgressCallback, SyncProgress
+from .run import IN_MEMORY_UP_TO, SyncRun, async_sync_remote, sync_remote
+from .summary import PartialSyncError, SyncCanceled, SyncError, SyncSummary
+
+__all__ = [
+    "IN_MEMORY_UP_TO", "ManifestEntry", "ManifestError", "PartialSyncError", "ProgressCallback",
+    "SyncCanceled", "SyncError", "SyncProgress", "SyncRun", "SyncSummary", "async_sync_remote",
+    "parse_manifest", "sync_remote",
+]

@@ -1,0 +1,255 @@
+"""SyncRun: one sync of one Remote, from its manifest to linked Artifacts."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from asgiref.sync import async_to_sync, sync_to_async
+
+from ..conf import app_settings, library_settings
+from ..download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
+from ..models import Remote
+from ..storage import ArtifactStore
+from ..storage.directories import prepare_fanout_directory
+from ..storage.paths import ArtifactError
+from ..storage.session import FSYNC_IN_BATCH_BELOW, StoreSession
+from .gcpause import frozen_heap
+from .manifest import ManifestEntry, ManifestError, parse_manifest
+from .plan import Plan, link_units, make_plan, record_failures, record_units
+from .progress import ProgressCallback, Reporter, SyncProgress
+from .summary import PartialSyncError, SyncCanceled, SyncError, SyncSummary
+
+log = logging.getLogger(__name__)
+
+#: Largest manifest accepted (bytes).
+MAX_MANIFEST_SIZE = 256 * 1024 * 1024
+#: Temporary download files untouched for this long belong to dead processes.
+STALE_TEMP_FILE_AGE = timedelta(hours=6)
+SYNC_DIR_PREFIX = "sync-"
+#: Files up to this size are downloaded into memory and written straight into storage with
+#: their batch (no temporary file; the event loop never creates their files).
+IN_MEMORY_UP_TO = 64 * 1024
+
+
+def sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
+                progress_interval: float = 0.5) -> SyncSummary:
+    """Sync ``remote`` from sync code; see :func:`async_sync_remote`."""
+    return async_to_sync(async_sync_remote)(
+        remote, progress=progress, progress_interval=progress_interval
+    )
+
+
+async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
+                            progress_interval: float = 0.5,
+                            batch_size: int = 200) -> SyncSummary:
+    """Fetch the Remote's ``PULP_MANIFEST``, record its ContentUnits, and under the
+    ``immediate`` policy download every file whose sha256 is not stored yet, concurrently (up
+    to the remote's ``download_concurrency``), storing Artifacts in batches as downloads
+    finish. Running it again downloads only what is still missing.
+
+    A failed file does not stop the others: the sync finishes what it can, then raises
+    :class:`PartialSyncError` carrying the summary and the failed paths. ``progress`` (sync
+    or async) is called with a :class:`SyncProgress` at most every ``progress_interval``
+    seconds and once at the end. When it raises :class:`SyncCanceled` the sync stops:
+    downloads in flight are cancelled, what was stored stays, and :class:`SyncCanceled` is
+    raised with the summary. Other errors it raises are logged and the sync goes on.
+    """
+    run = SyncRun(remote, progress=progress, progress_interval=progress_interval,
+                  batch_size=batch_size)
+    return await run.run()
+
+
+class SyncRun:
+    """One sync of ``remote``: :meth:`plan`, :meth:`download` and store, with progress
+    reported along the way. Run it once with :meth:`run`."""
+
+    def __init__(self, remote: Remote, *, progress: ProgressCallback | None = None,
+                 progress_interval: float = 0.5, batch_size: int = 200,
+                 store: ArtifactStore | None = None) -> None:
+        self.remote = remote
+        self.batch_size = batch_size
+        self.store = store
+        self.summary = SyncSummary()
+        self.state = SyncProgress()
+        self.failures: dict[str, str] = {}
+        self._progress = (progress, progress_interval)
+        self._plan: Plan | None = None
+
+    async def run(self) -> SyncSummary:
+        """Sync; returns the summary or raises a :class:`SyncError` carrying it."""
+        # Full garbage collections over the whole heap stall the loop for tens of milliseconds.
+        with frozen_heap():
+            reporter = Reporter(self._progress[0], self.state, self._progress[1])
+            try:
+                try:
+                    await self._run()
+                finally:
+                    await reporter.stop()
+            except asyncio.CancelledError:
+                if reporter.canceled is None:
+                    raise
+                asyncio.current_task().uncancel()
+                raise SyncCanceled(str(reporter.canceled) or "canceled", self.summary) from None
+        if self.summary.failed:
+            raise PartialSyncError(f"{self.summary.failed} of {self.summary.listed} file(s) "
+                                   "failed to download", self.summary)
+        log.info("sync of %s: %s", self.remote.name, self.summary.as_dict())
+        return self.summary
+
+    async def _run(self) -> None:
+        if self.store is None:
+            self.store = await sync_to_async(ArtifactStore)()
+        await sync_to_async(remove_stale_work_files)(self.store)
+        # A fresh working directory per sync: directories that saw many files come and go get
+        # slow to create files in. Small files are made durable when they are stored.
+        site = library_settings()
+        working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
+                                          dir=prepare_fanout_directory(site.working_directory)))
+        library = dataclasses.replace(site, working_directory=working, fsync=True,
+                                      fsync_min_size=FSYNC_IN_BATCH_BELOW, drop_cache=True)
+        try:
+            async with DownloaderFactory(self.remote, settings=library) as factory:
+                entries = await self.fetch_manifest(factory)
+                plan = await self.plan(entries)
+                # Units are recorded while the first downloads run; batches are committed
+                # (and linked to units) only once they are.
+                recording = asyncio.ensure_future(
+                    sync_to_async(record_units)(self.remote, entries, plan.stored))
+                try:
+                    if self.remote.policy == Remote.Policy.IMMEDIATE and plan.to_download:
+                        await self.download(factory, recording)
+                finally:
+                    if not recording.done():
+                        await asyncio.wait([recording])
+                    if not recording.cancelled():
+                        recording.exception()  # raised below unless another error is on its way
+                recording.result()
+                if self.remote.policy != Remote.Policy.IMMEDIATE:
+                    self.summary.deferred = self.summary.listed - self.summary.already_present
+                self.state.stage = "done"
+        finally:
+            shutil.rmtree(working, ignore_errors=True)
+
+    async def fetch_manifest(self, factory: DownloaderFactory) -> list[ManifestEntry]:
+        """The remote's manifest, parsed; raises :class:`SyncError` saying what is wrong."""
+        writer = MemoryWriter(MAX_MANIFEST_SIZE)
+        try:
+            await factory.build(self.remote.url, writer=writer).run()
+        except DownloadError as exc:
+            raise SyncError(f"could not fetch the manifest: {exc}") from None
+        try:
+            text = writer.getvalue().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SyncError(f"the manifest is not UTF-8 text (byte {exc.start})") from None
+        try:
+            return parse_manifest(text)
+        except ManifestError as exc:
+            raise SyncError(str(exc)) from None
+
+    async def plan(self, entries: list[ManifestEntry]) -> Plan:
+        """Decide what to download, and count the totals the progress reports show."""
+        plan = self._plan = await sync_to_async(make_plan)(entries, self.store.storage)
+        self.summary.listed = len(entries)
+        self.summary.already_present = plan.already_present
+        self.state.files_total = len(entries)
+        self.state.files_done = plan.already_present
+        self.state.bytes_total = sum(entry.size for entry in entries)
+        self.state.bytes_done = self.state.bytes_total - sum(e.size for e in plan.to_download)
+        self.state.stage = "downloading"
+        return plan
+
+    async def download(self, factory: DownloaderFactory, units_recorded: asyncio.Future) -> None:
+        """Download the plan's files with bounded concurrency. Each finished download goes,
+        through the ``download_finished`` signal, to a :class:`StoreSession` that stores
+        them in batches, committing none before ``units_recorded`` is done."""
+        plan = self._plan
+        session = self.store.session(
+            batch_size=self.batch_size, restore=plan.restore, ready=units_recorded,
+            after_commit=lambda sha256s: link_units(self.remote, sha256s),
+            committed=self._count_stored,
+        )
+        pending = iter(plan.to_download)
+        # Twice the connections (one worker waits on its slot while another streams), never
+        # more workers than files.
+        count = max(1, min(factory.config.download_concurrency * 2, len(plan.to_download)))
+        workers = [asyncio.ensure_future(self._download_each(factory, pending, session))
+                   for _ in range(count)]
+        downloads = asyncio.gather(*workers)
+        try:
+            await asyncio.wait([downloads, session.task], return_when=asyncio.FIRST_COMPLETED)
+            if not session.task.done():  # else storing failed before every download was done
+                await downloads
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(downloads, return_exceptions=True)
+            await session.finish()
+        try:
+            session.task.result()
+        except (OSError, ArtifactError) as exc:
+            raise SyncError(f"could not store the downloaded files: {exc}",
+                            self.summary) from exc
+        if self.failures:
+            await asyncio.shield(units_recorded)
+            await sync_to_async(record_failures)(self.remote, self.failures)
+            self.summary.failed = len(self.failures)
+            self.summary.failures = [{"relative_path": p, "error": e}
+                                     for p, e in sorted(self.failures.items())]
+
+    async def _download_each(self, factory: DownloaderFactory, pending,
+                             session: StoreSession) -> None:
+        for entry in pending:
+            memory = MemoryWriter(entry.size) if entry.size <= IN_MEMORY_UP_TO else None
+            downloader = factory.build(
+                quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
+                expected_size=entry.size, attachment=entry, progress=self._count_bytes,
+                writer=memory, digests=None if memory is None else ("sha256",),
+                save_artifact=session,
+            )
+            try:
+                await downloader.run()
+            except DownloadError as exc:
+                paths = self._plan.paths_by_sha256[entry.sha256]
+                for path in paths:
+                    self.failures[path] = str(exc)
+                self.state.files_failed += len(paths)
+                log.warning("sync of %s: %s failed: %s", self.remote.name, entry.relative_path,
+                            exc)
+
+    def _count_bytes(self, count: int) -> None:
+        self.state.bytes_done += count
+
+    def _count_stored(self, results: list[DownloadResult]) -> None:
+        for result in results:
+            self.summary.downloaded += 1
+            self.summary.bytes_downloaded += result.size
+            self.state.files_done += len(self._plan.paths_by_sha256[result.digests["sha256"]])
+
+
+def remove_stale_work_files(store: ArtifactStore) -> None:
+    """Remove orphans of interrupted work: artifact files whose store was interrupted, and
+    stale temporary files of syncs and of content serving (a web process stopped
+    mid-download leaves its ``serving/*.part``)."""
+    conf = app_settings()
+    store.cleanup_orphans(conf.orphan_cleanup_age)
+    cutoff = time.time() - STALE_TEMP_FILE_AGE.total_seconds()
+    for directory in (conf.working_directory, conf.working_directory / "serving"):
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.stat().st_mtime >= cutoff:
+                        continue
+                    if entry.is_file() and entry.name.startswith(("download-", "serve-")):
+                        os.unlink(entry.path)
+                    elif entry.is_dir() and entry.name.startswith(SYNC_DIR_PREFIX):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+        except FileNotFoundError:
+            pass
