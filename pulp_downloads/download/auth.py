@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -21,8 +21,15 @@ from .config import Secret
 from .exceptions import NotAuthorized, TokenError, http_error, translated
 from .origins import TrustedOrigins, origin_of
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .context import DownloadContext
+
+
+class _Requester(Protocol):
+    """What token fetching needs of a download context."""
+
+    def loop_state(self) -> Any: ...
+
+    async def request(self, method: str, url: str, headers: dict[str, str],
+                      authorize: Any = None) -> Any: ...
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
@@ -108,7 +115,7 @@ class RemoteAuth:
         return None
 
     async def answer_challenge(
-        self, context: "DownloadContext", url: str, www_authenticate: list[str], sent: str | None
+        self, context: "_Requester", url: str, www_authenticate: list[str], sent: str | None
     ) -> str | None:
         """After a 401 from ``url``: the ``Authorization`` to retry with, or ``None`` to give up.
 
@@ -137,7 +144,7 @@ class RemoteAuth:
         return f"Bearer {token}"
 
     async def _fetch_token(
-        self, context: "DownloadContext", challenge: BearerChallenge, with_credentials: bool
+        self, context: "_Requester", challenge: BearerChallenge, with_credentials: bool
     ) -> tuple[str, float]:
         params = {}
         if challenge.service:

@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from pulp_downloads import urlrules
 from pulp_downloads.conf import app_settings
-from pulp_downloads.download.origins import origin_of
 
 from . import validators as v
 from .fields import EncryptedTextField, UnreadableSecret
@@ -170,7 +170,7 @@ class Remote(models.Model):
                 urls.append(value)
             elif isinstance(value, list):
                 urls.extend(item for item in value if isinstance(item, str))
-        return frozenset(origin_of(url) for url in urls)
+        return urlrules.origins_of(urls)
 
     def _remember_stored_state(self) -> None:
         """What the database holds now: the origins each secret reaches, and the secrets."""
@@ -230,17 +230,17 @@ class Remote(models.Model):
 
         if self.url:
             try:
-                v.validate_url(self.url, schemes=v.REMOTE_SCHEMES, roots=roots)
+                urlrules.validate_url(self.url, schemes=urlrules.REMOTE_SCHEMES, roots=roots)
             except ValidationError as exc:
                 add("url", exc)
         if self.proxy_url:
             try:
-                v.validate_url(self.proxy_url, schemes=v.PROXY_SCHEMES)
+                urlrules.validate_url(self.proxy_url, schemes=urlrules.PROXY_SCHEMES)
             except ValidationError as exc:
                 add("proxy_url", exc)
         if self.mirrorlist_url:
             try:
-                v.validate_url(self.mirrorlist_url, schemes=v.REMOTE_SCHEMES, roots=roots)
+                urlrules.validate_url(self.mirrorlist_url, schemes=urlrules.REMOTE_SCHEMES, roots=roots)
             except ValidationError as exc:
                 add("mirrorlist_url", exc)
         if not isinstance(self.mirrors, list):
@@ -251,7 +251,7 @@ class Remote(models.Model):
                     add("mirrors", f"Mirror {index + 1} is not a string.")
                     continue
                 try:
-                    v.validate_url(mirror, schemes=v.REMOTE_SCHEMES, roots=roots)
+                    urlrules.validate_url(mirror, schemes=urlrules.REMOTE_SCHEMES, roots=roots)
                 except ValidationError as exc:
                     add("mirrors", f"Mirror {index + 1}: {' '.join(exc.messages)}")
 

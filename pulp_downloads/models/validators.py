@@ -6,20 +6,13 @@ repeats a secret value back.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ValidationError
 
-from pulp_downloads.download.fileurls import FileUrlError, confine_to_roots, file_url_to_path
-
-REMOTE_SCHEMES = ("http", "https", "file")
 #: The lowest ``rate_limit`` (requests per second): one request per 10 seconds.
 MIN_RATE_LIMIT = 0.1
-PROXY_SCHEMES = ("http", "https")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 #: Headers the downloader manages itself; setting them by hand would break the transfer.
 FORBIDDEN_HEADERS = frozenset(
@@ -36,35 +29,6 @@ FORBIDDEN_HEADERS = frozenset(
         "upgrade",
     }
 )
-
-
-def validate_url(value: str, *, schemes: Iterable[str], roots: Iterable[Path] = ()) -> None:
-    """Check a URL's scheme, host, absence of embedded credentials and file:// confinement."""
-    schemes = tuple(schemes)
-    if not value or value != value.strip():
-        raise ValidationError("Enter a URL without surrounding whitespace.", code="invalid")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValidationError(f"Enter a valid URL ({exc}).", code="invalid") from None
-    if parts.scheme not in schemes:
-        raise ValidationError(
-            f"Unsupported URL scheme {parts.scheme or '(none)'!r}; use one of: {', '.join(schemes)}.",
-            code="scheme",
-        )
-    if "@" in parts.netloc:
-        raise ValidationError(
-            "Credentials must not be embedded in the URL; use the username/password fields.",
-            code="credentials_in_url",
-        )
-    if parts.scheme == "file":
-        try:
-            confine_to_roots(file_url_to_path(value), roots)
-        except FileUrlError as exc:
-            raise ValidationError(str(exc), code="file_root") from None
-    elif not parts.hostname:
-        raise ValidationError("Enter a URL with a host name.", code="invalid")
 
 
 def parse_certificates(pem: str) -> list[x509.Certificate]:
