@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from .download import LibrarySettings
 from .download.addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy, parse_networks
 from .download.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
-from .download.digests import DEFAULT_CHECKSUMS, DIGEST_ALGORITHMS, HEX_LENGTHS
+from .download.digests import DEFAULT_CHECKSUMS, DIGEST_ALGORITHMS
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,18 @@ import pytest
 import trustme
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` run only on PostgreSQL (``DATABASE_URL``)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     """Each test stores files under its own MEDIA_ROOT; tasks run immediately."""
@@ -44,199 +56,15 @@ def client_cert(ca):
 
 
 # --- a configurable upstream HTTP server on 127.0.0.1 ------------------------------------------
-import asyncio  # noqa: E402
-import base64  # noqa: E402
-import collections  # noqa: E402
-import contextlib  # noqa: E402
-import gzip  # noqa: E402
-import hashlib  # noqa: E402
-import socket  # noqa: E402
 import ssl  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
-import time  # noqa: E402
 
-from aiohttp import web  # noqa: E402
+from pulp_downloads.download import DownloaderFactory, RemoteConfig  # noqa: E402
 
-from pulp_downloads.download import (  # noqa: E402
-    AddressPolicy,
-    DownloaderFactory,
-    RemoteConfig,
-    RetryPolicy,
-)
-
-#: For factories given explicit LibrarySettings: the suite's upstreams live on 127.0.0.1.
-LOOPBACK_ALLOWED = AddressPolicy(allowed=["127.0.0.0/8"])
-FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, retry_after_cap=5, mirror_cooldown=60)
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class Upstream:
-    """A loopback file server whose answers can be scripted per path.
-
-    ``files`` maps a path (no leading slash) to bytes. ``faults[path]`` is a list of
-    coroutine functions ``(request, upstream) -> Response`` consumed one per request before
-    the file is served normally. ``hits`` counts requests per path.
-    """
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.faults: dict[str, list] = collections.defaultdict(list)
-        self.hits: collections.Counter = collections.Counter()
-        self.requests: list[tuple[str, str, dict]] = []
-        self.basic_auth: tuple[str, str] | None = None
-        self.bearer: dict | None = None  # {"realm": url, "token": str, "service":..., "scope":...}
-        self.token_requests = 0
-        self.gzip_paths: set[str] = set()
-        self.server = None
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("/"))
-
-    def add(self, path: str, data: bytes) -> str:
-        self.files[path] = data
-        return self.url + path
-
-    def add_repo(self, prefix: str, files: dict[str, bytes], extra_lines: str = "") -> str:
-        """Serve ``files`` under ``prefix/`` with a PULP_MANIFEST; returns the manifest URL."""
-        lines = []
-        for rel, data in files.items():
-            self.files[f"{prefix}/{rel}"] = data
-            lines.append(f"{rel},{sha256(data)},{len(data)}\n")
-        self.files[f"{prefix}/PULP_MANIFEST"] = ("".join(lines) + extra_lines).encode()
-        return f"{self.url}{prefix}/PULP_MANIFEST"
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/token", self.token)
-        app.router.add_route("*", "/{path:.*}", self.handle)
-        return app
-
-    async def token(self, request: web.Request) -> web.Response:
-        self.token_requests += 1
-        await asyncio.sleep(0.05)  # let concurrent downloads pile up on the challenge
-        if self.basic_auth:
-            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
-            if request.headers.get("Authorization") != expected:
-                return web.Response(status=401)
-        if request.query.get("scope") != self.bearer.get("scope"):
-            return web.Response(status=400, text="wrong scope")
-        return web.json_response({"token": self.bearer["token"], "expires_in": 300})
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.match_info["path"]
-        self.hits[path] += 1
-        self.requests.append((request.method, path, dict(request.headers)))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.faults.get(path):
-                fault = self.faults[path].pop(0)
-                return await fault(request, self)
-            denied = self.check_auth(request)
-            if denied is not None:
-                return denied
-            if path not in self.files:
-                return web.Response(status=404, text="not here")
-            return await self.serve(request, path)
-        finally:
-            self.in_flight -= 1
-
-    def check_auth(self, request: web.Request) -> web.Response | None:
-        given = request.headers.get("Authorization", "")
-        if self.bearer:
-            if given == f"Bearer {self.bearer['token']}":
-                return None
-            challenge = (f'Bearer realm="{self.url}token",service="{self.bearer["service"]}",'
-                         f'scope="{self.bearer["scope"]}"')
-            return web.Response(status=401, headers={"WWW-Authenticate": challenge})
-        if self.basic_auth:
-            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
-            if given != expected:
-                return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="x"'})
-        return None
-
-    async def serve(self, request: web.Request, path: str) -> web.StreamResponse:
-        data = self.files[path]
-        etag = f'"{sha256(data)[:16]}"'
-        headers = {"Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "application/octet-stream",
-                   "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT", "Cache-Control": "max-age=60"}
-        if path in self.gzip_paths:
-            headers["Content-Encoding"] = "gzip"
-        status = 200
-        range_header = request.headers.get("Range")
-        if range_header and request.headers.get("If-Range", etag) == etag:
-            start = int(range_header.split("=")[1].split("-")[0])
-            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-            data = data[start:]
-            status = 206
-        if request.method == "HEAD":
-            headers["Content-Length"] = str(len(data))
-            return web.Response(status=status, headers=headers)
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = len(data)
-        await response.prepare(request)
-        view = memoryview(data)
-        for i in range(0, len(data), 256 * 1024):
-            await response.write(view[i:i + 256 * 1024])
-        await response.write_eof()
-        return response
-
-
-def status_fault(status: int, headers: dict | None = None):
-    async def fault(request, upstream):
-        return web.Response(status=status, headers=headers or {}, text=f"status {status}")
-    return fault
-
-
-def truncate_fault(keep: int):
-    """Announce the full length, send ``keep`` bytes, then drop the connection."""
-    async def fault(request, upstream):
-        data = upstream.files[request.match_info["path"]]
-        response = web.StreamResponse(headers={"Accept-Ranges": "bytes",
-                                               "ETag": f'"{sha256(data)[:16]}"'})
-        response.content_length = len(data)
-        await response.prepare(request)
-        await response.write(data[:keep])
-        await asyncio.sleep(0.05)
-        request.transport.close()
-        return response
-    return fault
-
-
-def stall_fault(seconds: float, keep: int = 10):
-    """Send ``keep`` bytes, then stall for ``seconds``."""
-    async def fault(request, upstream):
-        data = upstream.files[request.match_info["path"]]
-        response = web.StreamResponse()
-        response.content_length = len(data)
-        await response.prepare(request)
-        await response.write(data[:keep])
-        await asyncio.sleep(seconds)
-        return response
-    return fault
-
-
-def delay_fault(seconds: float):
-    """Wait ``seconds``, then serve the file normally."""
-    async def fault(request, upstream):
-        await asyncio.sleep(seconds)
-        return await upstream.serve(request, request.match_info["path"])
-    return fault
-
-
-def redirect_fault(location: str, status: int = 302):
-    async def fault(request, upstream):
-        raise web.HTTPFound(location) if status == 302 else web.HTTPMovedPermanently(location)
-    return fault
-
+from .upstream import (  # noqa: E402
+    FAST_RETRIES, Upstream, free_port, running_threaded_upstream, wait_for_port)
 
 @pytest.fixture
 async def upstream(aiohttp_server):
@@ -271,23 +99,6 @@ async def make_factory():
         await factory.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-
-
 @pytest.fixture(scope="session")
 def http_proxy(tmp_path_factory):
     """A real proxy (proxy.py) on loopback requiring basic auth ``proxyuser:proxypass``."""
@@ -318,29 +129,37 @@ def server_ssl_context(server_cert) -> ssl.SSLContext:
     return context
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    return gzip.compress(data, mtime=0)
+@pytest.fixture
+def asgi_server():
+    """uvicorn serving the project's ASGI application in a thread; yields its base URL."""
+    import uvicorn
 
+    from settings.asgi import application
 
-@contextlib.contextmanager
-def running_threaded_upstream():
-    """An :class:`Upstream` served on 127.0.0.1 from a thread of its own."""
-    from aiohttp.test_utils import TestServer
-
-    loop = asyncio.new_event_loop()
-    up = Upstream()
-    server = TestServer(up.app())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    port = free_port()
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
-    up.server = server
-    try:
-        yield up
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    from .upstream import wait_for_port
+
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    import time
+
+    from pulp_downloads.content import streaming
+
+    deadline = time.monotonic() + 10
+    while streaming._flights and time.monotonic() < deadline:  # let downloads finish saving
+        time.sleep(0.05)
+    server.should_exit = True
+    thread.join(10)
+    # The server's ORM work ran in asgiref's thread-sensitive thread: close its connection.
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from pulp_downloads.models import Remote, SyncTask
 
-from .conftest import sha256
+from .upstream import sha256
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from pulp_downloads.models import Artifact, Remote, SyncTask
 
-from .conftest import status_fault
+from .upstream import status_fault
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import trustme
 
 from pulp_downloads.download import NetworkError, NotAuthorized, TLSError
 
-from .conftest import Upstream, sha256
+from .upstream import Upstream, sha256
 
 DATA = os.urandom(512 * 1024)
 

@@ -29,7 +29,7 @@ from pulp_downloads.download import (
 from pulp_downloads.download.digests import Digester
 from pulp_downloads.download.pipeline import BlockPipeline
 
-from .conftest import LOOPBACK_ALLOWED, gzip_bytes, redirect_fault, sha256
+from .upstream import LOOPBACK_ALLOWED, gzip_bytes, redirect_fault, sha256
 
 DATA = os.urandom(3 * 1024 * 1024 + 123)
 
@@ -243,7 +243,7 @@ def test_fetch_works_from_sync_code_and_from_a_worker_thread(upstream_sync):
 def upstream_sync(threaded_upstream):
     from pulp_downloads.download import DownloaderFactory, RemoteConfig
 
-    from .conftest import FAST_RETRIES
+    from .upstream import FAST_RETRIES
 
     factory = DownloaderFactory(RemoteConfig(url=threaded_upstream.url),
                                 retry_policy=FAST_RETRIES, events=None)
@@ -364,10 +364,11 @@ async def test_drop_cache_leaves_the_file_whole_and_out_of_the_page_cache(
         upstream, make_factory, tmp_path, drop_cache):
     data = os.urandom(20 * 1024 * 1024 + 5)  # past the first early flush (every 16 MiB)
     url = upstream.add("big", data)
-    settings = LibrarySettings(working_directory=tmp_path, fsync=True, drop_cache=drop_cache,
-                               address_policy=LOOPBACK_ALLOWED)
+    settings = LibrarySettings(working_directory=tmp_path, address_policy=LOOPBACK_ALLOWED)
+    writer = TempFileWriter(tmp_path, fsync=True, drop_cache=drop_cache)
     result = await make_factory(upstream.url, settings=settings).build(
-        url, expected_digests={"sha256": sha256(data)}, expected_size=len(data)).run()
+        url, expected_digests={"sha256": sha256(data)}, expected_size=len(data),
+        writer=writer).run()
     pages = (len(data) + 4095) // 4096
     resident = _resident_pages(result.path)
     if drop_cache:

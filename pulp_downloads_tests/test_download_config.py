@@ -9,7 +9,7 @@ from pulp_downloads.download import DownloaderFactory, DownloadTimeout, RemoteCo
 from pulp_downloads.download.config import DEFAULT_SOCK_READ_TIMEOUT
 from pulp_downloads.models import Remote
 
-from .conftest import sha256, stall_fault
+from .upstream import sha256, stall_fault
 
 
 def test_null_means_default_and_zero_disables_timeouts():

@@ -16,7 +16,7 @@ from pulp_downloads.download import (
 )
 from pulp_downloads.download.exceptions import redact_url
 
-from .conftest import status_fault
+from .upstream import status_fault
 
 DATA = b"defects" * 1000
 

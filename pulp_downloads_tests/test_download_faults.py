@@ -17,7 +17,7 @@ from pulp_downloads.download import (
 )
 from pulp_downloads.download.http import parse_retry_after
 
-from .conftest import free_port, sha256, stall_fault, status_fault, truncate_fault
+from .upstream import free_port, sha256, stall_fault, status_fault, truncate_fault
 
 DATA = os.urandom(2 * 1024 * 1024 + 5)
 

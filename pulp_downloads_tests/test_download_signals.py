@@ -17,7 +17,7 @@ from pulp_downloads.download import (
 from pulp_downloads.models import Artifact, Remote
 from pulp_downloads.signals import download_failed, download_finished, download_started
 
-from .conftest import FAST_RETRIES, sha256
+from .upstream import FAST_RETRIES, sha256
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
@@ -174,7 +174,7 @@ async def test_group_downloader_reports_each_group_and_isolates_failures(upstrea
 
 
 async def test_group_reports_arrive_as_groups_complete(upstream, make_factory):
-    from .conftest import delay_fault
+    from .upstream import delay_fault
 
     factory = make_factory(upstream.url, download_concurrency=4)
     upstream.add("slow", b"s" * 20)

@@ -17,7 +17,7 @@ from pulp_downloads.download import (
     RemoteConfig,
 )
 
-from .conftest import FAST_RETRIES, Upstream
+from .upstream import FAST_RETRIES, Upstream
 
 
 def policy_settings(tmp_path, **policy) -> LibrarySettings:

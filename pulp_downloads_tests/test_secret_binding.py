@@ -10,7 +10,7 @@ from aiohttp import web
 
 from pulp_downloads.download import NetworkError, TLSError
 
-from .conftest import Upstream, sha256, status_fault
+from .upstream import Upstream, sha256, status_fault
 
 ADMIN = "remote administrator"
 BASIC = "Basic " + base64.b64encode(b"alice:pw-SECRET").decode()

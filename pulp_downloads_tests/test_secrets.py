@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from pulp_downloads.models import Remote

@@ -120,7 +120,7 @@ def test_storing_marks_the_artifact_root(tmp_path):
     try:
         flags = flags_of(root)
     except OSError:
-        return  # no inode flags here (checked by the test above)
+        pytest.skip("this file system has no inode flags to mark a top directory with")
     assert flags & FS_TOPDIR_FL
 
 
@@ -131,7 +131,7 @@ def test_batch_steps_store_content_and_complete_its_digests():
     batch = ArtifactBatch.begin(
         [(d, {"sha256": hashlib.sha256(d).hexdigest()}, len(d)) for d in data])
     assert PendingArtifactFile.objects.count() == 3
-    assert len(batch.placements) == 3 and batch.local
+    assert len(batch.placements) == 3
     for sha256 in batch.placements:
         batch.place(sha256)
     assert batch.placements == []
@@ -203,46 +203,6 @@ def test_bulk_statements_stay_out_of_the_debug_query_log(settings):
     assert "INSERT" not in logged and "DELETE" not in logged  # not kept in the log...
     assert logged  # ...which still records the other statements
     assert ["INSERT", "INTO", f'"{Artifact._meta.db_table}"'] in seen  # wrappers see them
-
-
-# --- the garbage collector during a sync --------------------------------------------------------
-def test_frozen_heap_hides_existing_objects_until_the_last_block_ends():
-    import gc
-    import threading
-
-    from pulp_downloads.sync.gcpause import frozen_heap
-
-    assert gc.get_freeze_count() == 0
-    inside_other = threading.Event()
-    leave_other = threading.Event()
-
-    def other_sync():
-        with frozen_heap():
-            inside_other.set()
-            leave_other.wait(10)
-
-    with frozen_heap():
-        frozen = gc.get_freeze_count()
-        assert frozen > 1000  # the interpreter's and Django's objects
-        thread = threading.Thread(target=other_sync)
-        thread.start()
-        assert inside_other.wait(10)
-    assert gc.get_freeze_count() >= frozen  # the other block still runs
-    leave_other.set()
-    thread.join(10)
-    assert gc.get_freeze_count() == 0
-
-
-def test_frozen_heap_is_handed_back_when_the_block_fails():
-    import gc
-
-    from pulp_downloads.sync.gcpause import frozen_heap
-
-    with pytest.raises(RuntimeError):
-        with frozen_heap():
-            assert gc.get_freeze_count() > 0
-            raise RuntimeError("sync failed")
-    assert gc.get_freeze_count() == 0
 
 
 def test_missing_subdirectories_are_created_and_existing_ones_kept(tmp_path):

@@ -188,8 +188,7 @@ def test_the_queue_result_list_is_not_in_the_admin(make_user, db):
     assert b"/admin/django_tasks_db/" not in index.content
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql",
-                    reason="needs PostgreSQL (DATABASE_URL): SQLite has no server to lose")
+@pytest.mark.postgres  # SQLite has no server to lose
 def test_a_worker_survives_a_database_outage_and_carries_on(
         settings, threaded_upstream, subprocess_env, tmp_path):
     settings.TASKS = DB_BACKEND

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from pulp_downloads.models import Artifact, ContentUnit, Remote, SyncTask
 
-from .conftest import delay_fault
+from .upstream import delay_fault
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent

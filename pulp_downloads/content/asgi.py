@@ -1,9 +1,9 @@
 """The fast path of ``/content/``: stored Artifacts on the local filesystem answered by a plain
 ASGI callable, in front of Django.
 
-A content request through Django costs about 6 ms on the machine of ``docs/performance.md``
-(middleware, request signals that close and reopen the database connection, a query per
-request, thread hops for each file operation). :class:`ContentApp` answers ``GET`` and
+A content request through Django pays for middleware, request signals that close and reopen
+the database connection, a query per request and thread hops for each file operation
+(``docs/performance.md`` has the figures). :class:`ContentApp` answers ``GET`` and
 ``HEAD`` for stored files itself: it finds the file through a small cache of
 ``(remote name, relative path) -> StoredFile`` (one query on a miss, entries kept for
 ``PULP_DOWNLOADS["CONTENT_CACHE_TTL"]`` seconds and dropped when a Remote changes in this

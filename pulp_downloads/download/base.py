@@ -181,11 +181,8 @@ class BaseDownloader:
 
     def _default_writer(self) -> Writer:
         settings = self.context.settings
-        return TempFileWriter(
-            settings.working_directory, fsync=settings.fsync,
-            fsync_min_size=settings.fsync_min_size, executor=self.context.executor,
-            drop_cache=settings.drop_cache,
-        )
+        return TempFileWriter(settings.working_directory, fsync=settings.fsync,
+                              executor=self.context.executor)
 
     async def _download(self) -> DownloadResult:
         writer = self.writer if self.writer is not None else self._default_writer()

@@ -173,14 +173,9 @@ class LibrarySettings:
     allowed_checksums: tuple[str, ...] = DEFAULT_CHECKSUMS
     file_roots: tuple[Path, ...] = ()
     working_directory: Path | None = None
-    #: fsync a downloaded file before it is handed over (durable on power loss)...
+    #: fsync a file downloaded by the default writer before it is handed over (durable on
+    #: power loss). Callers with their own durability policy pass their own writer.
     fsync: bool = True
-    #: ...unless it is smaller than this: small files are cheaper to make durable in batches
-    #: by the caller (the sync pipeline does so before storing them).
-    fsync_min_size: int = 0
-    #: Drop a file's pages from the page cache once fsync put them on disk (for downloads that
-    #: are stored and not read back soon, such as a sync's; see ``drop_cached_pages``).
-    drop_cache: bool = False
     #: Which peer addresses connections may reach (default: loopback, link-local, multicast
     #: and "this network" denied; see :mod:`.addresses`).
     address_policy: AddressPolicy = field(default_factory=AddressPolicy)

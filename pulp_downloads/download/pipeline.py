@@ -110,7 +110,7 @@ class BlockPipeline:
 
     async def _feed_directly(self, block: bytes) -> None:
         """A small block before any large one: written and hashed right here, without lanes
-        (for small files a thread hand-off costs more than the work; measured)."""
+        (for small files a thread hand-off costs more than the work)."""
         blocking_write = self._writer.blocking_write
         try:
             if self._writer.inline:

@@ -49,9 +49,7 @@ def drop_cached_pages(fd: int, end: int = 0) -> None:
 
     Pages freed this way are reused by the next writes. On virtual machines that hand free
     memory back to the host (free page reporting, ballooning), a write into never-used pages
-    costs a host page fault per page: writing 200 files of 1 MiB that stay cached was measured
-    at 0.28-0.64 s of system time, against 0.08 s when each file's pages were dropped after
-    its fsync.
+    costs a host page fault per page (``docs/performance.md`` has the figures).
     """
     try:
         os.posix_fadvise(fd, 0, end, os.POSIX_FADV_DONTNEED)

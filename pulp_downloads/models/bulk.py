@@ -21,8 +21,8 @@ def unlogged_cursor(connection) -> Iterator[CursorWrapper]:
     """A cursor whose statements stay out of ``connection.queries`` even with ``DEBUG`` on.
 
     For bulk statements: recording one keeps its whole text and parameters (megabytes over a
-    large sync) and, on SQLite, costs one more query to quote the parameters (measured: about
-    8 % of a sync of 2,000 small files). Statement wrappers
+    large sync) and, on SQLite, costs one more query to quote the parameters. Statement
+    wrappers
     (``connection.execute_wrapper``) and error translation still apply."""
     cursor = connection.cursor()
     if isinstance(cursor, CursorDebugWrapper):

@@ -28,8 +28,8 @@ from django.core.files.storage import default_storage
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from ..conf import DIGEST_ALGORITHMS, HEX_LENGTHS, app_settings
-from ..download.digests import digests_of
+from ..conf import app_settings
+from ..download.digests import DIGEST_ALGORITHMS, HEX_LENGTHS, digests_of
 from ..download.executors import durability_executor
 from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks, insert_rows, unlogged_cursor
@@ -113,11 +113,6 @@ class ArtifactBatch:
     def placements(self) -> list[str]:
         """The sha256s of the new files not placed yet, each to be passed to :meth:`place`."""
         return [sha256 for sha256 in self._new if sha256 not in self._placed]
-
-    @property
-    def local(self) -> bool:
-        """Whether the storage is a local directory (placing is a few system calls)."""
-        return self._local_root is not None
 
     def _journal(self) -> None:
         if not self._new:

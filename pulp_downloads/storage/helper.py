@@ -16,7 +16,7 @@ with the digests of each. Requests are handled one at a time, in order. If the h
 
 The child runs ``python -I -S`` with only this package's directory on its path and imports
 nothing but the standard library and the stdlib-only modules :mod:`.localfiles` and
-:mod:`.durability`: it starts in a few tens of milliseconds and needs no Django settings.
+:mod:`.durability`: it starts quickly and needs no Django settings.
 Messages are pickles behind an 8-byte length, over the child's stdin and stdout (private
 pipes between two processes of the same program).
 """

@@ -5,10 +5,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 
-from ..download import DownloadResult
+from ..download import DownloadResult, MemoryWriter, TempFileWriter
 from ..download.executors import durability_executor
 from .batch import ArtifactBatch
 from .helper import StoreHelper
@@ -16,14 +17,15 @@ from .paths import ARTIFACT_ROOT, local_storage_path, prepare_artifact_root
 
 log = logging.getLogger(__name__)
 
+#: Files up to this size are downloaded into memory and written straight into storage with
+#: their batch (no temporary file; the event loop never creates their files).
+IN_MEMORY_UP_TO = 64 * 1024
 #: Files smaller than this are made durable by the session, in batches; larger ones by their
 #: download as soon as they are complete, in parallel with other downloads.
 FSYNC_IN_BATCH_BELOW = 256 * 1024
 #: A batch is stored once it is full or this many seconds after it was started, so the files
 #: finished last wait little once every download is done.
 BATCH_MAX_WAIT = 0.25
-#: Files placed on the event loop between two yields to other tasks.
-PLACE_SLICE = 16
 
 _DONE = object()
 
@@ -59,6 +61,20 @@ class StoreSession:
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=batch_size * 2)
         self._helper: asyncio.Future | None = None  # started with the first content in memory
         self.task = asyncio.ensure_future(self._run())
+
+    def download_options(self, size: int, directory: Path) -> dict:
+        """How a download of ``size`` bytes should be built to be stored by this session:
+        ``writer`` and ``digests`` for ``DownloaderFactory.build()``. Small files go to
+        memory with sha256 only (the session computes the other digests while storing);
+        larger ones to a temporary file in ``directory``, made durable at once from
+        :data:`FSYNC_IN_BATCH_BELOW` up, its pages dropped from the page cache once on disk
+        (stored files are not read back soon)."""
+        if size <= IN_MEMORY_UP_TO:
+            return {"writer": MemoryWriter(size), "digests": ("sha256",)}
+        return {"writer": TempFileWriter(directory, fsync=True,
+                                         fsync_min_size=FSYNC_IN_BATCH_BELOW,
+                                         drop_cache=True),
+                "digests": None}
 
     async def add(self, result: DownloadResult) -> None:
         """Take ``result`` for storing (waits while storing is behind)."""
@@ -177,10 +193,9 @@ class StoreSession:
         """Place the batch's new files.
 
         Content kept in memory goes to the store helper process, which writes it, computes the
-        digests the downloads left out, and makes it durable (see :mod:`.helper`). Without a
-        helper, placing in local storage is done right here on the event loop, a slice at a
-        time: a few short system calls per file, which on threads would each wait for the GIL
-        behind the busy loop. Other storages upload from threads.
+        digests the downloads left out, and makes it durable (see :mod:`.helper`). The rest
+        (temporary files, and content when there is no helper) is placed by the batch's
+        threads: moved or written into local storage, or uploaded to other storages.
         """
         if helper is not None:
             contents = batch.contents_to_write()
@@ -195,12 +210,6 @@ class StoreSession:
         # Digests the downloads left out are computed meanwhile.
         digests = loop.run_in_executor(durability_executor(), batch.complete_digests)
         try:
-            if not batch.local:
-                await sync_to_async(batch.place_all, thread_sensitive=False)()
-                return
-            for index, sha256 in enumerate(batch.placements, 1):
-                batch.place(sha256)
-                if index % PLACE_SLICE == 0:
-                    await asyncio.sleep(0)
+            await sync_to_async(batch.place_all, thread_sensitive=False)()
         finally:
             await digests

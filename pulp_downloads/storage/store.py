@@ -18,6 +18,7 @@ from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks
 from .batch import ArtifactBatch, Source
 from .paths import ArtifactError
+from .session import StoreSession
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +100,9 @@ class ArtifactStore:
         result.path = None
         return artifact
 
-    def session(self, **options) -> "StoreSession":
+    def session(self, **options) -> StoreSession:
         """A :class:`~.session.StoreSession` storing into this store, in batches, while more
         downloads run (``options`` as for :class:`~.session.StoreSession`)."""
-        from .session import StoreSession
-
         return StoreSession(self, **options)
 
     async def store(self, results: list[DownloadResult]) -> None:

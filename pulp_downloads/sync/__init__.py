@@ -5,11 +5,11 @@
 """
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .progress import ProgressCallback, SyncProgress
-from .run import IN_MEMORY_UP_TO, SyncRun, async_sync_remote, sync_remote
+from .run import SyncRun, async_sync_remote, sync_remote
 from .summary import PartialSyncError, SyncCanceled, SyncError, SyncSummary
 
 __all__ = [
-    "IN_MEMORY_UP_TO", "ManifestEntry", "ManifestError", "PartialSyncError", "ProgressCallback",
+    "ManifestEntry", "ManifestError", "PartialSyncError", "ProgressCallback",
     "SyncCanceled", "SyncError", "SyncProgress", "SyncRun", "SyncSummary", "async_sync_remote",
     "parse_manifest", "sync_remote",
 ]

@@ -20,8 +20,7 @@ from ..models import Remote
 from ..storage import ArtifactStore
 from ..storage.directories import prepare_fanout_directory
 from ..storage.paths import ArtifactError
-from ..storage.session import FSYNC_IN_BATCH_BELOW, StoreSession
-from .gcpause import frozen_heap
+from ..storage.session import StoreSession
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .plan import Plan, link_units, make_plan, record_failures, record_units
 from .progress import ProgressCallback, Reporter, SyncProgress
@@ -34,9 +33,6 @@ MAX_MANIFEST_SIZE = 256 * 1024 * 1024
 #: Temporary download files untouched for this long belong to dead processes.
 STALE_TEMP_FILE_AGE = timedelta(hours=6)
 SYNC_DIR_PREFIX = "sync-"
-#: Files up to this size are downloaded into memory and written straight into storage with
-#: their batch (no temporary file; the event loop never creates their files).
-IN_MEMORY_UP_TO = 64 * 1024
 
 
 def sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
@@ -85,19 +81,17 @@ class SyncRun:
 
     async def run(self) -> SyncSummary:
         """Sync; returns the summary or raises a :class:`SyncError` carrying it."""
-        # Full garbage collections over the whole heap stall the loop for tens of milliseconds.
-        with frozen_heap():
-            reporter = Reporter(self._progress[0], self.state, self._progress[1])
+        reporter = Reporter(self._progress[0], self.state, self._progress[1])
+        try:
             try:
-                try:
-                    await self._run()
-                finally:
-                    await reporter.stop()
-            except asyncio.CancelledError:
-                if reporter.canceled is None:
-                    raise
-                asyncio.current_task().uncancel()
-                raise SyncCanceled(str(reporter.canceled) or "canceled", self.summary) from None
+                await self._run()
+            finally:
+                await reporter.stop()
+        except asyncio.CancelledError:
+            if reporter.canceled is None:
+                raise
+            asyncio.current_task().uncancel()
+            raise SyncCanceled(str(reporter.canceled) or "canceled", self.summary) from None
         if self.summary.failed:
             raise PartialSyncError(f"{self.summary.failed} of {self.summary.listed} file(s) "
                                    "failed to download", self.summary)
@@ -109,12 +103,12 @@ class SyncRun:
             self.store = await sync_to_async(ArtifactStore)()
         await sync_to_async(remove_stale_work_files)(self.store)
         # A fresh working directory per sync: directories that saw many files come and go get
-        # slow to create files in. Small files are made durable when they are stored.
+        # slow to create files in.
         site = library_settings()
         working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
                                           dir=prepare_fanout_directory(site.working_directory)))
-        library = dataclasses.replace(site, working_directory=working, fsync=True,
-                                      fsync_min_size=FSYNC_IN_BATCH_BELOW, drop_cache=True)
+        library = dataclasses.replace(site, working_directory=working)
+        self._working = working
         try:
             async with DownloaderFactory(self.remote, settings=library) as factory:
                 entries = await self.fetch_manifest(factory)
@@ -207,12 +201,10 @@ class SyncRun:
     async def _download_each(self, factory: DownloaderFactory, pending,
                              session: StoreSession) -> None:
         for entry in pending:
-            memory = MemoryWriter(entry.size) if entry.size <= IN_MEMORY_UP_TO else None
             downloader = factory.build(
                 quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
                 expected_size=entry.size, attachment=entry, progress=self._count_bytes,
-                writer=memory, digests=None if memory is None else ("sha256",),
-                save_artifact=session,
+                save_artifact=session, **session.download_options(entry.size, self._working),
             )
             try:
                 await downloader.run()

@@ -1,0 +1,230 @@
+"""Loopback servers and fault scripts for the tests: a scriptable upstream file server, its
+fault helpers, and small network helpers. Fixtures built on them live in ``conftest.py``."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import gzip
+import hashlib
+import socket
+import threading
+import time
+
+from aiohttp import web
+
+from pulp_downloads.download import AddressPolicy, RetryPolicy
+
+#: For factories given explicit LibrarySettings: the suite's upstreams live on 127.0.0.1.
+LOOPBACK_ALLOWED = AddressPolicy(allowed=["127.0.0.0/8"])
+FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, retry_after_cap=5, mirror_cooldown=60)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Upstream:
+    """A loopback file server whose answers can be scripted per path.
+
+    ``files`` maps a path (no leading slash) to bytes. ``faults[path]`` is a list of
+    coroutine functions ``(request, upstream) -> Response`` consumed one per request before
+    the file is served normally. ``hits`` counts requests per path.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.faults: dict[str, list] = collections.defaultdict(list)
+        self.hits: collections.Counter = collections.Counter()
+        self.requests: list[tuple[str, str, dict]] = []
+        self.basic_auth: tuple[str, str] | None = None
+        self.bearer: dict | None = None  # {"realm": url, "token": str, "service":..., "scope":...}
+        self.token_requests = 0
+        self.gzip_paths: set[str] = set()
+        self.server = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/"))
+
+    def add(self, path: str, data: bytes) -> str:
+        self.files[path] = data
+        return self.url + path
+
+    def add_repo(self, prefix: str, files: dict[str, bytes], extra_lines: str = "") -> str:
+        """Serve ``files`` under ``prefix/`` with a PULP_MANIFEST; returns the manifest URL."""
+        lines = []
+        for rel, data in files.items():
+            self.files[f"{prefix}/{rel}"] = data
+            lines.append(f"{rel},{sha256(data)},{len(data)}\n")
+        self.files[f"{prefix}/PULP_MANIFEST"] = ("".join(lines) + extra_lines).encode()
+        return f"{self.url}{prefix}/PULP_MANIFEST"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/token", self.token)
+        app.router.add_route("*", "/{path:.*}", self.handle)
+        return app
+
+    async def token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        await asyncio.sleep(0.05)  # let concurrent downloads pile up on the challenge
+        if self.basic_auth:
+            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
+            if request.headers.get("Authorization") != expected:
+                return web.Response(status=401)
+        if request.query.get("scope") != self.bearer.get("scope"):
+            return web.Response(status=400, text="wrong scope")
+        return web.json_response({"token": self.bearer["token"], "expires_in": 300})
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        self.hits[path] += 1
+        self.requests.append((request.method, path, dict(request.headers)))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.faults.get(path):
+                fault = self.faults[path].pop(0)
+                return await fault(request, self)
+            denied = self.check_auth(request)
+            if denied is not None:
+                return denied
+            if path not in self.files:
+                return web.Response(status=404, text="not here")
+            return await self.serve(request, path)
+        finally:
+            self.in_flight -= 1
+
+    def check_auth(self, request: web.Request) -> web.Response | None:
+        given = request.headers.get("Authorization", "")
+        if self.bearer:
+            if given == f"Bearer {self.bearer['token']}":
+                return None
+            challenge = (f'Bearer realm="{self.url}token",service="{self.bearer["service"]}",'
+                         f'scope="{self.bearer["scope"]}"')
+            return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+        if self.basic_auth:
+            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
+            if given != expected:
+                return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+        return None
+
+    async def serve(self, request: web.Request, path: str) -> web.StreamResponse:
+        data = self.files[path]
+        etag = f'"{sha256(data)[:16]}"'
+        headers = {"Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "application/octet-stream",
+                   "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT", "Cache-Control": "max-age=60"}
+        if path in self.gzip_paths:
+            headers["Content-Encoding"] = "gzip"
+        status = 200
+        range_header = request.headers.get("Range")
+        if range_header and request.headers.get("If-Range", etag) == etag:
+            start = int(range_header.split("=")[1].split("-")[0])
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            data = data[start:]
+            status = 206
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(data))
+            return web.Response(status=status, headers=headers)
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = len(data)
+        await response.prepare(request)
+        view = memoryview(data)
+        for i in range(0, len(data), 256 * 1024):
+            await response.write(view[i:i + 256 * 1024])
+        await response.write_eof()
+        return response
+
+
+def status_fault(status: int, headers: dict | None = None):
+    async def fault(request, upstream):
+        return web.Response(status=status, headers=headers or {}, text=f"status {status}")
+    return fault
+
+
+def truncate_fault(keep: int):
+    """Announce the full length, send ``keep`` bytes, then drop the connection."""
+    async def fault(request, upstream):
+        data = upstream.files[request.match_info["path"]]
+        response = web.StreamResponse(headers={"Accept-Ranges": "bytes",
+                                               "ETag": f'"{sha256(data)[:16]}"'})
+        response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[:keep])
+        await asyncio.sleep(0.05)
+        request.transport.close()
+        return response
+    return fault
+
+
+def stall_fault(seconds: float, keep: int = 10):
+    """Send ``keep`` bytes, then stall for ``seconds``."""
+    async def fault(request, upstream):
+        data = upstream.files[request.match_info["path"]]
+        response = web.StreamResponse()
+        response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[:keep])
+        await asyncio.sleep(seconds)
+        return response
+    return fault
+
+
+def delay_fault(seconds: float):
+    """Wait ``seconds``, then serve the file normally."""
+    async def fault(request, upstream):
+        await asyncio.sleep(seconds)
+        return await upstream.serve(request, request.match_info["path"])
+    return fault
+
+
+def redirect_fault(location: str, status: int = 302):
+    async def fault(request, upstream):
+        raise web.HTTPFound(location) if status == 302 else web.HTTPMovedPermanently(location)
+    return fault
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+@contextlib.contextmanager
+def running_threaded_upstream():
+    """An :class:`Upstream` served on 127.0.0.1 from a thread of its own."""
+    from aiohttp.test_utils import TestServer
+
+    loop = asyncio.new_event_loop()
+    up = Upstream()
+    server = TestServer(up.app())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
+    up.server = server
+    try:
+        yield up
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
