@@ -17,8 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .download import LibrarySettings
 from .download.addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy, parse_networks
-from .download.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
-from .download.digests import DEFAULT_CHECKSUMS, DIGEST_ALGORITHMS
+from .download.defaults import DEFAULT_CHECKSUMS, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from .download.digests import DIGEST_ALGORITHMS
 
 
 @dataclass(frozen=True)

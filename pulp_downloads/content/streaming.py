@@ -28,6 +28,7 @@ from urllib.parse import quote
 from asgiref.sync import sync_to_async
 
 from ..download import CannotRestart, DownloadError, DownloadResult
+from ..download.defaults import BLOCK_SIZE
 from ..download.executors import hashing_executor
 from ..download.writers import Writer
 from ..models import ContentUnit, Remote
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Bytes of a download kept in memory for its readers.
 WINDOW = 16 * 1024 * 1024
-#: Largest read from the file for a reader that fell behind the memory window.
-READ_SIZE = 1024 * 1024
 
 
 class FlightWriter(Writer):
@@ -235,7 +234,7 @@ class Reader:
                 if self.offset >= flight.memory_start:
                     parts = flight.from_memory(self.offset, end)
                 else:  # fell behind the memory window: from the file
-                    count = min(READ_SIZE, flight.memory_start - self.offset)
+                    count = min(BLOCK_SIZE, flight.memory_start - self.offset)
                     parts = [await asyncio.get_running_loop().run_in_executor(
                         None, os.pread, flight.read_fd, count, self.offset)]
                 for part in parts:

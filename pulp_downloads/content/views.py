@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 
 from ..conf import app_settings
 from ..download import DownloadError
+from ..download.defaults import BLOCK_SIZE
 from ..models import Artifact, ContentUnit, Remote
 from ..models.fields import SecretUnreadable
 from .factories import factory_for
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 #: Upstream headers passed on to clients (hop-by-hop and transfer headers never are).
 FORWARDED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control", "Expires",
                      "Content-Disposition", "Content-Language")
-CHUNK = 1024 * 1024
 
 
 async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> HttpResponse:
@@ -98,7 +98,7 @@ async def _read_artifact(handle, start: int, stop: int) -> AsyncIterator[bytes]:
         await loop.run_in_executor(None, handle.seek, start)
         position = start
         while position < stop:
-            block = await loop.run_in_executor(None, handle.read, min(CHUNK, stop - position))
+            block = await loop.run_in_executor(None, handle.read, min(BLOCK_SIZE, stop - position))
             if not block:
                 break
             position += len(block)

@@ -14,13 +14,12 @@ from typing import Any
 import aiohttp
 
 from .addresses import AddressPolicy
-from .digests import DEFAULT_CHECKSUMS
+from .defaults import (DEFAULT_CHECKSUMS, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES,
+                       DEFAULT_SOCK_CONNECT_TIMEOUT, DEFAULT_SOCK_READ_TIMEOUT)
 
-#: Defaults used when a Remote leaves a limit empty (``None``).
-DEFAULT_CONCURRENCY = 10
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_SOCK_CONNECT_TIMEOUT = 30.0
-DEFAULT_SOCK_READ_TIMEOUT = 60.0
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES", "DEFAULT_SOCK_CONNECT_TIMEOUT",
+           "DEFAULT_SOCK_READ_TIMEOUT", "LibrarySettings", "RemoteConfig", "RetryPolicy",
+           "Secret", "Timeouts"]
 
 
 class Secret:

@@ -22,6 +22,7 @@ import yarl
 
 from .addresses import AddressDenied
 from .auth import RemoteAuth
+from .defaults import BLOCK_SIZE
 from .exceptions import HttpError, redact_url
 from .origins import TrustedOrigins
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
@@ -143,7 +144,7 @@ class DownloadContext:
             headers=self.base_headers,
             timeout=self.config.timeouts.client_timeout(),
             auto_decompress=False,
-            read_bufsize=1 << 20,
+            read_bufsize=BLOCK_SIZE,
             trust_env=False,
         )
 

@@ -1,4 +1,6 @@
-"""Digests of a byte stream (fed by :class:`~.pipeline.BlockPipeline`)."""
+"""Digests of a byte stream (fed by :class:`~.pipeline.BlockPipeline`), of content and of
+files: the one digest implementation of the project. Standard library only (the store
+helper process loads this module by itself)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +8,6 @@ from collections.abc import Iterable
 
 #: Every digest algorithm an Artifact has a column for, weakest first.
 DIGEST_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
-#: The algorithms computed for every download unless a site chooses others.
-DEFAULT_CHECKSUMS: tuple[str, ...] = ("sha224", "sha256", "sha384", "sha512")
 #: Length of each algorithm's hex digest.
 HEX_LENGTHS: dict[str, int] = {name: hashlib.new(name).digest_size * 2
                                for name in DIGEST_ALGORITHMS}
@@ -47,9 +47,9 @@ def digests_of(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:
     return digester.hexdigests()
 
 
-def digests_of_file(path, algorithms: Iterable[str], block_size: int = 1 << 20
+def digests_of_file(path, algorithms: Iterable[str], block_size: int
                     ) -> tuple[dict[str, str], int]:
-    """The hex digests and size of the file at ``path``."""
+    """The hex digests and size of the file at ``path``, read ``block_size`` bytes at a time."""
     digester = Digester(algorithms)
     with open(path, "rb") as fh:
         while block := fh.read(block_size):

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .base import BaseDownloader
-from .config import (DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, LibrarySettings, RemoteConfig,
-                     RetryPolicy)
+from .config import LibrarySettings, RemoteConfig, RetryPolicy
+from .defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 from .context import DownloadContext
 from .exceptions import UnsupportedURL
 from .file import FileDownloader

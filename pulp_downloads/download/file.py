@@ -10,13 +10,13 @@ from pathlib import Path
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .base import BaseDownloader
+from .defaults import BLOCK_SIZE
 from .digests import Digester
 from .exceptions import DownloadError, NotFound, UnsupportedURL
 from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
 from .result import HeadResult
 from .writers import Writer
 
-BLOCK_SIZE = 1 << 20
 
 
 class FileDownloader(BaseDownloader):

@@ -10,13 +10,12 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from .base import BaseDownloader
+from .defaults import BLOCK_SIZE
 from .digests import Digester
 from .exceptions import IncompleteDownload, http_error, translated
 from .result import HeadResult
 from .writers import Writer
 
-#: Largest block handed to the writer and digester at once.
-BLOCK_SIZE = 1 << 20
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 

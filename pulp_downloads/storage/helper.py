@@ -15,8 +15,9 @@ with the digests of each. Requests are handled one at a time, in order. If the h
 ``write`` raises :class:`StoreHelperError`, and so does every later call.
 
 The child runs ``python -I -S`` with only this package's directory on its path and imports
-nothing but the standard library and the stdlib-only modules :mod:`.localfiles` and
-:mod:`.durability`: it starts quickly and needs no Django settings.
+nothing but the standard library, the stdlib-only modules :mod:`.localfiles` and
+:mod:`.durability`, and the library's digest module: it starts quickly and needs no Django
+settings.
 Messages are pickles behind an 8-byte length, over the child's stdin and stdout (private
 pipes between two processes of the same program).
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
-import hashlib
+import importlib.util
 import pickle
 import struct
 import subprocess
@@ -138,14 +139,27 @@ def _read_exactly(stream: BinaryIO, length: int) -> bytes | None:
     return data
 
 
+@functools.lru_cache(maxsize=1)
+def _digests_module():
+    """The library's digest module (``download/digests.py``, standard library only), loaded
+    by its path: importing it through its package would load aiohttp and the whole library
+    into the child."""
+    path = Path(__file__).resolve().parents[1] / "download" / "digests.py"
+    spec = importlib.util.spec_from_file_location("pulp_downloads_helper_digests", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _handle(algorithms: tuple[str, ...], use_syncfs: bool,
             items: list[tuple[str, bytes]]) -> list[dict[str, str]]:
     from .durability import flush_files
     from .localfiles import write_local
 
+    digests_of = _digests_module().digests_of
     digests = []
     for destination, content in items:
-        digests.append({name: hashlib.new(name, content).hexdigest() for name in algorithms})
+        digests.append(digests_of(content, algorithms))
         write_local(content, Path(destination))
     flush_files([destination for destination, _ in items], use_syncfs=use_syncfs)
     return digests

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..download import DownloadResult
+from ..download.defaults import BLOCK_SIZE
 from ..download.digests import digests_of_file
 from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks
@@ -80,7 +81,7 @@ class ArtifactStore:
         here."""
         path = Path(path)
         if digests is None:
-            digests, size = digests_of_file(path, self.allowed_checksums)
+            digests, size = digests_of_file(path, self.allowed_checksums, BLOCK_SIZE)
         if size is None:
             size = path.stat().st_size
         return self.store_files([(path, digests, size)])[digests["sha256"].lower()]
