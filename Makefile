@@ -29,7 +29,7 @@ migrate: venv $(DEMO_KEY)
 
 # The demo: admin user, sample upstream, the "sample" remote synced, then web app + worker.
 run: migrate
-	$(DEMO_ENV) $(PY) manage.py demo --host $(HOST) --port $(PORT)
+	$(DEMO_ENV) exec $(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 # The browser test drives Debian's Chromium (Playwright cannot download browsers here).
 browser:
