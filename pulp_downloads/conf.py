@@ -42,6 +42,9 @@ class AppSettings:
     content_x_accel_redirect: str = ""
     #: Seconds the content app keeps "this path is that stored file" in memory.
     content_cache_ttl: float = 30.0
+    #: Stored files in object storage are answered with a redirect to a presigned URL
+    #: (``False``: streamed through the content app).
+    redirect_to_object_storage: bool = True
     #: A running task whose heartbeat is older than this is abandoned (its worker stopped).
     task_heartbeat_timeout: timedelta = timedelta(seconds=60)
 
@@ -104,6 +107,7 @@ def app_settings() -> AppSettings:
         task_heartbeat_timeout=_positive_seconds(raw, "TASK_HEARTBEAT_TIMEOUT", 60),
         content_x_accel_redirect=_x_accel_prefix(raw.get("CONTENT_X_ACCEL_REDIRECT") or ""),
         content_cache_ttl=_positive_seconds(raw, "CONTENT_CACHE_TTL", 30).total_seconds(),
+        redirect_to_object_storage=bool(raw.get("REDIRECT_TO_OBJECT_STORAGE", True)),
     )
 
 

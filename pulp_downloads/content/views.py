@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
+from asgiref.sync import sync_to_async
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 
 from ..conf import app_settings
@@ -13,6 +14,7 @@ from ..download import DownloadError
 from ..download.defaults import BLOCK_SIZE
 from ..models import Artifact, ContentUnit, Remote
 from ..models.fields import SecretUnreadable
+from ..storage.paths import is_local
 from .factories import factory_for
 from .stored import StoredFile, answer, content_type
 from .streaming import failure_answer, join
@@ -42,6 +44,8 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
                   .filter(remote__name=remote_name, relative_path=relative_path).afirst())
     if unit is None:
         raise Http404(f"{relative_path!r} is not listed by remote {remote_name!r}")
+    if unit.artifact is not None and _redirects(unit.artifact):
+        return await _redirect_to_object(request, unit, unit.artifact)
     if unit.artifact is not None:
         handle = await _open_stored(unit.artifact)
         if handle is not None:
@@ -59,6 +63,26 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
     except SecretUnreadable as exc:
         log.error("content %s/%s: %s", remote_name, relative_path, exc)
         return _error_response(exc, unit)
+
+
+def _redirects(artifact: Artifact) -> bool:
+    """Whether this stored file is answered with a redirect to object storage."""
+    return not is_local(artifact.file.storage) and app_settings().redirect_to_object_storage
+
+
+async def _redirect_to_object(request: HttpRequest, unit: ContentUnit,
+                              artifact: Artifact) -> HttpResponse:
+    """``GET``: a redirect to a presigned URL of the object (the object store answers Range
+    and conditional requests itself). ``HEAD``: answered here from the Artifact (a presigned
+    URL is signed for ``GET`` only)."""
+    stored = StoredFile.of(artifact, unit.relative_path)
+    if request.method == "HEAD":
+        plan = answer(stored, "HEAD", request.headers.get("If-None-Match"), None, None)
+        return HttpResponse(status=plan.status, headers=plan.headers)
+    url = await sync_to_async(artifact.file.storage.url, thread_sensitive=False)(
+        artifact.file.name)
+    return HttpResponse(status=302, headers={"Location": url, "ETag": stored.etag,
+                                             "Cache-Control": "no-store"})
 
 
 def _loops_back(request: HttpRequest) -> bool:

@@ -256,9 +256,12 @@ def put_in_storage(storage, source: Path | bytes, name: str) -> Path | None:
         else:
             place_local(source, local_destination)
         return local_destination
-    # Remote storages (S3, ...) upload atomically; replace any earlier copy.
+    # Object storages upload atomically (a multipart upload becomes visible whole, or is
+    # aborted), and an object named by its sha256 already holds these bytes.
     if storage.exists(name):
-        storage.delete(name)
+        if isinstance(source, Path):
+            source.unlink(missing_ok=True)
+        return None
     if isinstance(source, bytes):
         stored = storage.save(name, ContentFile(source, name=os.path.basename(name)))
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from django.core.files.storage import FileSystemStorage
+
 from .directories import create_subdirectories, prepare_fanout_directory
 
 #: The storage directory holding every Artifact's file.
@@ -26,13 +28,17 @@ def artifact_path(sha256: str) -> str:
     return f"{ARTIFACT_ROOT}/{sha256[:2]}/{sha256[2:]}"
 
 
+def is_local(storage) -> bool:
+    """Whether ``storage`` keeps its files in a local directory. Decided by the backend's
+    type (a ``FileSystemStorage``), never by probing it: other storages may answer
+    ``path()`` without their files being there."""
+    return isinstance(storage, FileSystemStorage)
+
+
 def local_storage_path(storage, name: str) -> Path | None:
     """The local path of ``name`` in ``storage``, or ``None`` for a storage without local
     files (S3, ...)."""
-    try:
-        return Path(storage.path(name))
-    except NotImplementedError:  # Django's way of saying "no local files"
-        return None
+    return Path(storage.path(name)) if is_local(storage) else None
 
 
 def prepare_artifact_root(storage) -> Path | None:

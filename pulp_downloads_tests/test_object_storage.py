@@ -1,0 +1,124 @@
+"""Artifacts in object storage: syncs and the content app against a real S3 server (rclone)."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import aiohttp
+import pytest
+from asgiref.sync import sync_to_async
+
+from pulp_downloads.models import Artifact, ContentUnit, Remote
+
+from .content_app import get, remote_with_units, wait_for_artifact
+from .upstream import sha256
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
+
+
+def objects(client, bucket: str) -> dict[str, bytes]:
+    """Every object in the bucket, by key."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            found[item["Key"]] = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    return found
+
+
+async def test_a_sync_stores_each_file_once_in_the_bucket(upstream, s3_storage, settings):
+    from storages.backends.s3 import S3Storage
+
+    from pulp_downloads.sync import async_sync_remote
+
+    client, bucket = s3_storage
+    content = {f"small/{i}.bin": os.urandom(3000 + i) for i in range(5)}
+    content["medium.bin"] = os.urandom(300 * 1024)  # through a temporary file
+    content["large.bin"] = os.urandom(12 * 1024 * 1024)  # a multipart upload
+    content["copy.bin"] = content["small/0.bin"]
+    uploads = []
+    real_save = S3Storage._save
+
+    def counted_save(self, name, content_file):
+        uploads.append(name)
+        return real_save(self, name, content_file)
+
+    S3Storage._save = counted_save
+    try:
+        url = upstream.add_repo("repo", content)
+        first = await sync_to_async(Remote.objects.create)(name="first", url=url)
+        summary = await async_sync_remote(first)
+        assert summary.downloaded == 7 and summary.failed == 0
+        # A second remote listing the same files uploads nothing again.
+        second = await sync_to_async(Remote.objects.create)(name="second", url=url)
+        await async_sync_remote(second)
+    finally:
+        S3Storage._save = real_save
+    stored = objects(client, bucket)
+    distinct = {sha256(data): data for data in content.values()}
+    assert len(stored) == len(distinct) == 7 and len(uploads) == 7
+    async for artifact in Artifact.objects.all():
+        assert stored[artifact.file.name] == distinct[artifact.sha256]
+        assert artifact.sha512 == hashlib.sha512(distinct[artifact.sha256]).hexdigest()
+    assert not await ContentUnit.objects.filter(artifact__isnull=True).aexists()
+    assert not (settings_media := os.path.join(settings.MEDIA_ROOT, "artifact")) or \
+        not os.path.exists(settings_media), "files were written to the local media root"
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+async def synced_remote(upstream, files: dict[str, bytes]) -> Remote:
+    from pulp_downloads.sync import async_sync_remote
+
+    remote = await sync_to_async(Remote.objects.create)(
+        name="stored", url=upstream.add_repo("repo", files))
+    await async_sync_remote(remote)
+    return remote
+
+
+async def test_stored_files_redirect_to_a_presigned_url(upstream, s3_storage, asgi_server):
+    data = os.urandom(200_000)
+    remote = await synced_remote(upstream, {"a.bin": data})
+    base = f"{asgi_server}/content/{remote.name}/a.bin"
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.get(base, allow_redirects=False) as response:
+            assert response.status == 302
+            location = response.headers["Location"]
+            assert "Signature=" in location and "/artifact/" in location  # presigned
+            assert response.headers["ETag"] == f'"{sha256(data)}"'
+        async with session.get(base) as response:  # followed to the object store
+            assert response.status == 200 and await response.read() == data
+        async with session.get(base, headers={"Range": "bytes=10-19"}) as response:
+            # The object store answers the range (rclone says 200 where S3 says 206).
+            assert response.status in (200, 206) and await response.read() == data[10:20]
+        async with session.head(base) as response:  # answered from the Artifact
+            assert response.status == 200
+            assert response.headers["Content-Length"] == str(len(data))
+            assert response.headers["ETag"] == f'"{sha256(data)}"'
+
+
+async def test_stored_files_stream_through_the_app_without_redirects(
+        upstream, s3_storage, asgi_server, settings):
+    settings.PULP_DOWNLOADS = dict(settings.PULP_DOWNLOADS, REDIRECT_TO_OBJECT_STORAGE=False)
+    data = os.urandom(200_000)
+    remote = await synced_remote(upstream, {"a.bin": data})
+    base = f"{asgi_server}/content/{remote.name}/a.bin"
+    status, headers, body = await get(base, allow_redirects=False)
+    assert status == 200 and body == data and headers["ETag"] == f'"{sha256(data)}"'
+    status, headers, body = await get(base, headers={"Range": "bytes=-100"})
+    assert status == 206 and body == data[-100:]
+    status, _, body = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
+    assert status == 304 and body == b""
+
+
+async def test_on_demand_files_are_saved_to_the_bucket(upstream, s3_storage, asgi_server):
+    client, bucket = s3_storage
+    data = os.urandom(500_000)
+    url = upstream.add_repo("repo", {"a.bin": data})
+    remote = await remote_with_units(url, "on_demand", {"a.bin": data})
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == data
+    artifact = await wait_for_artifact(sha256(data))
+    assert objects(client, bucket) == {artifact.file.name: data}
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == data  # now through the redirect
+    assert upstream.hits["repo/a.bin"] == 1
