@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -11,10 +12,22 @@ from asgiref.sync import sync_to_async
 from pulp_downloads.models import Artifact, ContentUnit, Remote
 
 from .content_app import get, remote_with_units, wait_for_artifact
-from .upstream import sha256
+from .upstream import free_port, sha256
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
+
+
+def uploads(client, bucket: str) -> list:
+    """The bucket's incomplete multipart uploads (rclone answers NoSuchUpload for none)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+        return []
 
 
 def objects(client, bucket: str) -> dict[str, bytes]:
@@ -36,11 +49,11 @@ async def test_a_sync_stores_each_file_once_in_the_bucket(upstream, s3_storage, 
     content["medium.bin"] = os.urandom(300 * 1024)  # through a temporary file
     content["large.bin"] = os.urandom(12 * 1024 * 1024)  # a multipart upload
     content["copy.bin"] = content["small/0.bin"]
-    uploads = []
+    saved = []
     real_save = S3Storage._save
 
     def counted_save(self, name, content_file):
-        uploads.append(name)
+        saved.append(name)
         return real_save(self, name, content_file)
 
     S3Storage._save = counted_save
@@ -56,14 +69,14 @@ async def test_a_sync_stores_each_file_once_in_the_bucket(upstream, s3_storage, 
         S3Storage._save = real_save
     stored = objects(client, bucket)
     distinct = {sha256(data): data for data in content.values()}
-    assert len(stored) == len(distinct) == 7 and len(uploads) == 7
+    assert len(stored) == len(distinct) == 7 and len(saved) == 7
     async for artifact in Artifact.objects.all():
         assert stored[artifact.file.name] == distinct[artifact.sha256]
         assert artifact.sha512 == hashlib.sha512(distinct[artifact.sha256]).hexdigest()
     assert not await ContentUnit.objects.filter(artifact__isnull=True).aexists()
     assert not (settings_media := os.path.join(settings.MEDIA_ROOT, "artifact")) or \
         not os.path.exists(settings_media), "files were written to the local media root"
-    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert uploads(client, bucket) == []
 
 
 async def synced_remote(upstream, files: dict[str, bytes]) -> Remote:
@@ -122,3 +135,77 @@ async def test_on_demand_files_are_saved_to_the_bucket(upstream, s3_storage, asg
     status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
     assert status == 200 and body == data  # now through the redirect
     assert upstream.hits["repo/a.bin"] == 1
+
+
+async def test_cleanup_aborts_multipart_uploads_left_by_a_killed_process(s3_storage, settings):
+    from pulp_downloads.storage import ArtifactStore
+
+    client, bucket = s3_storage
+    key = "artifact/ab/" + "c" * 62
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)
+    client.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1,
+                       Body=os.urandom(5 * 1024 * 1024))
+    assert len(uploads(client, bucket)) == 1
+    store = await sync_to_async(ArtifactStore)()
+    await sync_to_async(store.cleanup_orphans)(timedelta(hours=1))
+    assert len(uploads(client, bucket)) == 1, \
+        "an upload younger than the clean-up age was aborted"
+    await sync_to_async(store.cleanup_orphans)(timedelta(0))
+    assert uploads(client, bucket) == []
+    assert objects(client, bucket) == {}
+
+
+def s3_env(base: dict, s3_server, bucket: str) -> dict:
+    """A subprocess environment whose default storage is ``bucket`` of the test S3 server."""
+    return dict(base, PULP_DOWNLOADS_STORAGE="s3", AWS_STORAGE_BUCKET_NAME=bucket,
+                AWS_ACCESS_KEY_ID=s3_server["key"], AWS_SECRET_ACCESS_KEY=s3_server["secret"],
+                AWS_S3_ENDPOINT_URL=s3_server["endpoint"], AWS_S3_REGION_NAME="us-east-1",
+                AWS_S3_ADDRESSING_STYLE="path")
+
+
+def test_a_worker_killed_mid_upload_leaves_nothing_once_the_next_sync_ran(
+        threaded_upstream, s3_server, s3_storage, subprocess_env, settings, tmp_path):
+    from pulp_downloads.sync import sync_remote
+    from pulp_downloads.tasks import enqueue_sync
+
+    from .test_task_faults import DB_BACKEND, start_worker, wait_for
+
+    settings.TASKS = DB_BACKEND
+    client, bucket = s3_storage
+    content = {f"big{i}.bin": os.urandom(32 * 1024 * 1024) for i in range(6)}
+    remote = Remote.objects.create(name="killed", url=threaded_upstream.add_repo("repo", content))
+    enqueue_sync(remote)
+    worker = start_worker(s3_env(subprocess_env, s3_server, bucket), tmp_path / "worker.log")
+    try:
+        wait_for(lambda: uploads(client, bucket), what="an upload to start")
+    finally:
+        worker.kill()
+        worker.wait(30)
+    # The next sync's clean-up aborts what the killed worker left (ORPHAN_CLEANUP_AGE=0 here),
+    # then the sync stores every file.
+    settings.PULP_DOWNLOADS = dict(settings.PULP_DOWNLOADS, ORPHAN_CLEANUP_AGE=0)
+    summary = sync_remote(Remote.objects.get(pk=remote.pk))
+    assert summary.failed == 0 and summary.listed == 6
+    assert uploads(client, bucket) == []
+    stored = objects(client, bucket)
+    assert sorted(stored) == sorted(a.file.name for a in Artifact.objects.all())
+    assert {sha256(data) for data in stored.values()} == {sha256(d) for d in content.values()}
+    assert not ContentUnit.objects.filter(remote=remote, artifact__isnull=True).exists()
+
+
+async def test_an_unreachable_bucket_fails_the_sync_with_a_clear_error(
+        upstream, s3_storage, settings):
+    from pulp_downloads.sync import SyncError, async_sync_remote
+
+    options = settings.STORAGES["default"]["OPTIONS"]
+    port = free_port()
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        **settings.STORAGES["default"],
+        "OPTIONS": {**options, "endpoint_url": f"http://127.0.0.1:{port}"}}}
+    remote = await sync_to_async(Remote.objects.create)(
+        name="nowhere", url=upstream.add_repo("repo", {"a.bin": os.urandom(100_000)}))
+    with pytest.raises(SyncError, match="could not store the downloaded files: the storage "
+                                        "refused artifact/") as info:
+        await async_sync_remote(remote)
+    assert options["secret_key"] not in str(info.value)
+    assert not await Artifact.objects.aexists()

@@ -156,7 +156,13 @@ class ArtifactBatch:
     def place(self, sha256: str) -> None:
         """Put the new file ``sha256`` under its Artifact path (atomically; no database)."""
         source, _, size = self._new[sha256]
-        destination = put_in_storage(self.storage, source, self._names[sha256])
+        try:
+            destination = put_in_storage(self.storage, source, self._names[sha256])
+        except (OSError, ArtifactError):
+            raise
+        except Exception as exc:  # a storage backend's own errors (boto3's, ...)
+            raise ArtifactError(f"the storage refused {self._names[sha256]}: "
+                                f"{type(exc).__name__}: {exc}") from exc
         if destination is not None and (isinstance(source, bytes) or size < self._fsync_below):
             self._to_flush.append(destination)
         self._placed.add(sha256)

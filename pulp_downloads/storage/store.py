@@ -18,7 +18,7 @@ from ..download.digests import digests_of_file
 from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks
 from .batch import ArtifactBatch, Source
-from .paths import ArtifactError
+from .paths import ARTIFACT_ROOT, ArtifactError, is_local
 from .session import StoreSession
 
 log = logging.getLogger(__name__)
@@ -137,4 +137,29 @@ class ArtifactStore:
         if removed:
             log.warning("removed %d orphan artifact file(s) left by an interrupted store",
                         removed)
+        self._abort_stale_uploads(cutoff)
         return removed
+
+    def _abort_stale_uploads(self, cutoff) -> None:
+        """In object storage, abort multipart uploads of Artifact objects started before
+        ``cutoff`` (a process killed mid-upload leaves one: invisible, but its parts are
+        kept and billed until it is aborted)."""
+        bucket = getattr(self.storage, "bucket", None)
+        if is_local(self.storage) or bucket is None:
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        aborted = 0
+        try:
+            for upload in bucket.multipart_uploads.filter(Prefix=f"{ARTIFACT_ROOT}/"):
+                if upload.initiated <= cutoff:
+                    upload.abort()
+                    aborted += 1
+        except ClientError as exc:
+            # Some S3 servers answer a bucket without uploads with NoSuchUpload.
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                log.warning("could not clean up stale multipart uploads: %s", exc)
+        except BotoCoreError as exc:
+            log.warning("could not clean up stale multipart uploads: %s", exc)
+        if aborted:
+            log.warning("aborted %d multipart upload(s) left by an interrupted store", aborted)
