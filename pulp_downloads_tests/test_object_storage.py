@@ -209,3 +209,58 @@ async def test_an_unreachable_bucket_fails_the_sync_with_a_clear_error(
         await async_sync_remote(remote)
     assert options["secret_key"] not in str(info.value)
     assert not await Artifact.objects.aexists()
+
+
+@pytest.mark.postgres  # what many machines share: one PostgreSQL, one bucket
+def test_two_workers_share_one_database_and_one_bucket(
+        threaded_upstream, s3_server, s3_storage, subprocess_env, settings, tmp_path):
+    from pulp_downloads.models import SyncTask
+    from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync
+
+    from .test_task_faults import DB_BACKEND, start_worker, wait_for
+
+    settings.TASKS = DB_BACKEND
+    client, bucket = s3_storage
+    shared = {f"pool/{i:03d}.bin": os.urandom(4000 + i) for i in range(300)}
+    shared.update({f"pool/mid{i}.bin": os.urandom(300_000 + i) for i in range(6)})
+    shared["pool/large.bin"] = os.urandom(10 * 1024 * 1024)
+    first = Remote.objects.create(name="first", url=threaded_upstream.add_repo(
+        "a", {**shared, "only-a.bin": os.urandom(5000)}))
+    second = Remote.objects.create(name="second", url=threaded_upstream.add_repo(
+        "b", {**shared, "only-b.bin": os.urandom(6000)}))
+    env = s3_env(subprocess_env, s3_server, bucket)
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    workers = [start_worker(env, log) for log in logs]
+    try:
+        wait_for(lambda: all(b"Starting worker" in log.read_bytes() for log in logs),
+                 what="both workers to start")
+        tasks = [enqueue_sync(first), enqueue_sync(second)]
+        with pytest.raises(SyncAlreadyActive):  # one active sync per remote, whatever the workers
+            enqueue_sync(first)
+        def finished(task_list):
+            states = [SyncTask.objects.get(pk=t.pk).state for t in task_list]
+            return all(state in ("completed", "failed") for state in states)
+
+        wait_for(lambda: finished(tasks), timeout=120, what="both syncs to finish")
+        tasks.append(enqueue_sync(first))  # the same remote again, once the first is done
+        wait_for(lambda: finished(tasks), timeout=60, what="the second sync of 'first'")
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
+    states = {SyncTask.objects.get(pk=t.pk).state for t in tasks}
+    assert states == {"completed"}, [SyncTask.objects.get(pk=t.pk).error for t in tasks]
+    assert SyncTask.objects.get(pk=tasks[-1].pk).summary["downloaded"] == 0
+    ran_on = {SyncTask.objects.get(pk=t.pk).worker for t in tasks[:2]}
+    distinct = {sha256(data) for data in [*shared.values()]} | {
+        u.sha256 for u in ContentUnit.objects.filter(relative_path__startswith="only-")}
+    assert Artifact.objects.count() == len(distinct) == 309
+    stored = objects(client, bucket)
+    assert sorted(stored) == sorted(a.file.name for a in Artifact.objects.all())
+    assert {sha256(data) for data in stored.values()} == distinct
+    assert not ContentUnit.objects.filter(artifact__isnull=True).exists()
+    assert uploads(client, bucket) == []
+    text = " ".join(log.read_text(errors="replace") for log in logs)
+    assert "IntegrityError" not in text and "deadlock" not in text.lower()
+    assert len(ran_on) == 2, "both syncs ran on one worker: nothing was shared"

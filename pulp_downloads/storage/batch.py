@@ -123,7 +123,9 @@ class ArtifactBatch:
         with transaction.atomic(using=connection.alias):  # one commit, not one per row
             insert_rows(
                 connection, PendingArtifactFile._meta.db_table, ["sha256", "path", "created"],
-                [(sha, name, now) for sha, name in self._names.items()],
+                # In sha256 order, as every statement of a batch: concurrent batches sharing
+                # content then lock rows in the same order and cannot deadlock.
+                [(sha, name, now) for sha, name in sorted(self._names.items())],
                 suffix=f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET "
                        f"{quote('path')} = EXCLUDED.{quote('path')}, "
                        f"{quote('created')} = EXCLUDED.{quote('created')}",
@@ -213,7 +215,7 @@ class ArtifactBatch:
         now = self._now(connection)
         rows = [
             (self._names[sha], size, *(digests.get(name) for name in DIGEST_ALGORITHMS), now)
-            for sha, (_, digests, size) in self._new.items()
+            for sha, (_, digests, size) in sorted(self._new.items())
         ]
         pending_table = quote(PendingArtifactFile._meta.db_table)
         with transaction.atomic(using=connection.alias):
@@ -221,7 +223,7 @@ class ArtifactBatch:
                         ["file", "size", *DIGEST_ALGORITHMS, "created"], rows,
                         suffix=f" ON CONFLICT ({quote('sha256')}) DO NOTHING")
             with unlogged_cursor(connection) as cursor:
-                for chunk in chunks(list(self._new)):
+                for chunk in chunks(sorted(self._new)):
                     cursor.execute(
                         f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
                         f"({', '.join(['%s'] * len(chunk))})", chunk,
