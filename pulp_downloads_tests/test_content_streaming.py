@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from asgiref.sync import sync_to_async
 
-from pulp_downloads.models import Artifact, ContentUnit, Remote
+from pulp_downloads.models import Artifact, ContentFlight, ContentUnit, Remote
 
 from .content_app import DATA, gated_fault, get, remote_with_units, wait_until
 from .upstream import delay_fault, sha256, status_fault
@@ -386,3 +386,94 @@ async def test_every_artifact_comes_through_the_download_finished_signal(upstrea
     stored = {a.sha256 async for a in Artifact.objects.all()}
     assert stored == {sha256(d) for d in [*synced.values(), served, fetched]}
     assert stored == {sha for sha, saved in seen if saved}
+
+
+def test_two_content_processes_fetch_a_missing_on_demand_file_once(
+        threaded_upstream, subprocess_env, tmp_path):
+    """Two uvicorn worker processes, many clients at once asking for the same file not stored
+    yet: one process downloads it, the other waits for its Artifact; the upstream sees one
+    GET and every client gets the file."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.request import urlopen
+
+    from .upstream import free_port, wait_for_port
+
+    data = os.urandom(2 * 1024 * 1024)
+    url = threaded_upstream.add_repo("repo", {"a.bin": data})
+    threaded_upstream.faults["repo/a.bin"].append(delay_fault(1.0))
+    remote = Remote.objects.create(name="shared", url=url, policy="on_demand")
+    ContentUnit.objects.create(remote=remote, relative_path="a.bin", sha256=sha256(data),
+                               size=len(data))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "settings.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--workers", "2"],
+        cwd=Path(__file__).resolve().parent.parent, env=subprocess_env,
+        stdout=open(tmp_path / "uvicorn.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+
+        def fetch(_):
+            with urlopen(f"http://127.0.0.1:{port}/content/shared/a.bin", timeout=60) as reply:
+                return reply.status, reply.read()
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(fetch, range(12)))
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert all(status == 200 and body == data for status, body in answers)
+    assert threaded_upstream.hits["repo/a.bin"] == 1
+    assert Artifact.objects.filter(sha256=sha256(data)).count() == 1
+    assert not ContentFlight.objects.exists(), "a claim was left behind"
+
+
+async def test_a_file_claimed_by_another_process_is_awaited_then_served_stored(
+        upstream, asgi_server, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pulp_downloads.storage import ArtifactStore
+
+    data = DATA[:50_000]
+    url = upstream.add_repo("repo", {"a.bin": data})
+    remote = await remote_with_units(url, "on_demand", {"a.bin": data})
+    unit = await ContentUnit.objects.aget(remote=remote)
+    await ContentFlight.objects.acreate(unit=unit, owner="elsewhere:1",
+                                        expires=timezone.now() + timedelta(seconds=60))
+    client = asyncio.ensure_future(get(f"{asgi_server}/content/{remote.name}/a.bin"))
+    from pulp_downloads.content import streaming
+
+    await wait_until(lambda: streaming._claiming or client.done(), "the request to wait")
+    assert not client.done() and not upstream.requests, "the claim was not respected"
+    # The other process stores the file and links the unit: the waiting client gets it.
+    temp = tmp_path / "a.part"
+    temp.write_bytes(data)
+    artifact = await sync_to_async(ArtifactStore().store_file)(temp)
+    await ContentUnit.objects.filter(pk=unit.pk).aupdate(artifact=artifact)
+    status, _, body = await asyncio.wait_for(client, 20)
+    assert status == 200 and body == data
+    assert upstream.hits["repo/a.bin"] == 0
+
+
+async def test_an_expired_claim_of_a_dead_process_is_taken_over(upstream, asgi_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    data = DATA[:50_000]
+    url = upstream.add_repo("repo", {"a.bin": data})
+    remote = await remote_with_units(url, "on_demand", {"a.bin": data})
+    unit = await ContentUnit.objects.aget(remote=remote)
+    await ContentFlight.objects.acreate(unit=unit, owner="dead:1",
+                                        expires=timezone.now() - timedelta(seconds=1))
+    status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
+    assert status == 200 and body == data and upstream.hits["repo/a.bin"] == 1
+    for _ in range(100):
+        if not await ContentFlight.objects.aexists():
+            break
+        await asyncio.sleep(0.05)
+    assert not await ContentFlight.objects.aexists(), "the claim was not released"

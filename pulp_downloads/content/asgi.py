@@ -180,7 +180,9 @@ class ContentApp:
 
         if unit.remote.verify_before_serve or unit.remote.policy == Remote.Policy.IMMEDIATE:
             return False
-        reader = join(unit, self.working / "serving")
+        reader = await join(unit, self.working / "serving")
+        if reader is None:  # another process stored it meanwhile: Django serves the file
+            return False
         flight = reader.flight
         # The client hanging up interrupts this task wherever it waits (the upstream's
         # headers, the next block, a slow send): under streamed the download then stops.

@@ -6,7 +6,9 @@ sha256 is checked on the way. The last byte a client may receive is held back un
 whole download validated: a client never gets a complete-looking file whose digest is wrong.
 
 Under ``on_demand`` (and with ``verify_before_serve``) the bytes also go to a temporary file,
-which becomes the Artifact once validated. The download then runs to its end even when every
+which becomes the Artifact once validated. An ``on_demand`` download is claimed first in the
+database (:mod:`.claims`), so that across processes and hosts one downloads the file and
+the others wait for its Artifact. The download then runs to its end even when every
 client left; at most :data:`WINDOW` bytes stay in memory, and a client that falls further
 behind, or joins late, reads the rest from the file.
 
@@ -33,6 +35,7 @@ from ..download.executors import hashing_executor
 from ..download.writers import Writer
 from ..models import ContentUnit, Remote
 from ..models.fields import SecretUnreadable
+from . import claims
 from .factories import factory_for
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,7 @@ class InFlight:
         self.done: asyncio.Future = loop.create_future()
         self.readers: set[Reader] = set()
         self.task: asyncio.Task | None = None
+        self.claimed = False  # whether this process holds the download's claim (claims.py)
 
     @property
     def joinable(self) -> bool:
@@ -263,20 +267,44 @@ def _headers_arrived(flight: InFlight, status, headers) -> None:
         flight.started.set()
 
 
-def join(unit: ContentUnit, working_directory: Path) -> Reader:
-    """A reader of the download of ``unit`` in flight, started now if none can be joined."""
+_claiming: dict[tuple, asyncio.Future] = {}
+
+
+async def join(unit: ContentUnit, working_directory: Path) -> Reader | None:
+    """A reader of the download of ``unit`` in flight, started now if none can be joined.
+
+    Under ``on_demand`` the download is claimed for this process first (see :mod:`.claims`):
+    when another process holds the claim, this waits until that process stored the file and
+    returns ``None`` (serve the stored file)."""
     key = (unit.remote_id, unit.relative_path)
-    flight = _flights.get(key)
-    if flight is None or not flight.joinable:
-        remote = unit.remote
-        keeps_file = remote.policy == Remote.Policy.ON_DEMAND or remote.verify_before_serve
-        flight = InFlight(key, unit, working_directory if keeps_file else None)
-        _flights[key] = flight
-        # A context of its own: the download outlives the request that started it (under
-        # on_demand it goes on after the client left), so it must not inherit the request's
-        # thread-sensitive executor, which closes with the request.
-        flight.task = asyncio.get_running_loop().create_task(_run(flight),
-                                                             context=contextvars.Context())
+    remote = unit.remote
+    stores = remote.policy == Remote.Policy.ON_DEMAND
+    while True:
+        flight = _flights.get(key)
+        if flight is not None and flight.joinable:
+            return Reader(flight)
+        pending = _claiming.get(key)
+        if pending is None:
+            break
+        await asyncio.shield(pending)  # another request of this process is claiming it
+    claim = stores and unit.artifact_id is None  # (a stored file gone missing: fetched again)
+    if claim:
+        pending = _claiming[key] = asyncio.get_running_loop().create_future()
+        try:
+            if not await claims.claim_or_wait(unit.pk):
+                return None
+        finally:
+            del _claiming[key]
+            pending.set_result(None)
+    keeps_file = stores or remote.verify_before_serve
+    flight = InFlight(key, unit, working_directory if keeps_file else None)
+    flight.claimed = claim
+    _flights[key] = flight
+    # A context of its own: the download outlives the request that started it (under
+    # on_demand it goes on after the client left), so it must not inherit the request's
+    # thread-sensitive executor, which closes with the request.
+    flight.task = asyncio.get_running_loop().create_task(_run(flight),
+                                                         context=contextvars.Context())
     return Reader(flight)
 
 
@@ -284,6 +312,8 @@ async def _run(flight: InFlight) -> None:
     unit = flight.unit
     remote: Remote = unit.remote
     downloader = None
+    renewing = (asyncio.ensure_future(claims.keep_renewed(unit.pk)) if flight.claimed
+                else None)
     try:
         factory = await factory_for(remote)
         keep = remote.policy == Remote.Policy.ON_DEMAND
@@ -314,6 +344,9 @@ async def _run(flight: InFlight) -> None:
         log.exception("serving %s of %s crashed", unit.relative_path, remote.name)
         flight.finish(DownloadError(unit.relative_path, f"unexpected error: {exc}"))
     finally:
+        if renewing is not None:
+            renewing.cancel()
+            await asyncio.shield(sync_to_async(claims.release)(unit.pk))
         if _flights.get(flight.key) is flight:
             del _flights[flight.key]
         if not flight.readers:

@@ -154,7 +154,9 @@ async def _head_upstream(unit: ContentUnit) -> HttpResponse:
 
 
 async def _stream_upstream(request: HttpRequest, unit: ContentUnit) -> HttpResponse:
-    reader = join(unit, app_settings().working_directory / "serving")
+    reader = await join(unit, app_settings().working_directory / "serving")
+    if reader is None:  # another process stored it meanwhile
+        return await serve(request, unit.remote.name, unit.relative_path)
     flight = reader.flight
     try:
         upstream_headers = await asyncio.shield(flight.headers)

@@ -1,7 +1,7 @@
 """The app's models: plain rows, no storing, syncing or downloading logic."""
 from .artifact import Artifact
-from .content import ContentUnit
+from .content import ContentFlight, ContentUnit
 from .remote import SECRET_FIELDS, Remote
 from .task import PendingArtifactFile, SyncTask
 
-__all__ = ["Artifact", "ContentUnit", "PendingArtifactFile", "Remote", "SECRET_FIELDS", "SyncTask"]
+__all__ = ["Artifact", "ContentFlight", "ContentUnit", "PendingArtifactFile", "Remote", "SECRET_FIELDS", "SyncTask"]

@@ -52,3 +52,21 @@ class ContentUnit(models.Model):
             ["remote_id", "relative_path", "sha256", "size", "last_error", "created", "updated"],
             [(remote_id, path, sha256, size, "", now, now) for path, sha256, size in listed],
         )
+
+
+class ContentFlight(models.Model):
+    """A claim, shared by every content process, that one process is downloading a
+    ContentUnit to store it (``on_demand``): others wait for its Artifact instead of fetching
+    the same file. The owner renews ``expires`` while it works; an expired claim belongs to
+    a process that died and may be taken over."""
+
+    unit = models.OneToOneField(ContentUnit, on_delete=models.CASCADE, related_name="flight")
+    owner = models.CharField(max_length=255)
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "content download in flight"
+        verbose_name_plural = "content downloads in flight"
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} by {self.owner}"
