@@ -40,8 +40,7 @@ def objects(client, bucket: str) -> dict[str, bytes]:
 
 
 async def test_a_sync_stores_each_file_once_in_the_bucket(upstream, s3_storage, settings):
-    from storages.backends.s3 import S3Storage
-
+    from pulp_downloads.storage.batch import ObjectStore
     from pulp_downloads.sync import async_sync_remote
 
     client, bucket = s3_storage
@@ -50,13 +49,13 @@ async def test_a_sync_stores_each_file_once_in_the_bucket(upstream, s3_storage, 
     content["large.bin"] = os.urandom(12 * 1024 * 1024)  # a multipart upload
     content["copy.bin"] = content["small/0.bin"]
     saved = []
-    real_save = S3Storage._save
+    real_put = ObjectStore.put
 
-    def counted_save(self, name, content_file):
+    def counted_put(self, name, source):
         saved.append(name)
-        return real_save(self, name, content_file)
+        return real_put(self, name, source)
 
-    S3Storage._save = counted_save
+    ObjectStore.put = counted_put
     try:
         url = upstream.add_repo("repo", content)
         first = await sync_to_async(Remote.objects.create)(name="first", url=url)
@@ -66,7 +65,7 @@ async def test_a_sync_stores_each_file_once_in_the_bucket(upstream, s3_storage, 
         second = await sync_to_async(Remote.objects.create)(name="second", url=url)
         await async_sync_remote(second)
     finally:
-        S3Storage._save = real_save
+        ObjectStore.put = real_put
     stored = objects(client, bucket)
     distinct = {sha256(data): data for data in content.values()}
     assert len(stored) == len(distinct) == 7 and len(saved) == 7

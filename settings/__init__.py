@@ -170,6 +170,12 @@ elif STORAGE_KIND == "s3":
         "signature_version": os.environ.get("AWS_S3_SIGNATURE_VERSION", "s3v4"),
         "querystring_expire": int(os.environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
     }}
+    from boto3.s3.transfer import TransferConfig
+
+    # Multipart above 8 MiB, at most 4 parts of 8 MiB in flight per upload: memory stays flat.
+    _default_storage["OPTIONS"]["transfer_config"] = TransferConfig(
+        multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
+        max_concurrency=4)
     if os.environ.get("AWS_S3_ADDRESSING_STYLE"):
         _default_storage["OPTIONS"]["addressing_style"] = os.environ["AWS_S3_ADDRESSING_STYLE"]
 else:

@@ -35,8 +35,8 @@ from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks, insert_rows, unlogged_cursor
 from .durability import flush_files
 from .localfiles import place_local, write_local
-from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, local_storage_path,
-                    prepare_artifact_root)
+from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, is_local,
+                    local_storage_path, prepare_artifact_root)
 
 #: How many threads :meth:`ArtifactBatch.place_all` uses: creating a file can wait on the disk
 #: (inode allocation), and file system calls release the GIL.
@@ -62,6 +62,7 @@ class ArtifactBatch:
         self._placed: set[str] = set()
         self._flushed = False
         self._local_root = local_storage_path(storage, ARTIFACT_ROOT)
+        self._objects = ObjectStore.of(storage)
 
     @classmethod
     def begin(cls, files: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
@@ -159,7 +160,8 @@ class ArtifactBatch:
         """Put the new file ``sha256`` under its Artifact path (atomically; no database)."""
         source, _, size = self._new[sha256]
         try:
-            destination = put_in_storage(self.storage, source, self._names[sha256])
+            destination = put_in_storage(self.storage, source, self._names[sha256],
+                                         self._objects)
         except (OSError, ArtifactError):
             raise
         except Exception as exc:  # a storage backend's own errors (boto3's, ...)
@@ -254,9 +256,49 @@ def checked_digests(digests: dict[str, str], allowed: tuple[str, ...], *,
     return {name: value for name, value in digests.items() if name in allowed}
 
 
-def put_in_storage(storage, source: Path | bytes, name: str) -> Path | None:
+class ObjectStore:
+    """Puts objects into the bucket of a django-storages S3 storage with one boto3 client
+    shared by every placing thread (clients are thread-safe; the storage's own resources
+    are made per thread, tens of MB each): a small object in one PutObject, a file by a
+    multipart upload read from disk part by part."""
+
+    def __init__(self, storage) -> None:
+        self.client = storage.connection.meta.client
+        self.bucket = storage.bucket_name
+        self.transfer_config = getattr(storage, "transfer_config", None)
+
+    @classmethod
+    def of(cls, storage) -> "ObjectStore | None":
+        """For an S3 storage of django-storages; ``None`` for any other storage."""
+        if is_local(storage) or not hasattr(storage, "bucket_name"):
+            return None
+        return cls(storage)
+
+    def exists(self, name: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            raise
+        return True
+
+    def put(self, name: str, source: Path | bytes) -> None:
+        extra = {"ContentType": "application/octet-stream"}
+        if isinstance(source, bytes):
+            self.client.put_object(Bucket=self.bucket, Key=name, Body=source, **extra)
+        else:
+            self.client.upload_file(str(source), self.bucket, name, ExtraArgs=extra,
+                                    Config=self.transfer_config)
+
+
+def put_in_storage(storage, source: Path | bytes, name: str,
+                   objects: ObjectStore | None = None) -> Path | None:
     """Put ``source`` (a temporary file, moved, or content) under ``name`` atomically; return
-    the local path, if the storage is local (the caller makes it durable)."""
+    the local path, if the storage is local (the caller makes it durable). ``objects``: the
+    storage's :class:`ObjectStore`, if it has one."""
     local_destination = local_storage_path(storage, name)
     if local_destination is not None:
         if isinstance(source, bytes):
@@ -266,7 +308,12 @@ def put_in_storage(storage, source: Path | bytes, name: str) -> Path | None:
         return local_destination
     # Object storages upload atomically (a multipart upload becomes visible whole, or is
     # aborted), and an object named by its sha256 already holds these bytes.
-    if storage.exists(name):
+    if (objects.exists(name) if objects is not None else storage.exists(name)):
+        if isinstance(source, Path):
+            source.unlink(missing_ok=True)
+        return None
+    if objects is not None:
+        objects.put(name, source)
         if isinstance(source, Path):
             source.unlink(missing_ok=True)
         return None
