@@ -14,6 +14,7 @@ from ..download import DownloadError
 from ..download.defaults import BLOCK_SIZE
 from ..models import Artifact, ContentUnit, Remote
 from ..models.fields import SecretUnreadable
+from ..storage.objects import ObjectStore
 from ..storage.paths import is_local
 from .factories import factory_for
 from .stored import StoredFile, answer, content_type
@@ -46,7 +47,12 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
         raise Http404(f"{relative_path!r} is not listed by remote {remote_name!r}")
     if unit.artifact is not None and _redirects(unit.artifact):
         return await _redirect_to_object(request, unit, unit.artifact)
-    if unit.artifact is not None:
+    objects = ObjectStore.of(unit.artifact.file.storage) if unit.artifact is not None else None
+    if objects is not None:
+        response = await _serve_object(request, unit, unit.artifact, objects)
+        if response is not None:
+            return response
+    elif unit.artifact is not None:
         handle = await _open_stored(unit.artifact)
         if handle is not None:
             return _serve_artifact(request, unit, unit.artifact, handle)
@@ -114,6 +120,34 @@ def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact,
         return HttpResponse(status=plan.status, headers=plan.headers)
     return StreamingHttpResponse(_read_artifact(handle, plan.start, plan.stop),
                                  status=plan.status, headers=plan.headers)
+
+
+async def _serve_object(request: HttpRequest, unit: ContentUnit, artifact: Artifact,
+                        objects: ObjectStore) -> HttpResponse | None:
+    """Answer from the Artifact's object in an S3 bucket, streaming only the bytes asked for
+    (a ranged GET of the object); ``None`` (logged) when the object is missing."""
+    plan = answer(StoredFile.of(artifact, unit.relative_path), request.method,
+                  request.headers.get("If-None-Match"), request.headers.get("Range"),
+                  request.headers.get("If-Range"))
+    if not plan.has_body:
+        return HttpResponse(status=plan.status, headers=plan.headers)
+    body = await sync_to_async(objects.get, thread_sensitive=False)(
+        artifact.file.name, plan.start, plan.stop)
+    if body is None:
+        log.error("the object of Artifact sha256:%s is missing from storage (%s)",
+                  artifact.sha256, artifact.file.name)
+        return None
+    return StreamingHttpResponse(_read_object(body), status=plan.status, headers=plan.headers)
+
+
+async def _read_object(body) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    chunks = body.iter_chunks(BLOCK_SIZE)
+    try:
+        while block := await loop.run_in_executor(None, next, chunks, b""):
+            yield block
+    finally:
+        await loop.run_in_executor(None, body.close)
 
 
 async def _read_artifact(handle, start: int, stop: int) -> AsyncIterator[bytes]:

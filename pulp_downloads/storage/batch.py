@@ -35,8 +35,9 @@ from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks, insert_rows, unlogged_cursor
 from .durability import flush_files
 from .localfiles import place_local, write_local
-from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, is_local,
-                    local_storage_path, prepare_artifact_root)
+from .objects import ObjectStore
+from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, local_storage_path,
+                    prepare_artifact_root)
 
 #: How many threads :meth:`ArtifactBatch.place_all` uses: creating a file can wait on the disk
 #: (inode allocation), and file system calls release the GIL.
@@ -254,44 +255,6 @@ def checked_digests(digests: dict[str, str], allowed: tuple[str, ...], *,
         if len(value) != HEX_LENGTHS[name]:
             raise ArtifactError(f"{name} digest has the wrong length: {value!r}")
     return {name: value for name, value in digests.items() if name in allowed}
-
-
-class ObjectStore:
-    """Puts objects into the bucket of a django-storages S3 storage with one boto3 client
-    shared by every placing thread (clients are thread-safe; the storage's own resources
-    are made per thread, tens of MB each): a small object in one PutObject, a file by a
-    multipart upload read from disk part by part."""
-
-    def __init__(self, storage) -> None:
-        self.client = storage.connection.meta.client
-        self.bucket = storage.bucket_name
-        self.transfer_config = getattr(storage, "transfer_config", None)
-
-    @classmethod
-    def of(cls, storage) -> "ObjectStore | None":
-        """For an S3 storage of django-storages; ``None`` for any other storage."""
-        if is_local(storage) or not hasattr(storage, "bucket_name"):
-            return None
-        return cls(storage)
-
-    def exists(self, name: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=name)
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return False
-            raise
-        return True
-
-    def put(self, name: str, source: Path | bytes) -> None:
-        extra = {"ContentType": "application/octet-stream"}
-        if isinstance(source, bytes):
-            self.client.put_object(Bucket=self.bucket, Key=name, Body=source, **extra)
-        else:
-            self.client.upload_file(str(source), self.bucket, name, ExtraArgs=extra,
-                                    Config=self.transfer_config)
 
 
 def put_in_storage(storage, source: Path | bytes, name: str,

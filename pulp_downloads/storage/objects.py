@@ -1,0 +1,58 @@
+"""Objects in the bucket of an S3 storage (django-storages), reached directly with boto3."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .paths import is_local
+
+
+class ObjectStore:
+    """Puts objects into the bucket of a django-storages S3 storage with one boto3 client
+    shared by every placing thread (clients are thread-safe; the storage's own resources
+    are made per thread, tens of MB each): a small object in one PutObject, a file by a
+    multipart upload read from disk part by part."""
+
+    def __init__(self, storage) -> None:
+        self.client = storage.connection.meta.client
+        self.bucket = storage.bucket_name
+        self.transfer_config = getattr(storage, "transfer_config", None)
+
+    @classmethod
+    def of(cls, storage) -> "ObjectStore | None":
+        """For an S3 storage of django-storages; ``None`` for any other storage."""
+        if is_local(storage) or not hasattr(storage, "bucket_name"):
+            return None
+        return cls(storage)
+
+    def exists(self, name: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            raise
+        return True
+
+    def put(self, name: str, source: Path | bytes) -> None:
+        extra = {"ContentType": "application/octet-stream"}
+        if isinstance(source, bytes):
+            self.client.put_object(Bucket=self.bucket, Key=name, Body=source, **extra)
+        else:
+            self.client.upload_file(str(source), self.bucket, name, ExtraArgs=extra,
+                                    Config=self.transfer_config)
+
+    def get(self, name: str, start: int, stop: int):
+        """The object's bytes ``[start, stop)`` as a stream (``.iter_chunks()``,
+        ``.close()``), or ``None`` when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=name,
+                                           Range=f"bytes={start}-{stop - 1}")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return reply["Body"]
