@@ -111,3 +111,37 @@ def test_remote_command_moving_to_a_new_origin_clears_the_password(monkeypatch):
     run("remote", "create", "mv", "https://three.test/PULP_MANIFEST", "--username", "u",
         "--password-env", "REPO_PW")
     assert Remote.objects.get(name="mv").password == "pw-FROM-ENV"
+
+
+def test_sync_remote_json_and_quiet(threaded_upstream, capsys):
+    import json
+
+    url = threaded_upstream.add_repo("repo", {f"f{i}": os.urandom(2000) for i in range(3)})
+    Remote.objects.create(name="machine", url=url)
+    task = json.loads(run("sync_remote", "machine", "--json"))
+    assert task["state"] == "completed" and task["remote_name"] == "machine"
+    assert task["summary"]["downloaded"] == 3 and task["progress"]["files_done"] == 3
+    assert task["href"] == f"/api/tasks/{task['id']}/"
+    assert run("sync_remote", "machine", "--quiet") == ""
+    err = capsys.readouterr().err
+    assert "listed" not in err and "{'listed'" not in err  # no log line among the output
+    with pytest.raises(CommandError, match="--wait follows a queued sync"):
+        run("sync_remote", "machine", "--wait")
+
+
+def test_sync_remote_enqueue_wait_follows_the_task_on_a_worker(
+        threaded_upstream, subprocess_env, settings, tmp_path):
+    from .test_task_faults import DB_BACKEND, start_worker
+
+    settings.TASKS = DB_BACKEND
+    url = threaded_upstream.add_repo("repo", {f"f{i}": os.urandom(3000) for i in range(4)})
+    Remote.objects.create(name="queued", url=url)
+    worker = start_worker(subprocess_env, tmp_path / "worker.log")
+    try:
+        output = run("sync_remote", "queued", "--enqueue", "--wait", "--progress", "lines")
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert "queued: 4 listed, 0 already present, 4 downloaded" in output
+    assert "progress: 4/4 files" in output and "completed" in output
+    assert SyncTask.objects.get().worker != SyncTask.this_worker()  # it ran on the worker

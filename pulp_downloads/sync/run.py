@@ -95,7 +95,10 @@ class SyncRun:
         if self.summary.failed:
             raise PartialSyncError(f"{self.summary.failed} of {self.summary.listed} file(s) "
                                    "failed to download", self.summary)
-        log.info("sync of %s: %s", self.remote.name, self.summary.as_dict())
+        summary = self.summary
+        log.info("sync of %s: %d listed, %d already present, %d downloaded (%.1f MB), "
+                 "%d failed", self.remote.name, summary.listed, summary.already_present,
+                 summary.downloaded, summary.bytes_downloaded / 1e6, summary.failed)
         return self.summary
 
     async def _run(self) -> None:

@@ -1,7 +1,10 @@
-"""``manage.py sync_remote NAME [--enqueue | --cancel]``: sync a remote now, queue it for a
-worker, or cancel its waiting or running sync."""
+"""``manage.py sync_remote NAME [--enqueue [--wait] | --cancel] [--json | --quiet]``: sync a
+remote now, queue it for a worker (and follow it), or cancel its waiting or running sync."""
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import sys
 import time
 
@@ -73,51 +76,58 @@ class Command(BaseCommand):
                             help="queue the sync for a worker (manage.py db_worker) and exit")
         parser.add_argument("--cancel", action="store_true",
                             help="cancel the remote's waiting or running sync and exit")
+        parser.add_argument("--wait", action="store_true",
+                            help="with --enqueue: follow the queued sync until it ends, with "
+                                 "the same progress display and exit status as a sync run here")
         parser.add_argument("--progress", choices=["auto", "bar", "lines", "none"],
                             default="auto",
                             help="progress display (auto: bars on a terminal, else lines)")
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true", dest="as_json",
+                            help="print the finished task as JSON (as the REST API shows it) "
+                                 "instead of the summary; no progress display")
+        output.add_argument("--quiet", action="store_true",
+                            help="no progress and no summary; errors only (exit status 1)")
 
     def handle(self, *args, name: str, enqueue: bool, cancel: bool, progress: str,
-               **options) -> None:
+               wait: bool, as_json: bool, quiet: bool, **options) -> None:
         try:
             remote = Remote.objects.get(name=name)
         except Remote.DoesNotExist:
             known = ", ".join(Remote.objects.values_list("name", flat=True)[:20]) or "none"
             raise CommandError(f"No remote named {name!r} (known remotes: {known}).") from None
+        if wait and not enqueue:
+            raise CommandError("--wait follows a queued sync: use it with --enqueue.")
 
         if cancel:
             self._cancel(remote)
             return
-        if enqueue:
-            try:
-                task = enqueue_sync(remote)
-            except SyncAlreadyActive as exc:
-                raise CommandError(str(exc)) from None
-            self.stdout.write(reverse("task-detail", kwargs={"pk": task.pk}))
-            if options["verbosity"] > 1:
-                self.stderr.write(f"task {task.pk} is {task.state}")
-            return
-
-        display = self._display(progress, options["verbosity"])
+        verbosity = 0 if quiet else options["verbosity"]
+        display = None if as_json else self._display(progress, verbosity)
         try:
-            task = run_sync_now(remote, progress=display)
-        except SyncAlreadyActive as exc:
-            raise CommandError(str(exc)) from None
+            # The sync's own log line would land between the bars: shown with -v 2 only.
+            with self._sync_log_quiet(options["verbosity"] < 2):
+                if enqueue:
+                    try:
+                        task = enqueue_sync(remote)
+                    except SyncAlreadyActive as exc:
+                        raise CommandError(str(exc)) from None
+                    if not wait:
+                        self._print_queued(task, as_json, verbosity)
+                        return
+                    task = self._follow(task, display)
+                else:
+                    try:
+                        task = run_sync_now(remote, progress=display)
+                    except SyncAlreadyActive as exc:
+                        raise CommandError(str(exc)) from None
         finally:
             if display is not None:
                 display.close()
-        summary = task.summary or {}
-        if summary and options["verbosity"] > 0:
-            deferred = summary.get("deferred", 0)
-            self.stdout.write(
-                f"{remote.name}: {summary.get('listed', 0)} listed, "
-                f"{summary.get('already_present', 0)} already present, "
-                f"{summary.get('downloaded', 0)} downloaded "
-                f"({summary.get('bytes_downloaded', 0) / 1e6:.1f} MB), "
-                f"{summary.get('failed', 0)} failed"
-                + (f", {deferred} left to download on demand ({remote.policy})." if deferred
-                   else ".")
-            )
+        if as_json:
+            self.stdout.write(self._json(task))
+        elif verbosity > 0:
+            self._summarise(remote, task)
         if task.state != "completed" or task.failures:
             outcome = ("completed with failed files" if task.state == "completed"
                        else task.state)
@@ -127,8 +137,63 @@ class Command(BaseCommand):
             if len(task.failures) > 20:
                 lines.append(f"  ... and {len(task.failures) - 20} more")
             raise CommandError("\n".join(lines))
-        if options["verbosity"] > 0:
+        if verbosity > 0 and not as_json:
             self.stdout.write(self.style.SUCCESS(f"Sync of {remote.name!r} completed."))
+
+    def _print_queued(self, task: SyncTask, as_json: bool, verbosity: int) -> None:
+        if as_json:
+            self.stdout.write(self._json(task))
+            return
+        self.stdout.write(reverse("task-detail", kwargs={"pk": task.pk}))
+        if verbosity > 1:
+            self.stderr.write(f"task {task.pk} is {task.state}")
+
+    @staticmethod
+    def _json(task: SyncTask) -> str:
+        from pulp_downloads.api.serializers import SyncTaskSerializer
+
+        return json.dumps(SyncTaskSerializer(task).data, default=str)
+
+    def _summarise(self, remote: Remote, task: SyncTask) -> None:
+        summary = task.summary or {}
+        if not summary:
+            return
+        deferred = summary.get("deferred", 0)
+        self.stdout.write(
+            f"{remote.name}: {summary.get('listed', 0)} listed, "
+            f"{summary.get('already_present', 0)} already present, "
+            f"{summary.get('downloaded', 0)} downloaded "
+            f"({summary.get('bytes_downloaded', 0) / 1e6:.1f} MB), "
+            f"{summary.get('failed', 0)} failed"
+            + (f", {deferred} left to download on demand ({remote.policy})." if deferred
+               else ".")
+        )
+
+    @staticmethod
+    def _follow(task: SyncTask, display, interval: float = 0.5) -> SyncTask:
+        """Watch a queued task until it ends, showing its progress."""
+        while True:
+            task.refresh_from_db()
+            if display is not None:
+                display(SyncProgress(
+                    files_total=task.files_total, files_done=task.files_done,
+                    files_failed=task.files_failed, bytes_total=task.bytes_total,
+                    bytes_done=task.bytes_done, stage=task.state))
+            if task.state not in SyncTask.ACTIVE_STATES:
+                return task
+            time.sleep(interval)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _sync_log_quiet(quiet: bool):
+        logger = logging.getLogger("pulp_downloads.sync")
+        level = logger.level
+        if quiet:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
 
     def _cancel(self, remote: Remote) -> None:
         active = SyncTask.objects.filter(remote=remote, state__in=SyncTask.ACTIVE_STATES).first()
