@@ -86,7 +86,10 @@ def test_remote_command_create_list_show_delete(monkeypatch):
     assert "Created remote 'cmd'" in out
     remote = Remote.objects.get(name="cmd")
     assert (remote.policy, remote.download_concurrency, remote.password) == ("on_demand", 4, "pw-FROM-ENV")
-    assert "cmd\ton_demand\thttps://example.test/PULP_MANIFEST" in run("remote", "list")
+    listed = run("remote", "list").splitlines()
+    assert listed[0].split() == ["NAME", "POLICY", "URL", "LAST", "SYNC", "UNITS", "STORED"]
+    assert listed[1].split() == ["cmd", "on_demand", "https://example.test/PULP_MANIFEST",
+                                 "never", "0", "0"]
     shown = run("remote", "show", "cmd")
     assert "pw-FROM-ENV" not in shown and '"password": "(set)"' in shown
     run("remote", "delete", "cmd")
@@ -145,3 +148,18 @@ def test_sync_remote_enqueue_wait_follows_the_task_on_a_worker(
     assert "queued: 4 listed, 0 already present, 4 downloaded" in output
     assert "progress: 4/4 files" in output and "completed" in output
     assert SyncTask.objects.get().worker != SyncTask.this_worker()  # it ran on the worker
+
+
+def test_remote_list_shows_the_last_sync_and_counts(threaded_upstream):
+    import json
+
+    url = threaded_upstream.add_repo("repo", {f"f{i}": os.urandom(1000 + i) for i in range(3)})
+    Remote.objects.create(name="synced", url=url)
+    Remote.objects.create(name="later", url=url, policy="on_demand")
+    run("sync_remote", "synced", "--quiet")
+    rows = {line.split()[0]: line.split() for line in run("remote", "list").splitlines()[1:]}
+    assert rows["synced"][3] == "completed" and rows["synced"][-2:] == ["3", "3"]
+    assert rows["later"][3:] == ["never", "0", "0"]
+    data = json.loads(run("remote", "list", "--json"))
+    assert [row["name"] for row in data] == ["later", "synced"]
+    assert data[1]["last_sync"] == "completed" and data[1]["stored"] == 3

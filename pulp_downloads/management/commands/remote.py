@@ -5,6 +5,7 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count
 
 from pulp_downloads.models import SECRET_FIELDS, Remote
 
@@ -14,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser("list", help="list remotes")
+        listing = sub.add_parser("list", help="list remotes as a table")
+        listing.add_argument("--json", action="store_true", dest="as_json",
+                             help="print a JSON list instead of the table")
         show = sub.add_parser("show", help="show one remote (secrets are never shown)")
         show.add_argument("name")
         create = sub.add_parser("create", help="create or update a remote")
@@ -33,9 +36,32 @@ class Command(BaseCommand):
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, f"do_{action}")(**options)
 
-    def do_list(self, **options) -> None:
-        for remote in Remote.objects.all():
-            self.stdout.write(f"{remote.name}\t{remote.policy}\t{remote.url}")
+    def do_list(self, as_json: bool = False, **options) -> None:
+        rows = []
+        remotes = Remote.objects.annotate(
+            units=Count("content_units"), stored=Count("content_units__artifact")
+        ).order_by("name")
+        for remote in remotes:
+            last = remote.sync_tasks.order_by("-created").first()
+            rows.append({
+                "name": remote.name, "policy": remote.policy, "url": remote.url,
+                "last_sync": last.state if last else "",
+                "last_sync_at": (last.finished or last.started or last.created) if last else None,
+                "content_units": remote.units, "stored": remote.stored,
+            })
+        if as_json:
+            self.stdout.write(json.dumps(rows, indent=2, default=str))
+            return
+        table = [("NAME", "POLICY", "URL", "LAST SYNC", "UNITS", "STORED")] + [
+            (row["name"], row["policy"], row["url"],
+             f"{row['last_sync']} {row['last_sync_at']:%Y-%m-%d %H:%M}" if row["last_sync"]
+             else "never", str(row["content_units"]), str(row["stored"]))
+            for row in rows]
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+        for line in table:
+            self.stdout.write("  ".join(cell.ljust(width) if i < 4 else cell.rjust(width)
+                                        for i, (cell, width) in enumerate(zip(line, widths)))
+                              .rstrip())
 
     def do_show(self, name: str, **options) -> None:
         remote = self._get(name)
