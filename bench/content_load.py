@@ -22,11 +22,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.download_throughput import free_port, make_corpus, start_server, stop_server  # noqa: E402
+from bench.download_throughput import (free_port, make_corpus, project_env,  # noqa: E402
+                                       start_server, stop_server, wait_for_port)
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"tiny": (2000, 16 << 10), "small": (200, 1 << 20)}
@@ -107,19 +107,6 @@ def run_wrk(wrk: str, base: str, paths_file: Path, script: Path, connections: in
             "socket_errors": errors.group(1) if errors else ""}
 
 
-def wait_port(port: int, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="tiny,small")
@@ -138,11 +125,7 @@ def main() -> None:
     index = make_corpus(data, {name: SETS[name] for name in sets})
     run = Path(tempfile.mkdtemp(prefix="content-load-"))
     upstream, base, kind = start_server(data, run / "upstream")
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="settings",
-               DATABASE_URL=f"sqlite:///{run}/db.sqlite3", MEDIA_ROOT=str(run / "media"),
-               PULP_DOWNLOADS_LOG_LEVEL="WARNING", DEBUG="0",
-               SECRET_KEY="bench-only-not-secret",
-               PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")
+    env = project_env(run)
     if args.mode == "x-accel":
         env["PULP_DOWNLOADS_CONTENT_X_ACCEL_REDIRECT"] = "/protected-artifacts/"
     script = run / "random.lua"
@@ -165,7 +148,7 @@ def main() -> None:
                 cwd=ROOT, env=env)
             front = None
             try:
-                wait_port(app_port)
+                wait_for_port(app_port, timeout=30)
                 target = f"http://127.0.0.1:{app_port}"
                 if args.mode == "x-accel":
                     port = free_port()
@@ -174,7 +157,7 @@ def main() -> None:
                         run=run, port=port, app_port=app_port, media=run / "media",
                         user="user root;" if os.geteuid() == 0 else ""))
                     front = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run)])
-                    wait_port(port)
+                    wait_for_port(port, timeout=30)
                     target = f"http://127.0.0.1:{port}"
                 for name in sets:
                     direct = run / f"direct-{name}.txt"

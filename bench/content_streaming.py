@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.download_throughput import free_port, make_corpus, start_server  # noqa: E402
+from bench.download_throughput import free_port, make_corpus, project_env, start_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,10 +61,7 @@ def main() -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     run = Path(tempfile.mkdtemp(prefix="content-", dir=scratch))
     upstream, base, kind = start_server(data, run / "upstream")
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="settings", DATABASE_URL=f"sqlite:///{run}/db.sqlite3",
-               MEDIA_ROOT=str(run / "media"), PULP_DOWNLOADS_LOG_LEVEL="WARNING",
-               SECRET_KEY="bench-only-not-secret", SERVE_STATIC="1",
-               PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")  # the upstream is on loopback
+    env = project_env(run, SERVE_STATIC="1")
     manage(env, "migrate", "--noinput")
     for policy in ("streamed", "on_demand"):
         manage(env, "remote", "create", policy, f"{base}/big/PULP_MANIFEST", "--policy", policy)

@@ -98,14 +98,61 @@ def start_server(data: Path, run: Path) -> tuple[subprocess.Popen, str, str]:
                 "port=int(sys.argv[2]), print=None, access_log=None)")
         proc = subprocess.Popen([sys.executable, "-c", code, str(data), str(port)])
         kind = "aiohttp-static"
-    deadline = time.monotonic() + 10
+    wait_for_port(port)
+    return proc, f"http://127.0.0.1:{port}", kind
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    """Return once something listens on 127.0.0.1:``port``; ``RuntimeError`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
+            return
         except OSError:
             time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{port}", kind
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def prepare_sets(args, all_sets: dict, server_name: str):
+    """For a benchmark given :func:`add_set_arguments`: the chosen sets (their corpus made
+    if missing), the scratch directory, and a loopback server of the corpus started in it:
+    ``(sets, scratch, (process, base_url, kind))``."""
+    sets = {name: all_sets[name] for name in args.sets.split(",")}
+    data = Path(args.data)
+    make_corpus(data, sets)
+    scratch = Path(args.scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    return sets, scratch, start_server(data, scratch / server_name)
+
+
+def project_env(run: Path, **extra: str) -> dict[str, str]:
+    """The environment of a project process (``manage.py``, a sync child, uvicorn) with a
+    fresh SQLite database and media root under ``run``, as deployed (``DEBUG`` off), its
+    upstream on loopback allowed."""
+    return dict(os.environ, DJANGO_SETTINGS_MODULE="settings",
+                DATABASE_URL=f"sqlite:///{run}/db.sqlite3", MEDIA_ROOT=str(run / "media"),
+                PULP_DOWNLOADS_LOG_LEVEL="WARNING", DEBUG="0",
+                SECRET_KEY="bench-only-not-secret",
+                PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8", **extra)
+
+
+def add_set_arguments(parser, repeat: int, data: str) -> None:
+    """The options of a benchmark over the corpus sets: --repeat, --concurrency, --sets,
+    --data (where the corpus is generated once) and --scratch (its run directories)."""
+    parser.add_argument("--repeat", type=int, default=repeat,
+                        help=f"runs per measurement, the best kept (default {repeat})")
+    parser.add_argument("--concurrency", type=int, default=10,
+                        help="downloads at once (default 10)")
+    parser.add_argument("--sets", default="tiny,small,big",
+                        help="comma-separated sets: tiny (2,000 x 16 KiB), small (200 x 1 MiB), "
+                             "big (1 x 200 MiB)")
+    parser.add_argument("--data", default=os.environ.get("BENCH_DATA", data),
+                        help="where the corpus is generated once")
+    parser.add_argument("--scratch", default=str(Path(__file__).resolve().parent.parent
+                                                 / "var" / "bench"),
+                        help="where run directories go (removed after each run)")
 
 
 def stop_server(proc: subprocess.Popen, run: Path) -> None:

@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.download_throughput import make_corpus, start_server, stop_server  # noqa: E402
+from bench.download_throughput import (add_set_arguments, prepare_sets,  # noqa: E402
+                                       project_env, stop_server)
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("all_on", "topdir", "drop_cache", "helper")
@@ -63,10 +64,7 @@ print(json.dumps({"s": elapsed}))
 
 def sync_once(url: str, concurrency: int, off: str, scratch: Path) -> float:
     run = Path(tempfile.mkdtemp(prefix="mech-", dir=scratch))
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="settings",
-               DATABASE_URL=f"sqlite:///{run}/db.sqlite3", MEDIA_ROOT=str(run / "media"),
-               SECRET_KEY="bench-only-not-secret", PULP_DOWNLOADS_LOG_LEVEL="WARNING",
-               PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")
+    env = project_env(run)
     try:
         out = subprocess.run([sys.executable, "-c", CHILD, url, str(concurrency), off],
                              cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -77,19 +75,9 @@ def sync_once(url: str, concurrency: int, off: str, scratch: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--sets", default="tiny,small,big")
-    parser.add_argument("--data", default=os.environ.get("BENCH_DATA",
-                                                         "/tmp/pulp-downloads-bench/mech-data"))
-    parser.add_argument("--scratch", default=str(ROOT / "var" / "bench"))
+    add_set_arguments(parser, repeat=3, data="/tmp/pulp-downloads-bench/mech-data")
     args = parser.parse_args()
-    sets = {name: SETS[name] for name in args.sets.split(",")}
-    data = Path(args.data)
-    make_corpus(data, sets)
-    scratch = Path(args.scratch)
-    scratch.mkdir(parents=True, exist_ok=True)
-    server, base, kind = start_server(data, scratch / "mech-server")
+    sets, scratch, (server, base, kind) = prepare_sets(args, SETS, "mech-server")
     print(json.dumps({"server": kind, "cpus": os.cpu_count()}), flush=True)
     try:
         for name in sets:

@@ -12,15 +12,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.download_throughput import free_port, make_corpus, start_server, stop_server  # noqa: E402
+from bench.download_throughput import (add_set_arguments, free_port,  # noqa: E402
+                                       prepare_sets, project_env, stop_server, wait_for_port)
 from bench.sync_throughput import CHILD  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,22 +33,13 @@ def start_s3(directory: Path) -> tuple[subprocess.Popen, str]:
         [str(Path(sys.executable).parent / "rclone"), "serve", "s3", "--auth-key",
          f"{KEY},{SECRET}", "--addr", f"127.0.0.1:{port}", "--config", os.devnull,
          str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port)
     return process, f"http://127.0.0.1:{port}"
 
 
 def sync_once(url: str, concurrency: int, scratch: Path, s3: tuple[str, Path] | None) -> dict:
     run = Path(tempfile.mkdtemp(prefix="s3sync-", dir=scratch))
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="settings",
-               DATABASE_URL=f"sqlite:///{run}/db.sqlite3", MEDIA_ROOT=str(run / "media"),
-               PULP_DOWNLOADS_LOG_LEVEL="WARNING", DEBUG="0",
-               SECRET_KEY="bench-only-not-secret", PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")
+    env = project_env(run)
     bucket = None
     if s3 is not None:
         import boto3
@@ -78,19 +68,9 @@ def sync_once(url: str, concurrency: int, scratch: Path, s3: tuple[str, Path] | 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--sets", default="tiny,small,big")
-    parser.add_argument("--data", default=os.environ.get("BENCH_DATA",
-                                                         "/tmp/pulp-downloads-bench/mech-data"))
-    parser.add_argument("--scratch", default=str(ROOT / "var" / "bench"))
+    add_set_arguments(parser, repeat=2, data="/tmp/pulp-downloads-bench/mech-data")
     args = parser.parse_args()
-    sets = {name: SETS[name] for name in args.sets.split(",")}
-    data = Path(args.data)
-    make_corpus(data, sets)
-    scratch = Path(args.scratch)
-    scratch.mkdir(parents=True, exist_ok=True)
-    server, base, kind = start_server(data, scratch / "s3-bench-server")
+    sets, scratch, (server, base, kind) = prepare_sets(args, SETS, "s3-bench-server")
     s3_dir = Path(tempfile.mkdtemp(prefix="s3-", dir=scratch))
     s3_server, endpoint = start_s3(s3_dir)
     print(json.dumps({"server": kind, "s3": "rclone serve s3", "cpus": os.cpu_count()}),

@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.download_throughput import FOUR, make_corpus, plain, start_server, stop_server  # noqa: E402
+from bench.download_throughput import (FOUR, make_corpus, plain, project_env,  # noqa: E402
+                                       start_server, stop_server)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
@@ -42,13 +43,9 @@ print(json.dumps({"s": elapsed, "files": summary.downloaded, "bytes": summary.by
 
 def project_sync(manifest_url: str, conc: int, scratch: Path) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="sync-", dir=scratch))
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="settings",
-               DATABASE_URL=f"sqlite:///{run_dir}/db.sqlite3", MEDIA_ROOT=str(run_dir / "media"),
-               PULP_DOWNLOADS_LOG_LEVEL="WARNING",
-               # As deployed: with DEBUG on, Django keeps the text of the last 9,000 queries,
-               # which would be measured as the sync's memory.
-               DEBUG="0", SECRET_KEY="bench-only-not-secret",
-               PULP_DOWNLOADS_ALLOWED_NETWORKS="127.0.0.0/8")  # the upstream is on loopback
+    # As deployed: with DEBUG on, Django keeps the text of the last 9,000 queries, which
+    # would be measured as the sync's memory.
+    env = project_env(run_dir)
     out = subprocess.run([sys.executable, "-c", CHILD, manifest_url, str(conc)], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=1800)
     shutil.rmtree(run_dir, ignore_errors=True)

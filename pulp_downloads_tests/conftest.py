@@ -56,6 +56,7 @@ def client_cert(ca):
 
 
 # --- a configurable upstream HTTP server on 127.0.0.1 ------------------------------------------
+import contextlib  # noqa: E402
 import ssl  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -103,17 +104,22 @@ async def make_factory():
 def http_proxy(tmp_path_factory):
     """A real proxy (proxy.py) on loopback requiring basic auth ``proxyuser:proxypass``."""
     port = free_port()
-    log = tmp_path_factory.mktemp("proxy") / "proxy.log"
+    with serving([sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", str(port),
+                  "--basic-auth", "proxyuser:proxypass", "--num-acceptors", "1",
+                  "--num-workers", "1", "--log-level", "WARNING"],
+                 port, tmp_path_factory.mktemp("proxy") / "proxy.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def serving(command: list[str], port: int, log):
+    """Run the server ``command`` (output to ``log``) until the block ends, once it listens
+    on 127.0.0.1:``port``."""
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", str(port),
-             "--basic-auth", "proxyuser:proxypass", "--num-acceptors", "1",
-             "--num-workers", "1", "--log-level", "WARNING"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
+        yield process
     finally:
         process.terminate()
         try:
@@ -173,22 +179,11 @@ def s3_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("s3")
     (root / "data").mkdir()
     port = free_port()
-    log = root / "rclone.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(rclone), "serve", "s3", "--auth-key", "test-key,test-secret", "--addr",
-             f"127.0.0.1:{port}", "--config", str(root / "rclone.conf"), str(root / "data")],
-            stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port)
+    with serving([str(rclone), "serve", "s3", "--auth-key", "test-key,test-secret", "--addr",
+                  f"127.0.0.1:{port}", "--config", str(root / "rclone.conf"),
+                  str(root / "data")], port, root / "rclone.log"):
         yield {"endpoint": f"http://127.0.0.1:{port}", "key": "test-key",
                "secret": "test-secret", "root": root / "data"}
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 _buckets = iter(range(1, 1_000_000))

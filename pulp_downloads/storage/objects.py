@@ -56,3 +56,25 @@ class ObjectStore:
                 return None
             raise
         return reply["Body"]
+
+    def abort_uploads_before(self, prefix: str, cutoff) -> int:
+        """Abort the multipart uploads of keys under ``prefix`` started before ``cutoff``;
+        returns how many."""
+        from botocore.exceptions import ClientError
+
+        aborted = 0
+        try:
+            pages = list(self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix))
+        except ClientError as exc:
+            # Some S3 servers answer a bucket without uploads with NoSuchUpload.
+            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return 0
+            raise
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] <= cutoff:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                       UploadId=upload["UploadId"])
+                    aborted += 1
+        return aborted

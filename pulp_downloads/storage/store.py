@@ -18,7 +18,8 @@ from ..download.digests import digests_of_file
 from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks
 from .batch import ArtifactBatch, Source
-from .paths import ARTIFACT_ROOT, ArtifactError, is_local
+from .objects import ObjectStore
+from .paths import ARTIFACT_ROOT, ArtifactError
 from .session import StoreSession
 
 log = logging.getLogger(__name__)
@@ -144,22 +145,15 @@ class ArtifactStore:
         """In object storage, abort multipart uploads of Artifact objects started before
         ``cutoff`` (a process killed mid-upload leaves one: invisible, but its parts are
         kept and billed until it is aborted)."""
-        bucket = getattr(self.storage, "bucket", None)
-        if is_local(self.storage) or bucket is None:
+        objects = ObjectStore.of(self.storage)
+        if objects is None:
             return
         from botocore.exceptions import BotoCoreError, ClientError
 
-        aborted = 0
         try:
-            for upload in bucket.multipart_uploads.filter(Prefix=f"{ARTIFACT_ROOT}/"):
-                if upload.initiated <= cutoff:
-                    upload.abort()
-                    aborted += 1
-        except ClientError as exc:
-            # Some S3 servers answer a bucket without uploads with NoSuchUpload.
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                log.warning("could not clean up stale multipart uploads: %s", exc)
-        except BotoCoreError as exc:
+            aborted = objects.abort_uploads_before(f"{ARTIFACT_ROOT}/", cutoff)
+        except (BotoCoreError, ClientError) as exc:  # the next clean-up tries again
             log.warning("could not clean up stale multipart uploads: %s", exc)
+            return
         if aborted:
             log.warning("aborted %d multipart upload(s) left by an interrupted store", aborted)
