@@ -120,6 +120,11 @@ async def test_stored_files_stream_through_the_app_without_redirects(
     assert status == 206 and body == data[-100:]
     status, _, body = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
     assert status == 304 and body == b""
+    async with aiohttp.ClientSession() as session:
+        async with session.head(base) as response:
+            assert response.status == 200
+            assert response.headers["Content-Length"] == str(len(data))
+            assert response.headers["ETag"] == f'"{sha256(data)}"'
 
 
 async def test_on_demand_files_are_saved_to_the_bucket(upstream, s3_storage, asgi_server):
