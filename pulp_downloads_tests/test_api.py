@@ -60,7 +60,7 @@ def test_create_remote_never_returns_secrets(api, client_cert):
     assert "SECRET" not in text and "PRIVATE KEY" not in text
     assert data["has_password"] and data["has_proxy_password"] and data["has_client_key"]
     assert "password" not in data and "client_key" not in data
-    assert data["href"] == f"/api/remotes/{data['id']}/"
+    assert data["href"] == f"http://testserver/api/remotes/{data['id']}/"
     assert data["max_retries"] == 0 and data["mirrors"] == ["https://mirror.test/repo/"]
     listing = api.get("/api/remotes/").content.decode()
     assert "SECRET" not in listing
@@ -123,7 +123,7 @@ def test_sync_endpoint_queues_a_task_that_syncs(api, threaded_upstream):
     response = api.post(f"{remote['href']}sync/")
     assert response.status_code == 202
     task_href = response.json()["task"]
-    assert task_href.startswith("/api/tasks/")
+    assert task_href.startswith("http://testserver/api/tasks/")
     task = api.get(task_href).json()
     assert task["state"] == "completed", task
     assert task["progress"] == {"files_done": 4, "files_failed": 0, "files_total": 4,
@@ -150,7 +150,7 @@ def test_second_sync_while_one_is_queued_is_409(api):
     waiting = SyncTask.objects.create(remote=remote)
     response = api.post(f"/api/remotes/{remote.pk}/sync/")
     assert response.status_code == 409
-    assert response.json()["task"] == f"/api/tasks/{waiting.pk}/"
+    assert response.json()["task"] == f"http://testserver/api/tasks/{waiting.pk}/"
 
 
 def test_lists_are_paginated(api):

@@ -156,3 +156,27 @@ def test_progress_is_visible_through_the_api_while_the_sync_runs(threaded_upstre
     running = [s for s in seen if s[0] == "running" and 0 < s[1] < s[2] == 30]
     assert running, f"no intermediate progress seen: {seen}"
     assert SyncTask.objects.get().state == "completed"
+
+
+def test_status_counts_a_running_worker_until_it_stops(subprocess_env):
+    import signal
+    import time
+
+    from pulp_downloads.models import Worker
+
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--interval", "0.2"],
+        cwd=ROOT, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not Worker.objects.exists():
+            time.sleep(0.1)
+        status = APIClient().get("/status/").json()
+        assert status["workers"]["online"] == 1, status
+        assert Worker.objects.get().name.endswith(f":{worker.pid}")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr[-2000:]
+    assert APIClient().get("/status/").json()["workers"] == {"online": 0, "last_heartbeat": None}

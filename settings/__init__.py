@@ -209,7 +209,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "pulp_downloads API",
     "DESCRIPTION": "Remotes, sync tasks, artifacts and content of pulp_downloads.",
-    "VERSION": "0.1.0",
+    "VERSION": __import__("pulp_downloads").__version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SWAGGER_UI_DIST": "SIDECAR",

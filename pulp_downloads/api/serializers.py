@@ -10,12 +10,16 @@ from rest_framework import serializers
 from ..models import SECRET_FIELDS, Artifact, ContentUnit, Remote, SyncTask
 
 
-def href(view_name: str, pk) -> str:
-    return reverse(view_name, kwargs={"pk": pk})
+def href(view_name: str, pk, request=None) -> str:
+    """The API URL of object ``pk``: absolute (``http://host/api/remotes/3/``) when the
+    ``request`` is known, as DRF's browsable API expects, else the path alone."""
+    path = reverse(view_name, kwargs={"pk": pk})
+    return request.build_absolute_uri(path) if request is not None else path
 
 
 class HrefField(serializers.Field):
-    """The object's own API path, e.g. ``/api/remotes/3/``."""
+    """The object's own API URL, e.g. ``http://host/api/remotes/3/`` (the path alone when
+    the serializer has no request in its context, as in management commands)."""
 
     def __init__(self, view_name: str, source: str = "pk", **kwargs):
         self.view_name = view_name
@@ -23,7 +27,9 @@ class HrefField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value):
-        return href(self.view_name, value) if value is not None else None
+        if value is None:
+            return None
+        return href(self.view_name, value, self.context.get("request"))
 
 
 extend_schema_field(OpenApiTypes.STR)(HrefField)
@@ -82,7 +88,7 @@ class RemoteSerializer(serializers.ModelSerializer):
 
     def get_latest_task(self, obj) -> str | None:
         task = obj.sync_tasks.order_by("-created").only("pk").first()
-        return href("task-detail", task.pk) if task else None
+        return href("task-detail", task.pk, self.context.get("request")) if task else None
 
     def validate(self, attrs):
         """Run the model's own validation on the would-be result."""
@@ -161,6 +167,11 @@ class ContentUnitSerializer(serializers.ModelSerializer):
 
 class SyncStartedSerializer(serializers.Serializer):
     task = serializers.CharField(help_text="The href of the queued sync task.")
+
+
+class NoInputSerializer(serializers.Serializer):
+    """The body of an action that takes no input (sync, cancel): the browsable API shows a
+    bare button instead of the object's form."""
 
 
 assert set(SECRET_FIELDS) <= set(RemoteSerializer.Meta.fields)

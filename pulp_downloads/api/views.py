@@ -13,6 +13,7 @@ from .permissions import ModelPermissions
 from .serializers import (
     ArtifactSerializer,
     ContentUnitSerializer,
+    NoInputSerializer,
     RemoteSerializer,
     SyncStartedSerializer,
     SyncTaskSerializer,
@@ -20,7 +21,19 @@ from .serializers import (
 )
 
 
-class RemoteViewSet(viewsets.ModelViewSet):
+class NoInputActions:
+    """Actions listed in ``no_input_actions`` take no body: their browsable-API page shows
+    a button alone, not the object's form."""
+
+    no_input_actions: tuple[str, ...] = ()
+
+    def get_serializer_class(self):
+        if getattr(self, "action", None) in self.no_input_actions:
+            return NoInputSerializer
+        return super().get_serializer_class()
+
+
+class RemoteViewSet(NoInputActions, viewsets.ModelViewSet):
     """Remotes: where content comes from and how to reach it."""
 
     queryset = Remote.objects.all()
@@ -30,6 +43,7 @@ class RemoteViewSet(viewsets.ModelViewSet):
         "sync": ["%(app_label)s.view_remote", "%(app_label)s.sync_remote"],
     }
     filterset_fields = {"name": ["exact"], "policy": ["exact"]}
+    no_input_actions = ("sync",)
 
     @extend_schema(
         request=None,
@@ -45,12 +59,13 @@ class RemoteViewSet(viewsets.ModelViewSet):
         except SyncAlreadyActive as exc:
             body = {"detail": str(exc)}
             if exc.active is not None:
-                body["task"] = href("task-detail", exc.active.pk)
+                body["task"] = href("task-detail", exc.active.pk, request)
             return Response(body, status=status.HTTP_409_CONFLICT)
-        return Response({"task": href("task-detail", task.pk)}, status=status.HTTP_202_ACCEPTED)
+        return Response({"task": href("task-detail", task.pk, request)},
+                        status=status.HTTP_202_ACCEPTED)
 
 
-class SyncTaskViewSet(viewsets.ReadOnlyModelViewSet):
+class SyncTaskViewSet(NoInputActions, viewsets.ReadOnlyModelViewSet):
     """Sync tasks with their state, progress, error and summary."""
 
     queryset = SyncTask.objects.select_related("remote")
@@ -59,6 +74,8 @@ class SyncTaskViewSet(viewsets.ReadOnlyModelViewSet):
     action_permissions = {
         "cancel": ["%(app_label)s.view_synctask", "%(app_label)s.cancel_synctask"],
     }
+    filterset_class = SyncTaskFilter
+    no_input_actions = ("cancel",)
 
     @extend_schema(
         request=None,
@@ -76,8 +93,7 @@ class SyncTaskViewSet(viewsets.ReadOnlyModelViewSet):
                            "canceled."},
                 status=status.HTTP_409_CONFLICT,
             )
-        return Response(self.get_serializer(task).data)
-    filterset_class = SyncTaskFilter
+        return Response(SyncTaskSerializer(task, context=self.get_serializer_context()).data)
 
 
 class ArtifactViewSet(viewsets.ReadOnlyModelViewSet):

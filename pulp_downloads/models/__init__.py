@@ -3,5 +3,7 @@ from .artifact import Artifact
 from .content import ContentFlight, ContentUnit
 from .remote import SECRET_FIELDS, Remote
 from .task import PendingArtifactFile, SyncTask
+from .worker import Worker
 
-__all__ = ["Artifact", "ContentFlight", "ContentUnit", "PendingArtifactFile", "Remote", "SECRET_FIELDS", "SyncTask"]
+__all__ = ["Artifact", "ContentFlight", "ContentUnit", "PendingArtifactFile", "Remote", "SECRET_FIELDS", "SyncTask",
+           "Worker"]

@@ -24,6 +24,16 @@ class ObjectStore:
             return None
         return cls(storage)
 
+    def reachable(self) -> bool:
+        """Whether the bucket answers (HeadBucket) with these credentials."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError):
+            return False
+        return True
+
     def exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError
 

@@ -5,6 +5,8 @@ On top of the upstream worker (same options), it
 - reaps abandoned sync tasks when it starts and then every third of the heartbeat timeout
   (``PULP_DOWNLOADS["TASK_HEARTBEAT_TIMEOUT"]``): running tasks whose worker stopped are
   marked failed, so their remotes can be synced again;
+- records its own heartbeat at the same pace (the ``Worker`` rows ``/status/`` counts), and
+  removes it when it stops;
 - survives the database going away: instead of exiting, it logs the error, waits (1 s,
   doubling up to 30 s) and carries on once the database answers again.
 """
@@ -18,7 +20,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, InterfaceError, connections
 from django_tasks_db.management.commands import db_worker as upstream
 
-from pulp_downloads.models import SyncTask
+from pulp_downloads.models import SyncTask, Worker
 
 log = logging.getLogger("pulp_downloads.worker")
 
@@ -28,16 +30,20 @@ MAX_BACKOFF = 30.0
 
 
 class Reaper(threading.Thread):
-    """Marks abandoned running sync tasks failed, now and every ``interval`` seconds."""
+    """Records this worker's heartbeat and marks abandoned running sync tasks failed, now
+    and every ``interval`` seconds."""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, worker_name: str) -> None:
         super().__init__(name="sync-task-reaper", daemon=True)
         self.interval = interval
+        self.worker_name = worker_name
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
+                Worker.beat(self.worker_name)
+                Worker.forget_stale(SyncTask.heartbeat_timeout() * 10)
                 reaped = SyncTask.reap()
                 if reaped:
                     log.warning("marked %d abandoned sync task(s) failed", reaped)
@@ -50,6 +56,13 @@ class Reaper(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
+        self.join(timeout=10)
+        try:
+            Worker.objects.filter(name=self.worker_name).delete()
+        except DATABASE_UNAVAILABLE:
+            pass  # its heartbeat ages instead
+        finally:
+            connections.close_all()
 
 
 class SupervisedWorker(upstream.Worker):
@@ -96,7 +109,8 @@ class Command(upstream.Command):
             backend_name=backend_name, startup_delay=startup_delay, max_tasks=max_tasks,
             worker_id=worker_id, excluded_queue_names=excluded,
         )
-        reaper = Reaper(max(1.0, SyncTask.heartbeat_timeout().total_seconds() / 3))
+        reaper = Reaper(max(1.0, SyncTask.heartbeat_timeout().total_seconds() / 3),
+                        SyncTask.this_worker())
         reaper.start()
         try:
             worker.configure_signals()
