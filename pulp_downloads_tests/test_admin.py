@@ -19,7 +19,7 @@ def remote():
 def form_data(remote: Remote, **overrides) -> dict:
     data = {
         "name": remote.name, "url": remote.url, "policy": remote.policy,
-        "headers": "{}", "mirrors": "[]", "tls_validation": "on",
+        "headers": "", "mirrors": "", "tls_validation": "on",
         "username": remote.username, "password": "",
         "proxy_url": "", "proxy_username": "", "proxy_password": "",
         "ca_cert": "", "client_cert": "", "client_key": "", "mirrorlist_url": "",

@@ -70,7 +70,6 @@ def _walk_through(browser, live_server, threaded_upstream) -> None:
     page.goto(f"{live_server.url}/admin/pulp_downloads/remote/add/")
     page.fill("#id_name", "browser-repo")
     page.fill("#id_url", manifest_url)
-    page.fill("#id_password", "")
     shot(page, "admin-remote-add")
     page.click("input[name=_save]")
     page.wait_for_selector("text=was added successfully")
@@ -90,9 +89,12 @@ def _walk_through(browser, live_server, threaded_upstream) -> None:
     shot(page, "admin-artifacts")
 
     page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/")
+    assert page.locator("#result_list .sync-state-completed").count() == 1
+    assert "6/6 files" in page.inner_text("#result_list")
     page.click("#result_list tbody tr th a")
-    page.wait_for_selector("text=6/6 files")
-    shot(page, "admin-sync-task")
+    page.wait_for_selector("#sync-progress[data-state=completed]")
+    assert page.inner_text("#sync-files") == "6 of 6 files"
+    assert page.get_attribute("#sync-bar", "value") == "100"
 
 
 def test_roles_and_secret_clearing_in_the_admin(browser, live_server, monkeypatch):
@@ -144,3 +146,169 @@ def _roles_walk_through(browser, live_server) -> None:
     shot(page, "admin-secret-cleared")
     remote.refresh_from_db()
     assert remote.password == "" and remote.url.startswith("https://two.test/")
+
+
+# --- watching and managing syncs ----------------------------------------------------------------
+@pytest.fixture
+def admin_page(browser, live_server, monkeypatch):
+    """A page logged into the admin as a superuser (the ORM usable from the test)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    User.objects.create_superuser("admin", password="admin-pass")
+    page = _login(browser, live_server, "admin", "admin-pass")
+    yield page
+    page.close()
+    from django.db import connections
+
+    connections.close_all()
+
+
+def _slow_remote(threaded_upstream, name: str, files: int = 40, delay: float = 0.2):
+    """A remote whose files each take ``delay`` s to arrive, two at a time."""
+    from pulp_downloads.models import Remote
+
+    from .upstream import delay_fault
+
+    content = {f"pool/{i:03d}.bin": os.urandom(50_000) for i in range(files)}
+    url = threaded_upstream.add_repo(name, content)
+    for path in content:
+        threaded_upstream.faults[f"{name}/{path}"].append(delay_fault(delay))
+    return Remote.objects.create(name=name, url=url, download_concurrency=2)
+
+
+def _sync_in_background(remote):
+    """Start a sync of ``remote`` in a thread; returns the thread and its SyncTask."""
+    import threading
+    import time
+
+    from pulp_downloads.tasks import run_sync_now
+
+    def run() -> None:
+        from django.db import connections
+
+        try:
+            run_sync_now(remote)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not SyncTask.objects.filter(remote=remote).exists():
+        assert time.monotonic() < deadline, "the sync did not start"
+        time.sleep(0.05)
+    return thread, SyncTask.objects.get(remote=remote)
+
+
+BAR_VALUE = "() => Number(document.getElementById('sync-bar').value)"
+
+
+def test_task_page_bar_moves_while_the_sync_runs_and_ends_at_100(admin_page, live_server,
+                                                                  threaded_upstream):
+    remote = _slow_remote(threaded_upstream, "slow")
+    thread, task = _sync_in_background(remote)
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/{task.pk}/change/")
+    first = page.evaluate(BAR_VALUE)
+    assert first < 100
+    # The page polls the task and moves the bar without being reloaded.
+    page.wait_for_function(f"() => {{ const v = ({BAR_VALUE})(); return v > {first} && v < 100; }}")
+    middle = page.evaluate(BAR_VALUE)
+    assert page.inner_text("#sync-rate").endswith("/s")
+    assert "left" in page.inner_text("#sync-eta")
+    shot(page, "admin-task-progress")
+    page.wait_for_selector("#sync-progress[data-state=completed]", timeout=60_000)
+    thread.join(30)
+    assert first <= middle < page.evaluate(BAR_VALUE) == 100
+    assert page.inner_text("#sync-files") == "40 of 40 files"
+    assert page.locator("#sync-summary").inner_text().count("40") >= 2  # listed, downloaded
+    shot(page, "admin-task-completed")
+
+
+def test_cancel_button_stops_a_running_sync(admin_page, live_server, threaded_upstream):
+    remote = _slow_remote(threaded_upstream, "to-cancel", files=60)
+    thread, task = _sync_in_background(remote)
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/{task.pk}/change/")
+    assert page.locator("a.deletelink").count() == 0  # no Delete on an active task
+    page.click("#cancel-sync")
+    page.wait_for_selector("text=Canceled the sync of to-cancel")
+    thread.join(30)
+    assert not thread.is_alive()
+    task.refresh_from_db()
+    assert task.state == "canceled" and task.files_done < 60
+    assert page.locator("#sync-progress[data-state=canceled]").count() == 1
+    assert page.locator("#cancel-sync").count() == 0
+
+
+def test_sync_now_on_the_remote_page_opens_the_task(admin_page, live_server, threaded_upstream):
+    from pulp_downloads.models import Remote
+
+    url = threaded_upstream.add_repo("now", {f"f{i}.bin": os.urandom(2000) for i in range(3)})
+    remote = Remote.objects.create(name="now", url=url)
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
+    assert "Never synced" in page.inner_text("body")
+    page.click("#sync-now")
+    page.wait_for_selector("text=Sync of now queued")
+    assert "/synctask/" in page.url
+    page.wait_for_selector("#sync-progress[data-state=completed]")
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
+    history = page.locator("#sync-history tbody tr")
+    assert history.count() == 1
+    assert "Completed" in history.inner_text() and "3/3 files" in history.inner_text()
+    shot(page, "admin-remote-history")
+
+
+def test_mirrors_and_headers_are_edited_as_lines(admin_page, live_server):
+    from pulp_downloads.models import Remote
+
+    remote = Remote.objects.create(name="lines", url="https://one.test/repo/PULP_MANIFEST")
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
+    assert not page.is_visible("#id_mirrors")  # its section starts collapsed
+    page.click("summary:has-text('Mirrors')")
+    page.fill("#id_mirrors", "https://m1.test/repo/\n\nhttps://m2.test/repo/\n")
+    page.click("summary:has-text('Request headers')")
+    page.fill("#id_headers", "X-Tenant: blue\nnot a header")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=Line 2: expected 'Name: value'")
+    page.fill("#id_headers", "X-Tenant: blue\nX-Trace: on")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=was changed successfully")
+    remote.refresh_from_db()
+    assert remote.mirrors == ["https://m1.test/repo/", "https://m2.test/repo/"]
+    assert remote.headers == {"X-Tenant": "blue", "X-Trace": "on"}
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
+    assert page.input_value("#id_mirrors") == "https://m1.test/repo/\nhttps://m2.test/repo/"
+    assert page.input_value("#id_headers") == "X-Tenant: blue\nX-Trace: on"
+
+
+def test_landing_page_and_content_listing(admin_page, live_server, threaded_upstream):
+    from pulp_downloads.models import Remote
+
+    files = {"pool/a.bin": os.urandom(1500), "top.bin": os.urandom(700)}
+    remote = Remote.objects.create(name="listed", url=threaded_upstream.add_repo("l", files))
+    thread, task = _sync_in_background(remote)  # Playwright's loop owns this thread
+    thread.join(30)
+    task.refresh_from_db()
+    assert task.state == "completed"
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/")
+    page.click("text=View site")
+    assert page.url == f"{live_server.url}/"
+    for label in ("Administration", "REST API", "API documentation", "Status", "Content"):
+        assert page.locator(f"#links a:has-text('{label}')").count() == 1
+    shot(page, "landing")
+    page.click("#links a:has-text('Status')")
+    assert '"connected": true' in page.inner_text("body")
+    page.go_back()
+    page.click("#links a:has-text('Content')")
+    page.click("#listing a:has-text('listed/')")
+    page.wait_for_selector("text=Index of /content/listed/")
+    page.click("#listing a:has-text('pool/')")
+    page.wait_for_selector("text=Index of /content/listed/pool/")
+    link = page.locator("#listing a:has-text('a.bin')")
+    response = page.request.get(f"{live_server.url}/content/listed/pool/"
+                                + link.get_attribute("href"))
+    assert response.status == 200 and response.body() == files["pool/a.bin"]
+    shot(page, "content-listing")

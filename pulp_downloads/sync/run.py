@@ -76,6 +76,7 @@ class SyncRun:
         self.summary = SyncSummary()
         self.state = SyncProgress()
         self.failures: dict[str, str] = {}
+        self.failed_urls: dict[str, str] = {}
         self._progress = (progress, progress_interval)
         self._plan: Plan | None = None
 
@@ -198,8 +199,9 @@ class SyncRun:
             await asyncio.shield(units_recorded)
             await sync_to_async(record_failures)(self.remote, self.failures)
             self.summary.failed = len(self.failures)
-            self.summary.failures = [{"relative_path": p, "error": e}
-                                     for p, e in sorted(self.failures.items())]
+            self.summary.failures = [
+                {"relative_path": p, "url": self.failed_urls.get(p, ""), "error": e}
+                for p, e in sorted(self.failures.items())]
 
     async def _download_each(self, factory: DownloaderFactory, pending,
                              session: StoreSession) -> None:
@@ -215,6 +217,7 @@ class SyncRun:
                 paths = self._plan.paths_by_sha256[entry.sha256]
                 for path in paths:
                     self.failures[path] = str(exc)
+                    self.failed_urls[path] = exc.url or ""
                 self.state.files_failed += len(paths)
                 log.warning("sync of %s: %s failed: %s", self.remote.name, entry.relative_path,
                             exc)

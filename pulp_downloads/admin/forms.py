@@ -1,0 +1,149 @@
+"""The Remote form of the admin: secrets write-only, mirrors and headers edited as lines,
+PEM fields in monospaced boxes."""
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from ..models import SECRET_FIELDS, Remote
+
+
+class PemTextarea(forms.Textarea):
+    """A multi-line, monospaced box for PEM text."""
+
+    def __init__(self, placeholder: str = "", **attrs) -> None:
+        attrs = {"rows": 6, "cols": 70, "spellcheck": "false", "placeholder": placeholder,
+                 "style": "font-family:monospace", **attrs}
+        super().__init__(attrs=attrs)
+
+
+class LinesField(forms.CharField):
+    """A list of strings edited as one item a line; blank lines are ignored."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 70, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class HeaderLinesField(forms.CharField):
+    """A dict of header names to values edited as one ``Name: value`` a line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 70, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{name}: {item}" for name, item in value.items())
+        return value
+
+    def to_python(self, value) -> dict[str, str]:
+        text = super().to_python(value) or ""
+        headers: dict[str, str] = {}
+        errors = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, colon, item = line.partition(":")
+            name = name.strip()
+            if not colon or not name:
+                errors.append(f"Line {number}: expected 'Name: value', got {line.strip()!r}.")
+            elif name.lower() in (known.lower() for known in headers):
+                errors.append(f"Line {number}: {name} is given twice.")
+            else:
+                headers[name] = item.strip()
+        if errors:
+            raise ValidationError(errors)
+        return headers
+
+
+class RemoteAdminForm(forms.ModelForm):
+    """Secrets are write-only: typed into password inputs, never rendered back.
+
+    Leaving a secret empty keeps the stored value; tick "clear" to remove it.
+    """
+
+    password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current password.",
+    )
+    proxy_password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current proxy password.",
+    )
+    client_key = forms.CharField(
+        required=False, strip=False,
+        widget=PemTextarea(placeholder="-----BEGIN PRIVATE KEY-----", autocomplete="off"),
+        help_text="PEM private key. Never shown back; leave empty to keep the current key.",
+    )
+    bearer_token = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Static token sent as 'Authorization: Bearer ...'. Leave empty to keep the "
+                  "current token.",
+    )
+    clear_password = forms.BooleanField(required=False, label="Clear password")
+    clear_bearer_token = forms.BooleanField(required=False, label="Clear bearer token")
+    clear_proxy_password = forms.BooleanField(required=False, label="Clear proxy password")
+    clear_client_key = forms.BooleanField(required=False, label="Clear client key")
+
+    mirrors = LinesField(
+        required=False,
+        help_text="Base URLs of mirrors holding the same files, one a line. The remote's "
+                  "credentials are sent to these too.",
+    )
+    headers = HeaderLinesField(
+        required=False,
+        help_text="Extra request headers, one <code>Name: value</code> a line.",
+    )
+
+    class Meta:
+        model = Remote
+        fields = "__all__"
+        widgets = {
+            "url": forms.TextInput(attrs={"size": 80}),
+            "proxy_url": forms.TextInput(attrs={"size": 80}),
+            "mirrorlist_url": forms.TextInput(attrs={"size": 80}),
+            "ca_cert": PemTextarea(placeholder="-----BEGIN CERTIFICATE-----"),
+            "client_cert": PemTextarea(placeholder="-----BEGIN CERTIFICATE-----"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in SECRET_FIELDS:
+            self.initial[field] = ""
+            if self.instance.pk and getattr(self.instance, field):
+                self.fields[field].help_text = "A value is set. " + self.fields[field].help_text
+
+    def _secret(self, field: str) -> str:
+        value = self.cleaned_data.get(field, "")
+        if self.cleaned_data.get(f"clear_{field}"):
+            return ""
+        if not value and self.instance.pk:
+            return Remote.objects.filter(pk=self.instance.pk).values_list(field, flat=True).first() or ""
+        if value:  # typed in: supplied with this change, kept even if the URL moves
+            self.instance.supplied_secrets = self.instance.supplied_secrets | {field}
+        return value
+
+    def clean_password(self) -> str:
+        return self._secret("password")
+
+    def clean_proxy_password(self) -> str:
+        return self._secret("proxy_password")
+
+    def clean_client_key(self) -> str:
+        return self._secret("client_key")
+
+    def clean_bearer_token(self) -> str:
+        return self._secret("bearer_token")
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in SECRET_FIELDS:
+            if cleaned.get(f"clear_{field}"):
+                cleaned[field] = ""
+        return cleaned
