@@ -90,7 +90,7 @@ def test_remote_command_create_list_show_delete(monkeypatch):
     assert listed[0].split() == ["NAME", "POLICY", "URL", "LAST", "SYNC", "UNITS", "STORED"]
     assert listed[1].split() == ["cmd", "on_demand", "https://example.test/PULP_MANIFEST",
                                  "never", "0", "0"]
-    shown = run("remote", "show", "cmd")
+    shown = run("remote", "show", "cmd", "--json")
     assert "pw-FROM-ENV" not in shown and '"password": "(set)"' in shown
     run("remote", "delete", "cmd")
     assert not Remote.objects.exists()
@@ -106,12 +106,12 @@ def test_remote_command_moving_to_a_new_origin_clears_the_password(monkeypatch):
     run("remote", "create", "mv", "https://one.test/PULP_MANIFEST", "--username", "u",
         "--password-env", "REPO_PW")
     err = io.StringIO()
-    call_command("remote", "create", "mv", "https://two.test/PULP_MANIFEST", stdout=io.StringIO(),
-                 stderr=err)
+    call_command("remote", "update", "mv", "--url", "https://two.test/PULP_MANIFEST",
+                 stdout=io.StringIO(), stderr=err)
     assert "Cleared password" in err.getvalue()
     remote = Remote.objects.get(name="mv")
     assert remote.password == "" and remote.username == ""
-    run("remote", "create", "mv", "https://three.test/PULP_MANIFEST", "--username", "u",
+    run("remote", "update", "mv", "--url", "https://three.test/PULP_MANIFEST", "--username", "u",
         "--password-env", "REPO_PW")
     assert Remote.objects.get(name="mv").password == "pw-FROM-ENV"
 
@@ -163,3 +163,81 @@ def test_remote_list_shows_the_last_sync_and_counts(threaded_upstream):
     data = json.loads(run("remote", "list", "--json"))
     assert [row["name"] for row in data] == ["later", "synced"]
     assert data[1]["last_sync"] == "completed" and data[1]["stored"] == 3
+
+
+def test_remote_create_and_update_set_every_field(monkeypatch, tmp_path, server_cert,
+                                                  client_cert):
+    import json
+
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(server_cert.cert_chain_pems[-1].bytes())
+    cert = tmp_path / "client.pem"
+    cert.write_bytes(client_cert.cert_chain_pems[0].bytes())
+    key = tmp_path / "client.key"
+    key.write_bytes(client_cert.private_key_pem.bytes())
+    monkeypatch.setenv("PW", "pw-SECRET")
+    monkeypatch.setenv("PROXY_PW", "proxy-SECRET")
+    monkeypatch.setenv("TOKEN", "token-SECRET")
+    out = run("remote", "create", "full", "https://one.test/repo/PULP_MANIFEST",
+              "--policy", "streamed", "--verify-before-serve", "--no-tls-validation",
+              "--ca-cert", str(ca), "--client-cert", str(cert), "--client-key", str(key),
+              "--username", "u", "--password-env", "PW", "--bearer-token-env", "TOKEN",
+              "--proxy-url", "http://127.0.0.1:3128", "--proxy-username", "p",
+              "--proxy-password-env", "PROXY_PW",
+              "--mirror", "https://m1.test/repo/", "--mirror", "https://m2.test/repo/",
+              "--mirrorlist-url", "https://one.test/mirrors.txt",
+              "--concurrency", "3", "--max-retries", "1", "--rate-limit", "5",
+              "--total-timeout", "60", "--connect-timeout", "5", "--sock-connect-timeout", "4",
+              "--sock-read-timeout", "30", "--header", "X-Tenant: blue")
+    assert out.strip() == "Created remote 'full'."
+    remote = Remote.objects.get(name="full")
+    assert (remote.policy, remote.verify_before_serve, remote.tls_validation) == (
+        "streamed", True, False)
+    assert "BEGIN CERTIFICATE" in remote.ca_cert and "PRIVATE KEY" in remote.client_key
+    assert (remote.password, remote.bearer_token, remote.proxy_password) == (
+        "pw-SECRET", "token-SECRET", "proxy-SECRET")
+    assert remote.mirrors == ["https://m1.test/repo/", "https://m2.test/repo/"]
+    assert (remote.download_concurrency, remote.max_retries, remote.rate_limit) == (3, 1, 5.0)
+    assert (remote.total_timeout, remote.connect_timeout, remote.sock_connect_timeout,
+            remote.sock_read_timeout) == (60.0, 5.0, 4.0, 30.0)
+    assert remote.headers == {"X-Tenant": "blue"}
+
+    shown = run("remote", "show", "full")
+    assert "SECRET" not in shown and "PRIVATE KEY" not in shown
+    lines = dict(line.split(None, 1) for line in shown.splitlines())
+    assert lines["password"] == "(set)" and lines["mirrors"].startswith("https://m1.test/")
+    assert json.loads(run("remote", "show", "full", "--json"))["download_concurrency"] == 3
+
+    run("remote", "update", "full", "--policy", "on_demand", "--no-mirrors", "--no-headers",
+        "--tls-validation", "--concurrency", "8")
+    remote.refresh_from_db()
+    assert (remote.policy, remote.mirrors, remote.headers, remote.tls_validation,
+            remote.download_concurrency) == ("on_demand", [], {}, True, 8)
+    assert remote.password == "pw-SECRET"  # untouched fields keep their values
+    with pytest.raises(CommandError, match="exists; use 'remote update full'"):
+        run("remote", "create", "full", "https://one.test/repo/PULP_MANIFEST")
+    with pytest.raises(CommandError, match="--header 'oops': expected 'Name: value'"):
+        run("remote", "update", "full", "--header", "oops")
+    with pytest.raises(CommandError, match="environment variable NOPE is not set"):
+        run("remote", "update", "full", "--password-env", "NOPE")
+    with pytest.raises(CommandError, match="--ca-cert .*missing.pem: cannot read it"):
+        run("remote", "update", "full", "--ca-cert", str(tmp_path / "missing.pem"))
+
+
+def test_remote_create_and_update_help_describe_every_option(capsys):
+    import argparse
+
+    from pulp_downloads.management.commands.remote import Command
+
+    parser = Command().create_parser("manage.py", "remote")
+    subcommands = next(action for action in parser._actions
+                       if isinstance(action, argparse._SubParsersAction)).choices
+    for name in ("create", "update"):
+        options = [action for action in subcommands[name]._actions if action.option_strings]
+        assert len(options) > 20
+        undescribed = [action.option_strings for action in options if not action.help]
+        assert not undescribed, (name, undescribed)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["update", "--help"])
+    text = capsys.readouterr().out
+    assert "--sock-read-timeout" in text and "Seconds without receiving a byte" in text

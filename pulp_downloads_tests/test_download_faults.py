@@ -146,10 +146,15 @@ async def test_stalled_read_without_retries_raises_timeout(upstream, make_factor
         await make_factory(upstream.url, sock_read_timeout=0.3, max_retries=0).build(url).run()
 
 
-async def test_connection_refused_is_a_network_error(make_factory):
-    url = f"http://127.0.0.1:{free_port()}/f"
-    with pytest.raises(NetworkError):
+async def test_connection_refused_is_a_network_error_in_plain_words(make_factory):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/f"
+    with pytest.raises(NetworkError) as caught:
         await make_factory(url, max_retries=1).build(url).run()
+    message = str(caught.value)
+    assert message == (f"cannot connect to 127.0.0.1:{port}: connection refused (nothing "
+                       f"listens on that port) ({url})")
+    assert "ssl" not in message and "Connect call failed" not in message
 
 
 async def test_dead_primary_falls_back_to_live_mirror(mirror, make_factory):

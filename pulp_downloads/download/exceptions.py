@@ -169,8 +169,45 @@ def translated(url: str) -> Iterator[None]:
         raise IncompleteDownload(url, f"transfer interrupted: {_short(exc)}") from None
     except aiohttp.InvalidURL:
         raise UnsupportedURL(url, "invalid URL") from None
-    except (aiohttp.ClientError, ConnectionError) as exc:
+    except aiohttp.ClientConnectorError as exc:
+        raise NetworkError(url, f"cannot connect to {_host_port(exc.host, exc.port)}: "
+                                f"{_os_reason(exc.os_error)}") from None
+    except aiohttp.ServerDisconnectedError:
+        raise NetworkError(url, "the server closed the connection without answering") from None
+    except aiohttp.ClientOSError as exc:
+        raise NetworkError(url, f"connection failed: {_os_reason(exc)}") from None
+    except ConnectionError as exc:
+        raise NetworkError(url, f"connection failed: {_os_reason(exc)}") from None
+    except aiohttp.ClientError as exc:
         raise NetworkError(url, f"connection failed: {_short(exc)}") from None
+
+
+def _host_port(host: str, port: int | None) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
+#: Plain words for the errors people meet most.
+_OS_REASONS = {
+    ConnectionRefusedError: "connection refused (nothing listens on that port)",
+    ConnectionResetError: "connection reset by the server",
+    ConnectionAbortedError: "connection aborted",
+    TimeoutError: "timed out",
+}
+
+
+def _os_reason(error: BaseException) -> str:
+    """An OS-level connection error in words, without aiohttp's wrapping."""
+    import socket
+
+    for kind, reason in _OS_REASONS.items():
+        if isinstance(error, kind):
+            return reason
+    if isinstance(error, socket.gaierror):
+        return f"host name not found ({error.strerror or error})"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[0].lower() + error.strerror[1:]
+    return _short(error)
 
 
 def _for_status(status: int) -> type[HttpError]:

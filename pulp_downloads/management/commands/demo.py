@@ -37,7 +37,10 @@ def wait_for_port(host: str, port: int, timeout: float = 20.0) -> bool:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now. ``SO_REUSEADDR`` as servers set it,
+    so the connections a just-stopped run left in TIME_WAIT do not count as a user."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -64,10 +67,17 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true",
                             help="stop after the sync (do not start the web app and worker)")
 
-    def handle(self, *args, host: str, port: int, upstream_port: int, no_serve: bool,
-               web_workers: int, **options) -> None:
+    def handle(self, *args, **options) -> None:
         # SIGTERM (systemd, `kill`) stops everything as Ctrl-C does: children included.
+        # Either one, at any moment, ends the demo with exit status 0.
         signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self._run(**options)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopped.")
+
+    def _run(self, *, host: str, port: int, upstream_port: int, no_serve: bool,
+             web_workers: int, **options) -> None:
         username, password = self._admin_user()
         for needed in ([upstream_port] if no_serve else [upstream_port, port]):
             if not port_is_free(host, needed):
@@ -106,31 +116,27 @@ class Command(BaseCommand):
                 raise CommandError("the web application did not start")
             self.stdout.write(self.style.SUCCESS(
                 "\npulp_downloads is running (Ctrl-C stops everything):\n"
+                f"  Home:     {base}/\n"
                 f"  Admin:    {base}/admin/   (user {username!r}, password {password!r})\n"
                 f"  API:      {base}/api/\n"
                 f"  API docs: {base}/api/docs/\n"
+                f"  Status:   {base}/status/\n"
+                f"  Content:  {base}/content/\n"
                 f"  Worker:   manage.py db_worker (pid {worker.pid})\n"
             ))
             self._wait(processes)
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            _stop(processes)
 
     def _wait(self, processes: list[subprocess.Popen]) -> None:
-        try:
-            while all(process.poll() is None for process in processes):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            self.stdout.write("\nStopping.")
-            return
-        failed = [p.args for p in processes if p.poll() is not None]
-        raise CommandError(f"a process stopped unexpectedly: {failed}")
+        """Until Ctrl-C / SIGTERM (a KeyboardInterrupt), or until a process stops by itself."""
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        # Ctrl-C reaches the children too, and they may exit first: give the interrupt of
+        # this process a moment to arrive before calling it a crash.
+        time.sleep(1.0)
+        failed = [" ".join(map(str, p.args[:4])) for p in processes if p.poll() is not None]
+        raise CommandError(f"stopped unexpectedly: {', '.join(failed)}")
 
     def _admin_user(self) -> tuple[str, str]:
         """Ensure the admin user exists; its password comes from ``ADMIN_PASSWORD`` or is
@@ -154,3 +160,16 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return username, password
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM to each process still running, then wait (a SIGKILL after 10 s)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,7 +1,17 @@
-"""``manage.py remote``: list, show, create and delete remotes from the command line."""
+"""``manage.py remote``: list, show, create, update and delete remotes from the command line.
+
+Every Remote field has an option (``--help`` of ``create`` and ``update`` lists them, with the
+model's own help texts). Secrets never travel on the command line, where ``ps`` and shell
+history would keep them: they are read from an environment variable (``--password-env VAR``)
+or, for the client key, from a file.
+"""
 from __future__ import annotations
 
+import argparse
 import json
+import os
+from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -9,27 +19,151 @@ from django.db.models import Count
 
 from pulp_downloads.models import SECRET_FIELDS, Remote
 
+#: Plain options: (flag, model field, type). Their help is the field's help text.
+VALUE_OPTIONS = (
+    ("--policy", "policy", str),
+    ("--username", "username", str),
+    ("--proxy-url", "proxy_url", str),
+    ("--proxy-username", "proxy_username", str),
+    ("--mirrorlist-url", "mirrorlist_url", str),
+    ("--concurrency", "download_concurrency", int),
+    ("--max-retries", "max_retries", int),
+    ("--rate-limit", "rate_limit", float),
+    ("--total-timeout", "total_timeout", float),
+    ("--connect-timeout", "connect_timeout", float),
+    ("--sock-connect-timeout", "sock_connect_timeout", float),
+    ("--sock-read-timeout", "sock_read_timeout", float),
+)
+#: On/off options: --FLAG and --no-FLAG.
+SWITCH_OPTIONS = (("--tls-validation", "tls_validation"),
+                  ("--verify-before-serve", "verify_before_serve"))
+#: PEM text read from a file.
+FILE_OPTIONS = (("--ca-cert", "ca_cert"), ("--client-cert", "client_cert"),
+                ("--client-key", "client_key"))
+#: Secrets read from an environment variable.
+ENV_OPTIONS = (("--password-env", "password"), ("--proxy-password-env", "proxy_password"),
+               ("--bearer-token-env", "bearer_token"))
+#: What ``show`` prints, in order (secrets appear only as set / not set).
+SHOWN_FIELDS = ("name", "url", "policy", "verify_before_serve", "tls_validation", "ca_cert",
+                "client_cert", "client_key", "username", "password", "bearer_token",
+                "proxy_url", "proxy_username", "proxy_password", "mirrors", "mirrorlist_url",
+                "download_concurrency", "max_retries", "rate_limit", "total_timeout",
+                "connect_timeout", "sock_connect_timeout", "sock_read_timeout", "headers",
+                "created", "updated")
+
+
+#: Help for the fields whose model help text is empty.
+_FIELD_HELP = {
+    "username": "User name for basic auth at the remote's URL and mirrors (the password "
+                "comes with --password-env).",
+    "proxy_url": "HTTP(S) proxy to reach the remote through, e.g. http://proxy.example:3128.",
+    "proxy_username": "User name for the proxy (the password comes with "
+                      "--proxy-password-env).",
+}
+
+
+def _help(field: str) -> str:
+    text = str(Remote._meta.get_field(field).help_text) or _FIELD_HELP.get(field, "")
+    return text.replace("%", "%%")
+
+
+def _add_field_options(parser: CommandParser) -> None:
+    """The options that set Remote fields, shared by ``create`` and ``update``."""
+    general = parser.add_argument_group("remote fields")
+    for flag, field, kind in VALUE_OPTIONS:
+        extra: dict[str, Any] = {}
+        if field == "policy":
+            extra["choices"] = [choice for choice, _ in Remote.Policy.choices]
+        general.add_argument(flag, dest=field, type=kind, help=_help(field), **extra)
+    for flag, field in SWITCH_OPTIONS:
+        general.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction,
+                             help=_help(field))
+    general.add_argument("--mirror", dest="mirrors", action="append", metavar="URL",
+                         help=_help("mirrors") + " Repeat for each mirror; replaces the list.")
+    general.add_argument("--no-mirrors", dest="mirrors", action="store_const", const=[],
+                         help="remove every mirror")
+    general.add_argument("--header", dest="headers", action="append", metavar="'NAME: VALUE'",
+                         help="an extra request header; repeat for each; replaces them all")
+    general.add_argument("--no-headers", dest="headers", action="store_const", const=[],
+                         help="remove every extra header")
+    files = parser.add_argument_group("TLS material (PEM files)")
+    for flag, field in FILE_OPTIONS:
+        files.add_argument(flag, dest=f"{field}_file", metavar="PATH",
+                           help=_help(field) + " Read from PATH; an empty file removes it.")
+    secrets = parser.add_argument_group("secrets (read from the environment, never echoed)")
+    for flag, field in ENV_OPTIONS:
+        secrets.add_argument(flag, dest=f"{field}_env", metavar="VAR",
+                             help=f"read the {field.replace('_', ' ')} from environment "
+                                  "variable VAR (empty: remove it)")
+
+
+def _headers(lines: list[str]) -> dict[str, str]:
+    headers = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise CommandError(f"--header {line!r}: expected 'Name: value'.")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def apply_options(remote: Remote, options: dict[str, Any]) -> None:
+    """Set the fields named by the command-line ``options`` on ``remote``."""
+    for _, field, _ in VALUE_OPTIONS:
+        if options.get(field) is not None:
+            setattr(remote, field, options[field])
+    for _, field in SWITCH_OPTIONS:
+        if options.get(field) is not None:
+            setattr(remote, field, options[field])
+    if options.get("mirrors") is not None:
+        remote.mirrors = options["mirrors"]
+    if options.get("headers") is not None:
+        remote.headers = _headers(options["headers"])
+    supplied = set()
+    for flag, field in FILE_OPTIONS:
+        path = options.get(f"{field}_file")
+        if path is not None:
+            try:
+                setattr(remote, field, Path(path).read_text(encoding="ascii").strip())
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CommandError(f"{flag} {path}: cannot read it ({exc}).") from None
+            supplied.add(field)
+    for flag, field in ENV_OPTIONS:
+        variable = options.get(f"{field}_env")
+        if variable is not None:
+            value = os.environ.get(variable)
+            if value is None:
+                raise CommandError(f"{flag}: environment variable {variable} is not set.")
+            setattr(remote, field, value)
+            supplied.add(field)
+    remote.supplied_secrets = frozenset(supplied & set(SECRET_FIELDS))
+
 
 class Command(BaseCommand):
-    help = "Manage remotes: list, show NAME, create NAME URL [options], delete NAME."
+    help = ("Manage remotes: list, show NAME, create NAME URL [options], update NAME "
+            "[options], delete NAME. 'create --help' lists every option.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         listing = sub.add_parser("list", help="list remotes as a table")
         listing.add_argument("--json", action="store_true", dest="as_json",
                              help="print a JSON list instead of the table")
-        show = sub.add_parser("show", help="show one remote (secrets are never shown)")
+        show = sub.add_parser("show", help="show one remote (secrets only as set / not set)")
         show.add_argument("name")
-        create = sub.add_parser("create", help="create or update a remote")
+        show.add_argument("--json", action="store_true", dest="as_json",
+                          help="print a JSON object instead of lines")
+        create = sub.add_parser("create", help="create a remote",
+                                description="Create a remote named NAME that syncs from URL "
+                                            "(a PULP_MANIFEST).")
         create.add_argument("name")
         create.add_argument("url")
-        create.add_argument("--policy", choices=[c for c, _ in Remote.Policy.choices])
-        create.add_argument("--concurrency", type=int, dest="download_concurrency")
-        create.add_argument("--max-retries", type=int, dest="max_retries")
-        create.add_argument("--username")
-        create.add_argument("--password-env", metavar="VAR",
-                            help="read the password from this environment variable")
-        create.add_argument("--mirror", action="append", dest="mirrors", default=None)
+        _add_field_options(create)
+        update = sub.add_parser("update", help="change fields of a remote",
+                                description="Change the given fields of remote NAME; the "
+                                            "others keep their values.")
+        update.add_argument("name")
+        update.add_argument("--url", help=_help("url"))
+        _add_field_options(update)
         delete = sub.add_parser("delete", help="delete a remote")
         delete.add_argument("name")
 
@@ -63,43 +197,59 @@ class Command(BaseCommand):
                                         for i, (cell, width) in enumerate(zip(line, widths)))
                               .rstrip())
 
-    def do_show(self, name: str, **options) -> None:
+    def do_show(self, name: str, as_json: bool = False, **options) -> None:
         remote = self._get(name)
-        data = {f.name: getattr(remote, f.name) for f in Remote._meta.concrete_fields}
-        for field in SECRET_FIELDS:
-            data[field] = "(set)" if data[field] else ""
-        self.stdout.write(json.dumps(data, indent=2, default=str))
+        data: dict[str, Any] = {"id": remote.pk}
+        for field in SHOWN_FIELDS:
+            value = getattr(remote, field)
+            if field in SECRET_FIELDS:
+                value = "(set)" if value else ""
+            elif field in ("ca_cert", "client_cert") and value:
+                value = f"(PEM, {value.count('BEGIN CERTIFICATE')} certificate(s))"
+            data[field] = value
+        if as_json:
+            self.stdout.write(json.dumps(data, indent=2, default=str))
+            return
+        width = max(len(field) for field in data)
+        for field, value in data.items():
+            if isinstance(value, list):
+                value = ", ".join(value)
+            elif isinstance(value, dict):
+                value = "; ".join(f"{k}: {v}" for k, v in value.items())
+            elif value is None or value == "":
+                value = "-"
+            self.stdout.write(f"{field.ljust(width)}  {value}")
 
     def do_create(self, name: str, url: str, **options) -> None:
-        import os
+        if Remote.objects.filter(name=name).exists():
+            raise CommandError(f"A remote named {name!r} exists; use 'remote update {name}'.")
+        remote = Remote(name=name, url=url)
+        apply_options(remote, options)
+        self._save(remote, f"Created remote {name!r}.")
 
-        remote = Remote.objects.filter(name=name).first() or Remote(name=name)
-        remote.url = url
-        for field in ("policy", "download_concurrency", "max_retries", "username", "mirrors"):
-            if options.get(field) is not None:
-                setattr(remote, field, options[field])
-        if options.get("password_env"):
-            value = os.environ.get(options["password_env"])
-            if value is None:
-                raise CommandError(f"environment variable {options['password_env']} is not set")
-            remote.password = value
-            remote.supplied_secrets = frozenset({"password"})
-        created = remote.pk is None
+    def do_update(self, name: str, **options) -> None:
+        remote = self._get(name)
+        if options.get("url") is not None:
+            remote.url = options["url"]
+        apply_options(remote, options)
+        self._save(remote, f"Updated remote {name!r}.")
+
+    def do_delete(self, name: str, **options) -> None:
+        self._get(name).delete()
+        self.stdout.write(f"Deleted remote {name!r}.")
+
+    def _save(self, remote: Remote, done: str) -> None:
         try:
             remote.save()
         except ValidationError as exc:
             lines = [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
             raise CommandError("Invalid remote:\n  " + "\n  ".join(lines)) from None
-        self.stdout.write(f"{'Created' if created else 'Updated'} remote {name!r}.")
+        self.stdout.write(done)
         if remote.dropped_secrets:
             self.stderr.write(
-                f"Cleared {', '.join(remote.dropped_secrets)}: the new URL or mirrors would "
-                "send it to a server it was not given for; give it again to keep it."
+                f"Cleared {', '.join(remote.dropped_secrets)}: the new URL, mirrors or proxy "
+                "would send it to a server it was not given for; give it again to keep it."
             )
-
-    def do_delete(self, name: str, **options) -> None:
-        self._get(name).delete()
-        self.stdout.write(f"Deleted remote {name!r}.")
 
     def _get(self, name: str) -> Remote:
         try:

@@ -24,7 +24,7 @@ class TerminalProgress:
 
         self.files = tqdm(total=0, unit="file", desc="files", file=stream, position=0,
                           dynamic_ncols=True)
-        self.bytes = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="bytes",
+        self.bytes = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1000, desc="bytes",
                           file=stream, position=1, dynamic_ncols=True)
 
     def __call__(self, state: SyncProgress) -> None:
