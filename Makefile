@@ -11,7 +11,7 @@ DEMO_KEY := var/secret-key
 DEMO_ENV  = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_KEY))}" SERVE_STATIC=1 \
             PULP_DOWNLOADS_ALLOWED_NETWORKS="$${PULP_DOWNLOADS_ALLOWED_NETWORKS-127.0.0.0/8}"
 
-.PHONY: run test venv migrate clean browser servers
+.PHONY: run test venv migrate clean browser servers screenshots
 
 venv: $(STAMP)
 
@@ -44,6 +44,11 @@ servers:
 # The suite runs on SQLite unless DATABASE_URL names another database.
 test: venv browser servers
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The pictures of docs/user-guide.md: admin pages from the browser tests, and the command
+# line's progress bars captured in a pseudo-terminal.
+screenshots: venv browser servers
+	$(PY) docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) var

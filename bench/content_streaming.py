@@ -50,9 +50,12 @@ def manage(env: dict, *args: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--data", default=os.environ.get("BENCH_DATA", "/tmp/pulp-downloads-bench/data"))
-    parser.add_argument("--scratch", default=str(ROOT / "var" / "bench"))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per path, the best kept (default 3)")
+    parser.add_argument("--data", default=os.environ.get("BENCH_DATA", "/tmp/pulp-downloads-bench/data"),
+                        help="where the 200 MiB file is generated once (env BENCH_DATA)")
+    parser.add_argument("--scratch", default=str(ROOT / "var" / "bench"),
+                        help="where run directories (database, media) go; removed after")
     args = parser.parse_args()
 
     data = Path(args.data)

@@ -219,10 +219,14 @@ def pulpcore(base: str, name: str, algs: tuple[str, ...], conc: int, data: Path,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--data", default=os.environ.get("BENCH_DATA", "/tmp/pulp-downloads-bench/data"))
-    parser.add_argument("--big-mib", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per measurement, the best kept (default 3)")
+    parser.add_argument("--concurrency", type=int, default=10,
+                        help="downloads at once (default 10)")
+    parser.add_argument("--data", default=os.environ.get("BENCH_DATA", "/tmp/pulp-downloads-bench/data"),
+                        help="where the corpus is generated once (env BENCH_DATA)")
+    parser.add_argument("--big-mib", type=int, default=200,
+                        help="size of the one big file in MiB (default 200)")
     parser.add_argument("--no-pulpcore", action="store_true", help="skip the pulpcore peer")
     args = parser.parse_args()
 

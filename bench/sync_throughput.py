@@ -56,16 +56,29 @@ def project_sync(manifest_url: str, conc: int, scratch: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--data", default=os.environ.get("BENCH_DATA", "/tmp/pulp-downloads-bench/sync-data"))
-    parser.add_argument("--scratch", default=os.environ.get("BENCH_SCRATCH", str(ROOT / "var" / "bench")))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per set, the best kept (sets over 5,000 files run once)")
+    parser.add_argument("--concurrency", type=int, default=10,
+                        help="downloads at once (default 10)")
+    parser.add_argument("--data", default=os.environ.get("BENCH_DATA", "/tmp/pulp-downloads-bench/sync-data"),
+                        help="where the corpus is generated once (env BENCH_DATA)")
+    parser.add_argument("--scratch", default=os.environ.get("BENCH_SCRATCH", str(ROOT / "var" / "bench")),
+                        help="where run directories (database, media) go; removed after each "
+                             "run (env BENCH_SCRATCH)")
     parser.add_argument("--no-20k", action="store_true", help="skip the 20,000-file memory run")
+    parser.add_argument("--counts", default="",
+                        help="comma-separated file counts of 16 KiB files (e.g. "
+                             "500,2000,8000,20000) to measure how the sync scales, instead of "
+                             "the default sets; bench/charts.py draws the result")
     args = parser.parse_args()
 
-    sets = {"tiny": (2000, 16 << 10), "small": (200, 1 << 20)}
-    if not args.no_20k:
-        sets["tiny20k"] = (20000, 16 << 10)
+    if args.counts:
+        sets = {f"tiny{count}": (count, 16 << 10)
+                for count in sorted(int(c) for c in args.counts.split(",") if c)}
+    else:
+        sets = {"tiny": (2000, 16 << 10), "small": (200, 1 << 20)}
+        if not args.no_20k:
+            sets["tiny20k"] = (20000, 16 << 10)
     data = Path(args.data)
     index = make_corpus(data, sets)
     scratch = Path(args.scratch)
@@ -79,7 +92,7 @@ def main() -> None:
         for name in sets:
             files = index[name]
             total = sum(n for _, n in files.values())
-            repeat = 1 if name == "tiny20k" else args.repeat
+            repeat = 1 if len(files) > 5000 else args.repeat
             best_plain, best_sync, rss = float("inf"), float("inf"), 0.0
             for _ in range(repeat):
                 best_plain = min(best_plain, asyncio.run(

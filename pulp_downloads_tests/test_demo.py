@@ -1,44 +1,71 @@
-"""``manage.py demo`` (what ``make run`` runs): Ctrl-C stops it cleanly, and it starts again
-at once on the same ports."""
+"""``make run`` (``manage.py demo``): Ctrl-C typed on its terminal stops the web app, the worker
+and the sample upstream, ``make`` exits with status 0, and it starts again at once on the
+same ports."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
+import pty
+import select
+import shutil
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .upstream import free_port, wait_for_port
+from .upstream import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_ctrl_c_stops_the_demo_with_status_0_and_it_starts_again(subprocess_env, tmp_path):
-    env = dict(subprocess_env, ADMIN_PASSWORD="demo-pass",
-               PULP_DOWNLOADS_VAR_DIR=str(tmp_path / "var"))
+def _read_until(fd: int, done, timeout: float) -> bytes:
+    """Read the terminal until ``done()`` holds or it closes; what was read."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done():
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the terminal closed: everything on it ended
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_ctrl_c_on_make_run_exits_0_and_it_starts_again(subprocess_env, tmp_path):
     port, upstream_port = free_port(), free_port()
+    env = dict(subprocess_env, ADMIN_PASSWORD="demo-pass",
+               PULP_DOWNLOADS_VAR_DIR=str(tmp_path / "var"), WEB_WORKERS="1")
+    status_url = f"http://127.0.0.1:{port}/status/"
     for attempt in ("first", "again"):
-        demo = subprocess.Popen(
-            [sys.executable, "manage.py", "demo", "--port", str(port), "--upstream-port",
-             str(upstream_port), "--web-workers", "1"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)  # its own process group, as a terminal's job
+        pid, terminal = pty.fork()
+        if pid == 0:  # a terminal session running `make run`, as a person would
+            os.chdir(ROOT)
+            os.execvpe("make", ["make", "run", f"PORT={port}",
+                                f"UPSTREAM_PORT={upstream_port}"], env)
         try:
-            wait_for_port(port, timeout=90)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/", timeout=10) as reply:
-                assert reply.status == 200
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
-                assert b"/admin/" in reply.read()
-            os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: the whole group gets SIGINT
-            output, _ = demo.communicate(timeout=60)
+            output = _read_until(terminal, lambda: _answers(status_url), timeout=180)
+            assert _answers(status_url), (attempt, output.decode(errors="replace")[-3000:])
+            os.write(terminal, b"\x03")  # Ctrl-C typed on that terminal
+            output += _read_until(terminal, lambda: False, timeout=60)
+            _, status = os.waitpid(pid, 0)
         finally:
-            if demo.poll() is None:
-                os.killpg(demo.pid, signal.SIGKILL)
-                demo.wait()
-        assert demo.returncode == 0, (attempt, output[-3000:])
-        assert "is running" in output and "Stopped." in output, (attempt, output[-3000:])
-        assert "CommandError" not in output and "Traceback" not in output, output[-3000:]
+            os.close(terminal)
+        text = output.decode(errors="replace")
+        assert os.waitstatus_to_exitcode(status) == 0, (attempt, text[-3000:])
+        assert "is running" in text and "Stopped." in text, (attempt, text[-3000:])
+        assert "CommandError" not in text and "Traceback" not in text, text[-3000:]
+        assert not _answers(status_url)  # the web app is gone

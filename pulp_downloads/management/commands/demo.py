@@ -6,6 +6,7 @@ web application (uvicorn, ASGI) and a task worker (``db_worker``) until interrup
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -52,6 +53,39 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def terminal_foreground():
+    """On a terminal, make this process (and the children it starts) the terminal's
+    foreground process group while the block runs, as a shell does for a job.
+
+    Under ``make run``, Ctrl-C then reaches the demo and its children but not ``make``, which
+    sees the demo end with status 0 and ends with 0 too (instead of dying of the signal).
+    Elsewhere (no terminal, or not allowed), nothing changes."""
+    try:
+        terminal = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        yield
+        return
+    previous = None
+    ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not
+    try:
+        previous = os.tcgetpgrp(terminal)
+        os.setpgid(0, 0)
+        os.tcsetpgrp(terminal, os.getpgrp())
+    except OSError:
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            try:
+                os.tcsetpgrp(terminal, previous)
+            except OSError:
+                pass
+        signal.signal(signal.SIGTTOU, ttou)
+        os.close(terminal)
+
+
 class Command(BaseCommand):
     help = "Run the demo: admin user, sample upstream, sample remote synced, web app and worker."
 
@@ -71,10 +105,11 @@ class Command(BaseCommand):
         # SIGTERM (systemd, `kill`) stops everything as Ctrl-C does: children included.
         # Either one, at any moment, ends the demo with exit status 0.
         signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            self._run(**options)
-        except KeyboardInterrupt:
-            self.stdout.write("\nStopped.")
+        with terminal_foreground():
+            try:
+                self._run(**options)
+            except KeyboardInterrupt:
+                self.stdout.write("\nStopped.")
 
     def _run(self, *, host: str, port: int, upstream_port: int, no_serve: bool,
              web_workers: int, **options) -> None:
