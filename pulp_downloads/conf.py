@@ -47,6 +47,10 @@ class AppSettings:
     redirect_to_object_storage: bool = True
     #: A running task whose heartbeat is older than this is abandoned (its worker stopped).
     task_heartbeat_timeout: timedelta = timedelta(seconds=60)
+    #: Bytes per second for all downloads of one process together (``None``: no cap).
+    max_bandwidth: int | None = None
+    #: A bearer token that may read ``/metrics`` (empty: only users with the permission).
+    metrics_token: str = ""
 
 
 def app_settings() -> AppSettings:
@@ -108,7 +112,28 @@ def app_settings() -> AppSettings:
         content_x_accel_redirect=_x_accel_prefix(raw.get("CONTENT_X_ACCEL_REDIRECT") or ""),
         content_cache_ttl=_positive_seconds(raw, "CONTENT_CACHE_TTL", 30).total_seconds(),
         redirect_to_object_storage=bool(raw.get("REDIRECT_TO_OBJECT_STORAGE", True)),
+        max_bandwidth=_bandwidth(raw.get("MAX_BANDWIDTH")),
+        metrics_token=str(raw.get("METRICS_TOKEN") or ""),
     )
+
+
+#: The lowest bandwidth cap accepted (the site's and a Remote's), in bytes per second.
+MIN_BANDWIDTH = 1024
+
+
+def _bandwidth(value) -> int | None:
+    """``PULP_DOWNLOADS['MAX_BANDWIDTH']``: bytes per second, or empty for no cap."""
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        rate = int(value)
+    except (TypeError, ValueError):
+        rate = 0
+    if rate < MIN_BANDWIDTH:
+        raise ImproperlyConfigured(
+            f"PULP_DOWNLOADS['MAX_BANDWIDTH'] must be a whole number of bytes per second of at "
+            f"least {MIN_BANDWIDTH} (or empty for no cap), got {value!r}")
+    return rate
 
 
 def library_settings() -> LibrarySettings:
@@ -120,6 +145,7 @@ def library_settings() -> LibrarySettings:
         working_directory=conf.working_directory,
         address_policy=conf.address_policy,
         via=conf.via,
+        max_bandwidth=conf.max_bandwidth,
     )
 
 

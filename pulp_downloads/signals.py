@@ -21,6 +21,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import Signal
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 download_started = Signal()
@@ -29,22 +31,30 @@ download_failed = Signal()
 
 
 class SignalEvents:
-    """The download library's event sink that sends the signals above."""
+    """The download library's event sink: it counts each event in the metrics
+    (:mod:`pulp_downloads.metrics`) and sends the signals above."""
 
     async def started(self, downloader) -> None:
+        metrics.download_started(downloader)
         if download_started.has_listeners():
             await download_started.asend(type(downloader), downloader=downloader,
                         url=downloader.url, attachment=downloader.attachment)
 
     async def finished(self, downloader, result) -> None:
+        metrics.download_ended(downloader, result)
         if download_finished.has_listeners():
             await download_finished.asend(type(downloader), downloader=downloader,
                         result=result)
 
     async def failed(self, downloader, error) -> None:
+        metrics.download_ended(downloader, error=error)
         if download_failed.has_listeners():
             await download_failed.asend(type(downloader), downloader=downloader,
                         url=downloader.url, attachment=downloader.attachment, error=error)
+
+
+    def retried(self, downloader, error) -> None:
+        metrics.download_retried(downloader, error)
 
 
 async def create_artifact_on_finish(sender, downloader, result, **kwargs) -> None:

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 import pulp_downloads
 
+from .metrics import metrics_view
 from .status import status
 
 
@@ -15,6 +16,7 @@ def landing(request):
 urlpatterns = [
     path("", landing, name="landing"),
     path("status/", status, name="status"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/auth/", include("rest_framework.urls")),
     path("api/", include("pulp_downloads.api.urls")),
     path("content/", include("pulp_downloads.content.urls")),

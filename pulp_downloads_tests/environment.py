@@ -11,3 +11,10 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "pulp-downloads-test-suite-only-" + "k" * 32)
 os.environ.setdefault("PULP_DOWNLOADS_ALLOWED_NETWORKS", "127.0.0.0/8")
+
+# Metrics of the suite's processes (and of the subprocesses it starts) go to a directory of
+# their own, not to the checkout's var/metrics.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pulp-downloads-metrics-")

@@ -187,6 +187,7 @@ def test_remote_create_and_update_set_every_field(monkeypatch, tmp_path, server_
               "--mirror", "https://m1.test/repo/", "--mirror", "https://m2.test/repo/",
               "--mirrorlist-url", "https://one.test/mirrors.txt",
               "--concurrency", "3", "--max-retries", "1", "--rate-limit", "5",
+              "--max-bandwidth", "4000000",
               "--total-timeout", "60", "--connect-timeout", "5", "--sock-connect-timeout", "4",
               "--sock-read-timeout", "30", "--header", "X-Tenant: blue")
     assert out.strip() == "Created remote 'full'."
@@ -197,7 +198,8 @@ def test_remote_create_and_update_set_every_field(monkeypatch, tmp_path, server_
     assert (remote.password, remote.bearer_token, remote.proxy_password) == (
         "pw-SECRET", "token-SECRET", "proxy-SECRET")
     assert remote.mirrors == ["https://m1.test/repo/", "https://m2.test/repo/"]
-    assert (remote.download_concurrency, remote.max_retries, remote.rate_limit) == (3, 1, 5.0)
+    assert (remote.download_concurrency, remote.max_retries, remote.rate_limit,
+            remote.max_bandwidth) == (3, 1, 5.0, 4_000_000)
     assert (remote.total_timeout, remote.connect_timeout, remote.sock_connect_timeout,
             remote.sock_read_timeout) == (60.0, 5.0, 4.0, 30.0)
     assert remote.headers == {"X-Tenant": "blue"}

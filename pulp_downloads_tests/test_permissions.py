@@ -149,6 +149,7 @@ def test_the_role_groups_hold_the_documented_permissions(db):
 
     assert codenames(VIEWER) == {"view_remote", "view_synctask", "view_artifact",
                                  "view_contentunit"}
-    assert codenames(OPERATOR) == codenames(VIEWER) | {"sync_remote", "cancel_synctask"}
+    assert codenames(OPERATOR) == codenames(VIEWER) | {"sync_remote", "cancel_synctask",
+                                                       "view_metrics"}
     assert {"add_remote", "change_remote", "delete_remote", "sync_remote", "cancel_synctask",
-            "repair_artifacts"} <= codenames(ADMINISTRATOR)
+            "repair_artifacts", "view_metrics"} <= codenames(ADMINISTRATOR)

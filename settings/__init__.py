@@ -30,6 +30,11 @@ from pulp_downloads.download.addresses import DEFAULT_DENIED_NETWORKS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PULP_DOWNLOADS_VAR_DIR", BASE_DIR / "var"))
+# Prometheus metrics: every process of this machine (web and workers) writes its values
+# under one directory, which /metrics adds up (prometheus_client's multiprocess mode). Set
+# before anything imports prometheus_client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -273,6 +278,12 @@ PULP_DOWNLOADS = {
     # Stored Artifacts in object storage: answer /content/ with a redirect to a presigned URL
     # (on), or stream them through the content app (off).
     "REDIRECT_TO_OBJECT_STORAGE": _env_bool("PULP_DOWNLOADS_REDIRECT_TO_OBJECT_STORAGE", True),
+    # Bytes per second for all downloads of one process together (empty: no cap); each
+    # remote can have its own cap too (Remote.max_bandwidth).
+    "MAX_BANDWIDTH": os.environ.get("PULP_DOWNLOADS_MAX_BANDWIDTH", ""),
+    # A bearer token that may read /metrics (a Prometheus scraper); empty: only users with
+    # the pulp_downloads.view_metrics permission.
+    "METRICS_TOKEN": os.environ.get("PULP_DOWNLOADS_METRICS_TOKEN", ""),
     # Whether anonymous clients may read /api/schema/ and /api/docs/ (else: logged-in users).
     "PUBLIC_API_DOCS": _env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
 }

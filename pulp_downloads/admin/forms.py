@@ -38,8 +38,8 @@ class HeaderLinesField(forms.CharField):
     widget = forms.Textarea(attrs={"rows": 3, "cols": 70, "spellcheck": "false"})
 
     def prepare_value(self, value):
-        if isinstance(value, dict):
-            return "\n".join(f"{name}: {item}" for name, item in value.items())
+        if isinstance(value, dict):  # by name: PostgreSQL's jsonb keeps no order
+            return "\n".join(f"{name}: {value[name]}" for name in sorted(value, key=str.lower))
         return value
 
     def to_python(self, value) -> dict[str, str]:

@@ -51,7 +51,7 @@ class RemoteAdmin(admin.ModelAdmin):
         ("Mirrors", {"classes": ("collapse",), "fields": ("mirrors", "mirrorlist_url")}),
         ("Limits", {"classes": ("collapse",),
                     "fields": ("download_concurrency", "max_retries", "rate_limit",
-                               "total_timeout", "connect_timeout", "sock_connect_timeout",
+                               "max_bandwidth", "total_timeout", "connect_timeout", "sock_connect_timeout",
                                "sock_read_timeout")}),
         ("Request headers", {"classes": ("collapse",), "fields": ("headers",)}),
         ("Record", {"classes": ("collapse",), "fields": ("created", "updated")}),

@@ -68,7 +68,8 @@ class RemoteSerializer(serializers.ModelSerializer):
             "username", "password", "has_password", "bearer_token", "has_bearer_token",
             "proxy_url", "proxy_username", "proxy_password", "has_proxy_password",
             "mirrors", "mirrorlist_url",
-            "download_concurrency", "max_retries", "rate_limit", "total_timeout",
+            "download_concurrency", "max_retries", "rate_limit", "max_bandwidth",
+            "total_timeout",
             "connect_timeout", "sock_connect_timeout", "sock_read_timeout", "headers",
             "created", "updated", "latest_task",
         ]

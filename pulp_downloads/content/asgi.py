@@ -25,8 +25,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from .. import metrics
 from ..models import Remote
-from .stored import StoredFile, answer
+from .stored import SOURCE, StoredFile, answer
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,25 @@ class ContentApp:
         self._settings_loaded = True
 
     async def __call__(self, scope, receive, send) -> None:
-        if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD")
-                or not scope["path"].startswith(PREFIX)):
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            return await self.fallback(scope, receive, send)
+        started = False
+
+        async def counted(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True  # counted before the client can see the answer
+                metrics.content_request(message["status"], scope.get(SOURCE, "none"))
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, counted)
+        finally:
+            if not started:  # the client went away before an answer started
+                metrics.content_request(499, scope.get(SOURCE, "none"))
+
+    async def _serve(self, scope, receive, send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
             return await self.fallback(scope, receive, send)
         if not self._settings_loaded:
             self._load_settings()
@@ -160,6 +178,7 @@ class ContentApp:
                 return None
             return await self.fallback(scope, receive, send)
         path = self.root / stored.name
+        scope[SOURCE] = "storage"
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:  # gone from storage: Django answers 503 or fetches from upstream
@@ -180,6 +199,7 @@ class ContentApp:
 
         if unit.remote.verify_before_serve or unit.remote.policy == Remote.Policy.IMMEDIATE:
             return False
+        scope[SOURCE] = unit.remote.policy
         reader = await join(unit, self.working / "serving")
         if reader is None:  # another process stored it meanwhile: Django serves the file
             return False

@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass
 from email.utils import formatdate
 
+#: The ASGI scope key where a request's answering path is noted for the metrics: "storage",
+#: "on_demand" or "streamed" ("none" when nothing was found).
+SOURCE = "pulp_downloads.source"
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 #: Positions have at most this many digits (2**63 has 19); longer ones cannot be satisfied.
 _MAX_POSITION_DIGITS = 19

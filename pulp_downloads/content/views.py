@@ -17,7 +17,7 @@ from ..models.fields import SecretUnreadable
 from ..storage.objects import ObjectStore
 from ..storage.paths import is_local
 from .factories import factory_for
-from .stored import StoredFile, answer, content_type
+from .stored import SOURCE, StoredFile, answer, content_type
 from .streaming import failure_answer, join
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
                   .filter(remote__name=remote_name, relative_path=relative_path).afirst())
     if unit is None:
         raise Http404(f"{relative_path!r} is not listed by remote {remote_name!r}")
+    mark_source(request, "storage" if unit.artifact is not None else unit.remote.policy)
     if unit.artifact is not None and _redirects(unit.artifact):
         return await _redirect_to_object(request, unit, unit.artifact)
     objects = ObjectStore.of(unit.artifact.file.storage) if unit.artifact is not None else None
@@ -62,6 +63,7 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
                 "download it again.\n", status=503, content_type="text/plain",
                 headers={"Retry-After": "300"})
         # on_demand / streamed: the upstream still has it.
+        mark_source(request, unit.remote.policy)
     try:
         if request.method == "HEAD":
             return await _head_upstream(unit)
@@ -69,6 +71,14 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
     except SecretUnreadable as exc:
         log.error("content %s/%s: %s", remote_name, relative_path, exc)
         return _error_response(exc, unit)
+
+
+def mark_source(request: HttpRequest, source: str) -> None:
+    """Tell the content app's metrics what answered this request (storage, on_demand or
+    streamed); see :class:`pulp_downloads.content.asgi.ContentApp`."""
+    scope = getattr(request, "scope", None)
+    if scope is not None:
+        scope[SOURCE] = source
 
 
 def _redirects(artifact: Artifact) -> bool:

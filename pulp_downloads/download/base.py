@@ -265,6 +265,9 @@ class BaseDownloader:
                     retry_after = getattr(last_error, "retry_after", None)
                     delay = policy.backoff(retry, retry_after)
                     log.info("retrying %s in %.2fs (%s)", candidate, delay, last_error)
+                    retried = getattr(context.events, "retried", None)
+                    if retried is not None:
+                        retried(self, last_error)
                     await asyncio.sleep(delay)  # no concurrency slot is held here
                 try:
                     async with context.loop_state().slots:
@@ -295,8 +298,11 @@ class BaseDownloader:
         """Feed ``blocks`` to the writer and the digester while the next block is read."""
         pipeline = BlockPipeline(url, digester, writer, self.context.executor)
         position = digester.size  # where this attempt starts (0, or a resumed offset)
+        bandwidth = self.context.bandwidth
         try:
             async for block in blocks:
+                if bandwidth:
+                    await bandwidth.take(len(block))
                 if self.expected_size is not None and digester.size + len(block) > self.expected_size:
                     raise SizeValidationError(
                         url, self.expected_size, digester.size + len(block), partial=True

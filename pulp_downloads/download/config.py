@@ -111,6 +111,8 @@ class RemoteConfig:
     download_concurrency: int = DEFAULT_CONCURRENCY
     max_retries: int = DEFAULT_MAX_RETRIES
     rate_limit: float | None = None
+    #: Bytes per second for all of this remote's downloads together (``None``: no cap).
+    max_bandwidth: int | None = None
     timeouts: Timeouts = Timeouts()
     headers: tuple[tuple[str, str], ...] = ()
 
@@ -153,6 +155,7 @@ class RemoteConfig:
             download_concurrency=default_concurrency if concurrency is None else int(concurrency),
             max_retries=default_max_retries if retries is None else int(retries),
             rate_limit=get("rate_limit", None) or None,
+            max_bandwidth=get("max_bandwidth", None) or None,
             timeouts=Timeouts(
                 total=_timeout(get("total_timeout", None), None),
                 connect=_timeout(get("connect_timeout", None), None),
@@ -181,3 +184,5 @@ class LibrarySettings:
     #: A ``Via`` pseudonym naming this site (``Via: 1.1 <via>`` on every request), by which a
     #: content server recognises requests that loop back to itself. Empty: no ``Via``.
     via: str = ""
+    #: Bytes per second for all downloads of this process together (``None``: no cap).
+    max_bandwidth: int | None = None

@@ -22,6 +22,7 @@ import yarl
 
 from .addresses import AddressDenied
 from .auth import RemoteAuth
+from .bandwidth import BandwidthCap, BandwidthCaps, process_cap
 from .defaults import BLOCK_SIZE
 from .exceptions import HttpError, redact_url
 from .origins import TrustedOrigins
@@ -91,6 +92,9 @@ class DownloadContext:
         self.auth = RemoteAuth(config.username, config.password, self.trusted,
                                config.bearer_token)
         self.limiter = RateLimiter(config.rate_limit)
+        #: The remote's cap (shared by this factory's downloads) and the process's.
+        self.bandwidth = BandwidthCaps(BandwidthCap(config.max_bandwidth),
+                                       process_cap(settings.max_bandwidth))
         self.mirrors = MirrorSet(config.url, list(config.mirrors), retry_policy.mirror_cooldown)
         self._mirrorlist_resolved = not config.mirrorlist_url
         #: After a failed mirror-list fetch, when to try again (monotonic seconds).

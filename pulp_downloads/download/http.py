@@ -36,10 +36,18 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-async def response_blocks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def response_blocks(response: aiohttp.ClientResponse,
+                          piece: int | None = None) -> AsyncIterator[bytes]:
     """The body in blocks of up to :data:`BLOCK_SIZE`: whatever has arrived, without waiting
-    for a block to fill (so the first bytes are passed on at once)."""
+    for a block to fill (so the first bytes are passed on at once). Under a bandwidth cap,
+    in blocks of at most ``piece`` bytes, so the connection is read a little at a time."""
     content = response.content
+    if piece is not None:
+        while True:
+            data = await content.read(piece)
+            if not data:
+                return
+            yield data
     while True:
         data = await content.readany()
         if not data:
@@ -103,7 +111,8 @@ class HttpDownloader(BaseDownloader):
                     offset = 0
                 self._remember_resume_validator(response)
                 await self._headers_received(response.status, response.headers)
-                await self._consume(response_blocks(response), writer, digester, url)
+                await self._consume(response_blocks(response, self.context.bandwidth.piece),
+                                    writer, digester, url)
                 expected = response.content_length
                 if expected is not None and digester.size - offset != expected:
                     raise IncompleteDownload(

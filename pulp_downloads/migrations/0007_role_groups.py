@@ -2,7 +2,7 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from pulp_downloads.roles import APP_LABEL, ensure_role_groups
+from pulp_downloads.roles import APP_LABEL, ROLES, ensure_role_groups
 
 
 def create_groups(apps, schema_editor):
@@ -12,7 +12,9 @@ def create_groups(apps, schema_editor):
     create_permissions(app_config, apps=apps, verbosity=0)
     app_config.models_module = None
 
-    ensure_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+    # Permissions added by later migrations are given to the groups after migrate.
+    ensure_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"),
+                       missing_ok=True)
 
 
 def delete_groups(apps, schema_editor):

@@ -6,7 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from pulp_downloads import urlrules
-from pulp_downloads.conf import app_settings
+from pulp_downloads.conf import MIN_BANDWIDTH, app_settings
 
 from . import validators as v
 from .fields import EncryptedTextField, UnreadableSecret
@@ -108,6 +108,11 @@ class Remote(models.Model):
     rate_limit = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(v.MIN_RATE_LIMIT)],
         help_text=f"Maximum requests per second, at least {v.MIN_RATE_LIMIT} (empty: unlimited).",
+    )
+    max_bandwidth = models.PositiveBigIntegerField(
+        "max bandwidth", null=True, blank=True, validators=[MinValueValidator(MIN_BANDWIDTH)],
+        help_text=f"Bytes per second for all of this remote's downloads together in one "
+                  f"process, at least {MIN_BANDWIDTH} (empty: unlimited).",
     )
     total_timeout = models.FloatField(
         null=True, blank=True, validators=[v.validate_timeout],

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ValidationError
 
+
 #: The lowest ``rate_limit`` (requests per second): one request per 10 seconds.
 MIN_RATE_LIMIT = 0.1
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

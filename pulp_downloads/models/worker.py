@@ -21,6 +21,8 @@ class Worker(models.Model):
 
     class Meta:
         ordering = ["name"]
+        #: Reading /metrics (the site's figures, not a model's rows) is granted with this.
+        permissions = [("view_metrics", "Can view the Prometheus metrics")]
 
     def __str__(self) -> str:
         return self.name

@@ -113,6 +113,7 @@ class Command(BaseCommand):
 
     def _run(self, *, host: str, port: int, upstream_port: int, no_serve: bool,
              web_workers: int, **options) -> None:
+        _forget_old_metrics()
         username, password = self._admin_user()
         for needed in ([upstream_port] if no_serve else [upstream_port, port]):
             if not port_is_free(host, needed):
@@ -195,6 +196,28 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return username, password
+
+
+def _forget_old_metrics() -> None:
+    """Remove the metric files of processes that are gone (an earlier run's), which would
+    otherwise linger in the sums; files of live processes stay."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    for values in Path(directory).glob("*_*.db"):  # e.g. counter_1234.db
+        pid = values.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            values.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:

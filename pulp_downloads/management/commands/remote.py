@@ -29,6 +29,7 @@ VALUE_OPTIONS = (
     ("--concurrency", "download_concurrency", int),
     ("--max-retries", "max_retries", int),
     ("--rate-limit", "rate_limit", float),
+    ("--max-bandwidth", "max_bandwidth", int),
     ("--total-timeout", "total_timeout", float),
     ("--connect-timeout", "connect_timeout", float),
     ("--sock-connect-timeout", "sock_connect_timeout", float),
@@ -47,7 +48,7 @@ ENV_OPTIONS = (("--password-env", "password"), ("--proxy-password-env", "proxy_p
 SHOWN_FIELDS = ("name", "url", "policy", "verify_before_serve", "tls_validation", "ca_cert",
                 "client_cert", "client_key", "username", "password", "bearer_token",
                 "proxy_url", "proxy_username", "proxy_password", "mirrors", "mirrorlist_url",
-                "download_concurrency", "max_retries", "rate_limit", "total_timeout",
+                "download_concurrency", "max_retries", "rate_limit", "max_bandwidth", "total_timeout",
                 "connect_timeout", "sock_connect_timeout", "sock_read_timeout", "headers",
                 "created", "updated")
 
