@@ -1,9 +1,11 @@
-"""Running syncs as tasks of Django's Tasks framework (django-tasks), tracked by SyncTask.
+"""Running syncs and repairs as tasks of Django's Tasks framework (django-tasks), tracked by
+SyncTask.
 
 ``enqueue_sync(remote)`` records a waiting :class:`SyncTask` and enqueues
 :func:`sync_remote_task` on the default task backend (``django_tasks_db`` in production:
 workers started with ``manage.py db_worker`` on any machine sharing the database pick it up).
 ``run_sync_now(remote)`` runs a sync in the calling process with the same bookkeeping.
+``enqueue_repair`` and ``run_repair_now`` do the same for a repair of stored files.
 """
 from __future__ import annotations
 
@@ -24,27 +26,30 @@ from .sync import (
     SyncProgress,
     sync_remote,
 )
+from .sync.repair import UnrepairableError, repair_artifacts
 
 log = logging.getLogger(__name__)
 
 
 class SyncAlreadyActive(Exception):
-    """A sync of this remote is already waiting or running."""
+    """A sync (or repair) of this remote is already waiting or running."""
 
     def __init__(self, active: SyncTask | None) -> None:
         self.active = active
+        what = f"A {active.kind} of {active.target}" if active else "A task of this remote"
         super().__init__(
-            "A sync of this remote is already "
-            f"{active.state if active else 'in progress'}"
+            f"{what} is already {active.state if active else 'in progress'}"
             + (f" (task {active.pk})." if active else ".")
         )
 
 
-def _create(remote: Remote, state: str) -> SyncTask:
+def _create(remote: Remote | None, state: str, kind: str = SyncTask.Kind.SYNC,
+            options: dict | None = None) -> SyncTask:
     SyncTask.fail_abandoned(remote)
     try:
         with transaction.atomic():
-            task = SyncTask.objects.create(remote=remote, state=state)
+            task = SyncTask.objects.create(remote=remote, state=state, kind=kind,
+                                           options=options or {})
             if state == SyncTask.State.RUNNING:
                 task.started = task.heartbeat = task.created
                 task.worker = SyncTask.this_worker()
@@ -54,6 +59,36 @@ def _create(remote: Remote, state: str) -> SyncTask:
         active = SyncTask.objects.filter(
             remote=remote, state__in=SyncTask.ACTIVE_STATES).first()
         raise SyncAlreadyActive(active) from None
+
+
+def enqueue_repair(remote: Remote | None = None, *, verify_digests: bool = False,
+                   artifacts: list[int] | None = None) -> SyncTask:
+    """Queue a repair of ``remote``'s Artifacts (all when ``None``; only ``artifacts`` ids
+    when given); raises :class:`SyncAlreadyActive` if a task of that remote is pending."""
+    task = _create(remote, SyncTask.State.WAITING, SyncTask.Kind.REPAIR,
+                   _repair_options(verify_digests, artifacts))
+    result = repair_task.enqueue(str(task.pk))
+    SyncTask.objects.filter(pk=task.pk).update(backend_task_id=str(result.id))
+    task.refresh_from_db()
+    return task
+
+
+def run_repair_now(remote: Remote | None = None, *, verify_digests: bool = False,
+                   artifacts: list[int] | None = None,
+                   progress: ProgressCallback | None = None) -> SyncTask:
+    """Repair in this process, recorded as a SyncTask of kind ``repair``."""
+    task = _create(remote, SyncTask.State.RUNNING, SyncTask.Kind.REPAIR,
+                   _repair_options(verify_digests, artifacts))
+    _execute(task, progress)
+    task.refresh_from_db()
+    return task
+
+
+def _repair_options(verify_digests: bool, artifacts: list[int] | None) -> dict:
+    options: dict = {"verify_digests": bool(verify_digests)}
+    if artifacts:
+        options["artifacts"] = sorted(int(pk) for pk in artifacts)
+    return options
 
 
 def enqueue_sync(remote: Remote) -> SyncTask:
@@ -76,6 +111,16 @@ def run_sync_now(remote: Remote, progress: ProgressCallback | None = None) -> Sy
 @task()
 def sync_remote_task(sync_task_id: str) -> dict:
     """The worker side: run the waiting SyncTask ``sync_task_id``."""
+    return _claim_and_run(sync_task_id)
+
+
+@task()
+def repair_task(sync_task_id: str) -> dict:
+    """The worker side: run the waiting repair ``sync_task_id``."""
+    return _claim_and_run(sync_task_id)
+
+
+def _claim_and_run(sync_task_id: str) -> dict:
     now = timezone.now()
     claimed = SyncTask.objects.filter(pk=sync_task_id, state=SyncTask.State.WAITING).update(
         state=SyncTask.State.RUNNING, started=now, heartbeat=now, worker=SyncTask.this_worker()
@@ -106,13 +151,17 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
 
     fields: dict = {"finished": None}
     try:
-        summary = sync_remote(sync_task.remote, progress=report)
+        summary = _work(sync_task, report)
     except SyncCanceled as exc:
-        log.info("sync of %s stopped: %s", sync_task.remote, exc)
+        log.info("%s stopped: %s", sync_task, exc)
         fields.update(state=SyncTask.State.CANCELED)
         if exc.summary is not None:
             fields.update(summary=_without_failures(exc.summary.as_dict()),
                           failures=exc.summary.failures)
+    except UnrepairableError as exc:
+        fields.update(state=SyncTask.State.COMPLETED, error=str(exc),
+                      summary=_without_failures(exc.summary.as_dict()),
+                      failures=exc.summary.failures)
     except PartialSyncError as exc:
         # The sync ran to its end: completed, with the failed files listed, unless nothing
         # at all could be downloaded.
@@ -128,16 +177,25 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
     except SecretUnreadable as exc:
         fields.update(state=SyncTask.State.FAILED, error=str(exc))
     except (OperationalError, InterfaceError) as exc:
-        log.warning("sync of %s failed: database unavailable (%s)", sync_task.remote, exc)
+        log.warning("%s failed: database unavailable (%s)", sync_task, exc)
         fields.update(state=SyncTask.State.FAILED,
                       error=f"The database was unavailable during the sync: {exc}".strip())
     except Exception as exc:  # noqa: BLE001 - recorded for the operator, then logged
-        log.exception("sync of %s crashed", sync_task.remote)
+        log.exception("%s crashed", sync_task)
         fields.update(state=SyncTask.State.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
     else:
         fields.update(state=SyncTask.State.COMPLETED, summary=_without_failures(summary.as_dict()))
     fields["finished"] = timezone.now()
     _record_end(sync_task.pk, fields)
+
+
+def _work(task: SyncTask, report: ProgressCallback):
+    """Run what the task is for; returns its summary (``as_dict()``)."""
+    if task.kind == SyncTask.Kind.REPAIR:
+        return repair_artifacts(task.remote, progress=report,
+                                verify_digests=bool(task.options.get("verify_digests")),
+                                only=task.options.get("artifacts"))
+    return sync_remote(task.remote, progress=report)
 
 
 #: How long the end of a sync is retried while the database does not answer.

@@ -301,3 +301,22 @@ async def test_streamed_remotes_serve_with_object_storage_configured(
     status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
     assert status == 200 and body == data
     assert objects(client, bucket) == {} and not await Artifact.objects.aexists()
+
+
+async def test_repair_puts_back_deleted_and_overwritten_objects(upstream, s3_storage):
+    from pulp_downloads.sync.repair import async_repair_artifacts
+
+    client, bucket = s3_storage
+    files = {"a.bin": os.urandom(40_000), "b.bin": os.urandom(50_000),
+             "c.bin": os.urandom(60_000)}
+    await synced_remote(upstream, files)
+    names = {name: (await Artifact.objects.aget(sha256=sha256(data))).file.name
+             for name, data in files.items()}
+    client.delete_object(Bucket=bucket, Key=names["a.bin"])
+    client.put_object(Bucket=bucket, Key=names["b.bin"], Body=os.urandom(50_000))  # same size
+    summary = await async_repair_artifacts(verify_digests=True)
+    assert (summary.checked, summary.missing, summary.corrupt, summary.repaired,
+            summary.unrepairable) == (3, 1, 1, 2, 0)
+    stored = objects(client, bucket)
+    for name, data in files.items():
+        assert stored[names[name]] == data, name

@@ -1,7 +1,7 @@
 """Admin of Artifacts (read-only, with a download link) and content units."""
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -9,11 +9,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ..models import Artifact, ContentUnit
+from ..tasks import SyncAlreadyActive, enqueue_repair
+from .remotes import message_task_queued
 
 
 @admin.register(Artifact)
 class ArtifactAdmin(admin.ModelAdmin):
     list_display = ("sha256", "size", "created")
+    actions = ["repair_selected"]
     search_fields = tuple(reversed(Artifact.DIGEST_FIELDS))  # strongest first
     readonly_fields = ("file_link", "size", *Artifact.DIGEST_FIELDS, "created")
     fields = readonly_fields
@@ -43,6 +46,21 @@ class ArtifactAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_repair_permission(self, request) -> bool:
+        """The repair action needs ``pulp_downloads.repair_artifacts``."""
+        return request.user.has_perm("pulp_downloads.repair_artifacts")
+
+    @admin.action(description="Repair selected artifacts (verify digests, fetch again)",
+                  permissions=["repair"])
+    def repair_selected(self, request, queryset) -> None:
+        try:
+            task = enqueue_repair(None, verify_digests=True,
+                                  artifacts=list(queryset.values_list("pk", flat=True)))
+        except SyncAlreadyActive as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return
+        message_task_queued(self, request, task)
 
 
 @admin.register(ContentUnit)

@@ -93,8 +93,10 @@ def progress(task: SyncTask, now: datetime | None = None) -> dict[str, Any]:
         "duration": duration(seconds) if spent is not None else "",
         "error": task.error,
         "failures": [
-            {"path": item.get("relative_path", ""), "url": item.get("url", ""),
-             "error": item.get("error", "")}
+            {"path": item.get("relative_path") or item.get("file", ""),
+             "url": item.get("url", ""),
+             "error": (f"{item['problem']}: " if item.get("problem") else "")
+                      + item.get("error", "")}
             for item in (task.failures or [])[:MAX_FAILURES_SHOWN]
         ],
         "failures_total": len(task.failures or []),

@@ -11,12 +11,24 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ..models import Remote, SyncTask
-from ..tasks import SyncAlreadyActive, enqueue_sync
+from ..tasks import SyncAlreadyActive, enqueue_repair, enqueue_sync
 from . import display
 from .forms import RemoteAdminForm
 
 #: How many of a Remote's syncs its page lists.
 HISTORY_LENGTH = 10
+
+
+def message_task_queued(model_admin, request, task: SyncTask) -> None:
+    """Tell the user the task is queued, with a link to its page."""
+    url = reverse("admin:pulp_downloads_synctask_change", args=[task.pk])
+    model_admin.message_user(
+        request,
+        format_html('{} of {} queued: <a href="{}">task {}</a> ({}).',
+                    task.get_kind_display(), task.target, url, task.pk,
+                    task.get_state_display()),
+        messages.SUCCESS,
+    )
 
 
 def task_link(task: SyncTask | None) -> str:
@@ -35,7 +47,7 @@ class RemoteAdmin(admin.ModelAdmin):
     list_filter = ("policy",)
     search_fields = ("name", "url")
     readonly_fields = ("created", "updated", "latest_task", "sync_history")
-    actions = ["sync_selected"]
+    actions = ["sync_selected", "repair_selected"]
     fieldsets = (
         (None, {"fields": ("name", "url", "policy", "verify_before_serve")}),
         ("Syncs", {"fields": ("sync_history",)}),
@@ -100,19 +112,24 @@ class RemoteAdmin(admin.ModelAdmin):
         for remote in queryset:
             self._enqueue(request, remote)
 
-    def _enqueue(self, request, remote: Remote) -> SyncTask | None:
+    def has_repair_permission(self, request) -> bool:
+        """The repair action needs ``pulp_downloads.repair_artifacts``."""
+        return request.user.has_perm("pulp_downloads.repair_artifacts")
+
+    @admin.action(description="Repair the stored files of selected remotes (verify digests)",
+                  permissions=["repair"])
+    def repair_selected(self, request, queryset) -> None:
+        for remote in queryset:
+            self._enqueue(request, remote, repair=True)
+
+    def _enqueue(self, request, remote: Remote, repair: bool = False) -> SyncTask | None:
         try:
-            task = enqueue_sync(remote)
+            task = (enqueue_repair(remote, verify_digests=True) if repair
+                    else enqueue_sync(remote))
         except SyncAlreadyActive as exc:
             self.message_user(request, f"{remote.name}: {exc}", messages.WARNING)
             return None
-        url = reverse("admin:pulp_downloads_synctask_change", args=[task.pk])
-        self.message_user(
-            request,
-            format_html('Sync of {} queued: <a href="{}">task {}</a> ({}).',
-                        remote.name, url, task.pk, task.get_state_display()),
-            messages.SUCCESS,
-        )
+        message_task_queued(self, request, task)
         return task
 
     def get_urls(self):

@@ -16,24 +16,28 @@ from . import display
 
 @admin.register(SyncTask)
 class SyncTaskAdmin(admin.ModelAdmin):
-    list_display = ("created", "remote", "state_badge", "progress_line", "error_line",
+    list_display = ("created", "kind", "target", "state_badge", "progress_line", "error_line",
                     "finished")
     list_display_links = ("created",)
-    list_filter = ("state", "remote")
+    list_filter = ("state", "kind", "remote")
     list_select_related = ("remote",)
     actions = ["cancel_selected"]
     change_form_template = "admin/pulp_downloads/synctask/change_form.html"
-    readonly_fields = ("progress_panel", "remote", "state_badge", "created", "started",
+    readonly_fields = ("progress_panel", "kind", "target", "state_badge", "created", "started",
                        "finished", "duration", "worker", "heartbeat", "error", "summary_table",
                        "failures_table", "id", "backend_task_id")
     fieldsets = (
         (None, {"fields": ("progress_panel",)}),
-        ("Task", {"fields": ("remote", "state_badge", "created", "started", "finished",
-                             "duration", "error")}),
+        ("Task", {"fields": ("kind", "target", "state_badge", "created", "started",
+                             "finished", "duration", "error")}),
         ("Result", {"fields": ("summary_table", "failures_table")}),
         ("Worker", {"classes": ("collapse",),
                     "fields": ("worker", "heartbeat", "id", "backend_task_id")}),
     )
+
+    @admin.display(description="of", ordering="remote__name")
+    def target(self, obj: SyncTask) -> str:
+        return obj.target
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj: SyncTask) -> str:
@@ -115,7 +119,8 @@ class SyncTaskAdmin(admin.ModelAdmin):
             raise PermissionDenied
         task = get_object_or_404(SyncTask, pk=pk)
         if task.cancel(by=request.user.get_username()):
-            self.message_user(request, f"Canceled the sync of {task.remote}.", messages.SUCCESS)
+            self.message_user(request, f"Canceled the {task.kind} of {task.target}.",
+                              messages.SUCCESS)
         else:
             self.message_user(request, f"The sync is {task.get_state_display().lower()}: "
                                        "nothing to cancel.", messages.WARNING)

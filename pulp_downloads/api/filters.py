@@ -16,7 +16,7 @@ class SyncTaskFilter(django_filters.FilterSet):
 
     class Meta:
         model = SyncTask
-        fields = {"state": ["exact", "in"], "remote": ["exact"]}
+        fields = {"state": ["exact", "in"], "remote": ["exact"], "kind": ["exact"]}
 
 
 class ArtifactFilter(django_filters.FilterSet):

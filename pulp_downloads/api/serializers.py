@@ -122,18 +122,23 @@ class RemoteSerializer(serializers.ModelSerializer):
 
 
 class SyncTaskSerializer(serializers.ModelSerializer):
-    """A sync task: state, timestamps, progress, error, summary and failed paths."""
+    """A task: a ``sync`` of a remote, or a ``repair`` of stored files (of one remote, or of
+    all when ``remote`` is null); its state, timestamps, progress, error, summary and
+    failures."""
 
     href = HrefField("task-detail")
-    remote = HrefField("remote-detail", source="remote_id")
-    remote_name = serializers.CharField(source="remote.name", read_only=True)
+    remote = HrefField("remote-detail", source="remote_id", allow_null=True)
+    remote_name = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
 
     class Meta:
         model = SyncTask
-        fields = ["href", "id", "remote", "remote_name", "state", "created", "started",
-                  "finished", "progress", "error", "summary", "failures"]
+        fields = ["href", "id", "kind", "remote", "remote_name", "options", "state", "created",
+                  "started", "finished", "progress", "error", "summary", "failures"]
         read_only_fields = fields
+
+    def get_remote_name(self, obj) -> str | None:
+        return obj.remote.name if obj.remote_id is not None else None
 
     def get_progress(self, obj) -> dict:
         return {
@@ -168,6 +173,23 @@ class ContentUnitSerializer(serializers.ModelSerializer):
 
 class SyncStartedSerializer(serializers.Serializer):
     task = serializers.CharField(help_text="The href of the queued sync task.")
+
+
+class RepairRequestSerializer(serializers.Serializer):
+    """What ``POST /api/repair/`` takes: which remote's Artifacts (all when absent) and
+    whether to verify every digest."""
+
+    remote = serializers.CharField(required=False, allow_blank=False,
+                                   help_text="The name of the remote whose Artifacts to check "
+                                             "(default: every Artifact).")
+    verify_digests = serializers.BooleanField(
+        default=False, help_text="Read every file and compare all its digests (slow).")
+
+    def validate_remote(self, value: str) -> Remote:
+        remote = Remote.objects.filter(name=value).first()
+        if remote is None:
+            raise serializers.ValidationError(f"No remote named {value!r}.")
+        return remote
 
 
 class NoInputSerializer(serializers.Serializer):

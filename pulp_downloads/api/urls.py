@@ -6,7 +6,8 @@ from rest_framework.routers import DefaultRouter
 
 from ..conf import app_settings
 
-from .views import ArtifactViewSet, ContentUnitViewSet, RemoteViewSet, SyncTaskViewSet
+from .views import (ArtifactViewSet, ContentUnitViewSet, RemoteViewSet, RepairView,
+                    SyncTaskViewSet)
 
 router = DefaultRouter()
 router.register("remotes", RemoteViewSet, basename="remote")
@@ -34,5 +35,6 @@ class DocsView(_DocsPermission, SpectacularSwaggerView):
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="schema"), name="api-docs"),
+    path("repair/", RepairView.as_view(), name="repair"),
     path("", include(router.urls)),
 ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from ..models import Artifact, ContentUnit, Remote, SyncTask
-from ..tasks import SyncAlreadyActive, enqueue_sync
+from ..tasks import SyncAlreadyActive, enqueue_repair, enqueue_sync
 from .filters import ArtifactFilter, ContentUnitFilter, SyncTaskFilter
 from .permissions import ModelPermissions
 from .serializers import (
@@ -15,6 +17,7 @@ from .serializers import (
     ContentUnitSerializer,
     NoInputSerializer,
     RemoteSerializer,
+    RepairRequestSerializer,
     SyncStartedSerializer,
     SyncTaskSerializer,
     href,
@@ -113,3 +116,44 @@ class ContentUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     serializer_class = ContentUnitSerializer
     permission_classes = [ModelPermissions]
     filterset_class = ContentUnitFilter
+
+
+class CanRepair(BasePermission):
+    """``pulp_downloads.repair_artifacts``."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated
+                    and request.user.has_perm("pulp_downloads.repair_artifacts"))
+
+
+class RepairView(APIView):
+    """Check every Artifact's file (of one remote's content, or all) and fetch missing or
+    corrupt ones again from the remotes that list them, as a background task."""
+
+    permission_classes = [CanRepair]
+    serializer_class = RepairRequestSerializer
+
+    def get_serializer(self, *args, **kwargs):  # the browsable API's form
+        return RepairRequestSerializer(*args, **kwargs)
+
+    @extend_schema(
+        request=RepairRequestSerializer,
+        responses={202: SyncStartedSerializer,
+                   409: OpenApiResponse(description="A task of this remote (or a repair of "
+                                                    "all) is already queued or running")},
+    )
+    def post(self, request):
+        """Queue a repair; answers 202 with the task's href."""
+        serializer = RepairRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        remote = serializer.validated_data.get("remote")
+        try:
+            task = enqueue_repair(remote,
+                                  verify_digests=serializer.validated_data["verify_digests"])
+        except SyncAlreadyActive as exc:
+            body = {"detail": str(exc)}
+            if exc.active is not None:
+                body["task"] = href("task-detail", exc.active.pk, request)
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        return Response({"task": href("task-detail", task.pk, request)},
+                        status=status.HTTP_202_ACCEPTED)

@@ -12,7 +12,12 @@ from django.utils import timezone
 
 
 class SyncTask(models.Model):
-    """A sync of a Remote, queued on the task framework or run in-process.
+    """A sync of a Remote (or a repair of stored files), queued on the task framework or run
+    in-process.
+
+    ``kind`` says which: ``sync``, or ``repair`` (of one remote's Artifacts, or of all when
+    ``remote`` is empty; ``options`` holds ``verify_digests`` and, for a repair of chosen
+    Artifacts, their ``artifacts`` ids).
 
     At most one task per remote is ``waiting`` or ``running`` (a database constraint), so two
     syncs of the same remote never run at once. A running task sends a heartbeat with every
@@ -29,13 +34,22 @@ class SyncTask(models.Model):
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
 
+    class Kind(models.TextChoices):
+        SYNC = "sync", "Sync"
+        REPAIR = "repair", "Repair"
+
     ACTIVE_STATES = (State.WAITING, State.RUNNING)
     #: The error of a task whose worker stopped.
     WORKER_STOPPED = ("The worker running this sync stopped (killed or lost): no heartbeat "
                       "for {age:.0f} s.")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    remote = models.ForeignKey("Remote", on_delete=models.CASCADE, related_name="sync_tasks")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SYNC,
+                            db_index=True)
+    remote = models.ForeignKey("Remote", on_delete=models.CASCADE, related_name="sync_tasks",
+                               null=True, blank=True,
+                               help_text="Empty for a repair of every remote's Artifacts.")
+    options = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.WAITING,
                              db_index=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -65,11 +79,23 @@ class SyncTask(models.Model):
                 fields=["remote"],
                 condition=Q(state__in=["waiting", "running"]),
                 name="one_active_sync_per_remote",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(state__in=["waiting", "running"], remote__isnull=True),
+                name="one_active_task_of_all_remotes",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"sync of {self.remote} ({self.state})"
+        return f"{self.kind} of {self.target} ({self.state})"
+
+    @property
+    def target(self) -> str:
+        """What the task works on, for people: the remote's name, or "all remotes"."""
+        if self.remote_id is None:
+            return "chosen artifacts" if self.options.get("artifacts") else "all remotes"
+        return str(self.remote)
 
     @property
     def is_active(self) -> bool:

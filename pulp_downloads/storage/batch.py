@@ -258,10 +258,11 @@ def checked_digests(digests: dict[str, str], allowed: tuple[str, ...], *,
 
 
 def put_in_storage(storage, source: Path | bytes, name: str,
-                   objects: ObjectStore | None = None) -> Path | None:
+                   objects: ObjectStore | None = None, *, replace: bool = False) -> Path | None:
     """Put ``source`` (a temporary file, moved, or content) under ``name`` atomically; return
     the local path, if the storage is local (the caller makes it durable). ``objects``: the
-    storage's :class:`ObjectStore`, if it has one."""
+    storage's :class:`ObjectStore`, if it has one. An object that exists already is kept
+    (it holds these bytes, being named by their sha256) unless ``replace`` (a repair)."""
     local_destination = local_storage_path(storage, name)
     if local_destination is not None:
         if isinstance(source, bytes):
@@ -271,7 +272,7 @@ def put_in_storage(storage, source: Path | bytes, name: str,
         return local_destination
     # Object storages upload atomically (a multipart upload becomes visible whole, or is
     # aborted), and an object named by its sha256 already holds these bytes.
-    if (objects.exists(name) if objects is not None else storage.exists(name)):
+    if not replace and (objects.exists(name) if objects is not None else storage.exists(name)):
         if isinstance(source, Path):
             source.unlink(missing_ok=True)
         return None
@@ -280,6 +281,8 @@ def put_in_storage(storage, source: Path | bytes, name: str,
         if isinstance(source, Path):
             source.unlink(missing_ok=True)
         return None
+    if replace and storage.exists(name):  # save() would pick another name
+        storage.delete(name)
     if isinstance(source, bytes):
         stored = storage.save(name, ContentFile(source, name=os.path.basename(name)))
     else:

@@ -34,6 +34,18 @@ class ObjectStore:
             return False
         return True
 
+    def size(self, name: str) -> int | None:
+        """The object's size in bytes, or ``None`` when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            reply = self.client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+        return int(reply["ContentLength"])
+
     def exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError
 

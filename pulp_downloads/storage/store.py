@@ -17,7 +17,8 @@ from ..download.defaults import BLOCK_SIZE
 from ..download.digests import digests_of_file
 from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks
-from .batch import ArtifactBatch, Source
+from .batch import ArtifactBatch, Source, put_in_storage
+from .durability import flush_files
 from .objects import ObjectStore
 from .paths import ARTIFACT_ROOT, ArtifactError
 from .session import StoreSession
@@ -64,6 +65,16 @@ class ArtifactStore:
         batch = self.begin(items, fsync_below=fsync_below)
         batch.place_all()
         return batch.commit()
+
+    def replace_file(self, name: str, path: str | os.PathLike) -> None:
+        """Put the validated file at ``path`` under the Artifact file ``name`` in place of
+        what is there (a repair of a missing or corrupt file): atomically, and durably
+        before returning. The Artifact row is not touched: the bytes are the ones its
+        digests describe."""
+        destination = put_in_storage(self.storage, Path(path), name,
+                                     ObjectStore.of(self.storage), replace=True)
+        if destination is not None:
+            flush_files([destination], use_syncfs=False)
 
     def store_files(self, files: list[tuple[str | os.PathLike, dict[str, str], int]]
                     ) -> dict[str, Artifact]:
