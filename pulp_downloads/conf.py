@@ -51,6 +51,8 @@ class AppSettings:
     max_bandwidth: int | None = None
     #: A bearer token that may read ``/metrics`` (empty: only users with the permission).
     metrics_token: str = ""
+    #: Mirrors ordered by measured speed (``False``: the primary first).
+    mirror_ranking: bool = True
 
 
 def app_settings() -> AppSettings:
@@ -114,6 +116,7 @@ def app_settings() -> AppSettings:
         redirect_to_object_storage=bool(raw.get("REDIRECT_TO_OBJECT_STORAGE", True)),
         max_bandwidth=_bandwidth(raw.get("MAX_BANDWIDTH")),
         metrics_token=str(raw.get("METRICS_TOKEN") or ""),
+        mirror_ranking=bool(raw.get("MIRROR_RANKING", True)),
     )
 
 
@@ -146,6 +149,7 @@ def library_settings() -> LibrarySettings:
         address_policy=conf.address_policy,
         via=conf.via,
         max_bandwidth=conf.max_bandwidth,
+        mirror_ranking=conf.mirror_ranking,
     )
 
 

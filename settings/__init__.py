@@ -281,6 +281,9 @@ PULP_DOWNLOADS = {
     # Bytes per second for all downloads of one process together (empty: no cap); each
     # remote can have its own cap too (Remote.max_bandwidth).
     "MAX_BANDWIDTH": os.environ.get("PULP_DOWNLOADS_MAX_BANDWIDTH", ""),
+    # Order each remote's mirrors by measured speed and spread new downloads over the
+    # fastest few (off: the primary first, then the mirrors in their configured order).
+    "MIRROR_RANKING": _env_bool("PULP_DOWNLOADS_MIRROR_RANKING", True),
     # A bearer token that may read /metrics (a Prometheus scraper); empty: only users with
     # the pulp_downloads.view_metrics permission.
     "METRICS_TOKEN": os.environ.get("PULP_DOWNLOADS_METRICS_TOKEN", ""),

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -224,7 +225,9 @@ class BaseDownloader:
         digester.reset()
 
     async def _attempt_into(self, url: str, writer: Writer, digester: Digester) -> dict:
+        began, before = time.monotonic(), digester.size
         meta = await self._attempt(url, writer, digester)
+        self.context.mirrors.record(url, digester.size - before, time.monotonic() - began)
         if self.expected_size is not None and digester.size != self.expected_size:
             raise SizeValidationError(url, self.expected_size, digester.size)
         if self.expected_digests:

@@ -186,3 +186,6 @@ class LibrarySettings:
     via: str = ""
     #: Bytes per second for all downloads of this process together (``None``: no cap).
     max_bandwidth: int | None = None
+    #: Order mirrors by measured speed and spread new downloads over the fastest (``False``:
+    #: the primary first, then the mirrors in their configured order).
+    mirror_ranking: bool = True

@@ -28,6 +28,7 @@ from .exceptions import HttpError, redact_url
 from .origins import TrustedOrigins
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
 from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
+from .metalink import MetalinkError, is_metalink, parse_metalink
 from .mirrors import MirrorSet, parse_mirrorlist
 from .ratelimit import RateLimiter
 from .tls import build_ssl_context
@@ -95,7 +96,10 @@ class DownloadContext:
         #: The remote's cap (shared by this factory's downloads) and the process's.
         self.bandwidth = BandwidthCaps(BandwidthCap(config.max_bandwidth),
                                        process_cap(settings.max_bandwidth))
-        self.mirrors = MirrorSet(config.url, list(config.mirrors), retry_policy.mirror_cooldown)
+        self.mirrors = MirrorSet(config.url, list(config.mirrors), retry_policy.mirror_cooldown,
+                                 ranking=settings.mirror_ranking)
+        #: ``{relative path: {algorithm: hex}}`` from a Metalink mirror list, once resolved.
+        self.mirrorlist_hashes: dict[str, dict[str, str]] = {}
         self._mirrorlist_resolved = not config.mirrorlist_url
         #: After a failed mirror-list fetch, when to try again (monotonic seconds).
         self._mirrorlist_retry_at = 0.0
@@ -221,6 +225,7 @@ class DownloadContext:
         """The mirror list's base URLs, or ``None`` when it could not be fetched."""
         url = self.config.mirrorlist_url
         try:
+            content_type = ""
             if url.startswith("file:"):
                 path = confine_to_roots(file_url_to_path(url), self.settings.file_roots)
                 loop = asyncio.get_running_loop()
@@ -231,6 +236,7 @@ class DownloadContext:
                         log.warning("mirror list %s answered HTTP %s; using configured mirrors",
                                     redact_url(url), response.status)
                         return None
+                    content_type = response.headers.get("Content-Type", "")
                     text = await response.text(errors="replace")
         except AddressDenied as exc:
             log.warning("mirror list %s: %s; using configured mirrors", redact_url(url), exc)
@@ -240,6 +246,17 @@ class DownloadContext:
             log.warning("mirror list %s could not be fetched (%s); using configured mirrors",
                         redact_url(url), type(exc).__name__)
             return None
+        if is_metalink(url, content_type):
+            try:
+                metalink = parse_metalink(text.encode("utf-8"))
+            except MetalinkError as exc:
+                log.warning("mirror list %s: %s; using configured mirrors", redact_url(url), exc)
+                return None
+            self.mirrorlist_hashes = metalink.hashes
+            mirrors = [mirror.base for mirror in metalink.mirrors]
+            log.info("metalink %s: %d mirror(s), hashes of %d file(s)", redact_url(url),
+                     len(mirrors), len(metalink.hashes))
+            return mirrors
         mirrors = parse_mirrorlist(text)
         log.info("mirror list %s: %d mirror(s)", url, len(mirrors))
         return mirrors

@@ -1,4 +1,5 @@
-"""Mirrors of a remote: which base URLs may serve a file, and which are healthy."""
+"""Mirrors of a remote: which base URLs may serve a file, which are healthy, and which are
+fast."""
 from __future__ import annotations
 
 import logging
@@ -29,14 +30,34 @@ def parse_mirrorlist(text: str) -> list[str]:
     return mirrors
 
 
-class MirrorSet:
-    """The primary base URL, its mirrors, and each mirror's health (thread-safe)."""
+#: Weight of the newest measurement in a base's throughput (an exponential moving average).
+SPEED_WEIGHT = 0.3
+#: New downloads are spread over this many of the fastest healthy bases...
+SPREAD = 3
+#: ... among those at least this fraction as fast as the fastest.
+SPREAD_WITHIN = 0.5
 
-    def __init__(self, primary_base: str, mirrors: list[str], cooldown: float) -> None:
+
+class MirrorSet:
+    """The primary base URL, its mirrors, and each one's health and speed (thread-safe).
+
+    With ``ranking`` (the default), the healthy bases are ordered by measured throughput
+    (bytes per second of whole downloads, request to last byte; a base not measured yet
+    counts as fast, so it gets tried), and successive downloads start at each of the few
+    fastest in turn, so they spread instead of all starting at one base. Without it, the
+    primary comes first and the mirrors follow in their configured order. Unhealthy bases
+    (after a server fault) come last, until their cool-down ends.
+    """
+
+    def __init__(self, primary_base: str, mirrors: list[str], cooldown: float, *,
+                 ranking: bool = True) -> None:
         self.primary = base_of(primary_base)
         self._mirrors: list[str] = []
         self.cooldown = cooldown
+        self.ranking = ranking
         self._unhealthy_until: dict[str, float] = {}
+        self._speed: dict[str, float] = {}
+        self._turn = 0
         self._lock = threading.Lock()
         self.add(mirrors)
 
@@ -64,7 +85,36 @@ class MirrorSet:
         with self._lock:
             healthy = [b for b in self.bases if self._unhealthy_until.get(b, 0) <= now]
             sick = [b for b in self.bases if self._unhealthy_until.get(b, 0) > now]
+            if self.ranking and len(healthy) > 1:
+                healthy = self._ranked(healthy)
         return [base + relative for base in healthy + sick]
+
+    def _ranked(self, healthy: list[str]) -> list[str]:
+        """``healthy`` fastest first, then rotated within the top few (lock held)."""
+        known = [self._speed[b] for b in healthy if b in self._speed]
+        optimistic = max(known, default=1.0) * 2  # try what was never measured
+        ranked = sorted(healthy, key=lambda b: -self._speed.get(b, optimistic))
+        best = self._speed.get(ranked[0], optimistic)
+        top = [b for b in ranked[:SPREAD] if self._speed.get(b, optimistic) >= best * SPREAD_WITHIN]
+        start = self._turn % len(top)  # the first download starts at the primary
+        self._turn += 1
+        return top[start:] + top[:start] + ranked[len(top):]
+
+    def record(self, candidate: str, size: int, seconds: float) -> None:
+        """A download of ``size`` bytes from ``candidate`` took ``seconds`` (whole)."""
+        base = self.base_for(candidate)
+        if base is None or seconds <= 0:
+            return
+        speed = size / seconds if size else 1.0 / seconds
+        with self._lock:
+            old = self._speed.get(base)
+            self._speed[base] = speed if old is None else (
+                (1 - SPEED_WEIGHT) * old + SPEED_WEIGHT * speed)
+
+    def speeds(self) -> dict[str, float]:
+        """Each measured base's throughput in bytes per second."""
+        with self._lock:
+            return dict(self._speed)
 
     def base_for(self, candidate: str) -> str | None:
         for base in self.bases:
@@ -73,11 +123,14 @@ class MirrorSet:
         return None
 
     def mark_unhealthy(self, candidate: str) -> None:
-        """Skip the base that served ``candidate`` for the cool-down period."""
+        """Skip the base that served ``candidate`` for the cool-down period (its measured
+        speed is halved too, so it comes back behind the others)."""
         base = self.base_for(candidate)
         if base is not None:
             with self._lock:
                 self._unhealthy_until[base] = time.monotonic() + self.cooldown
+                if base in self._speed:
+                    self._speed[base] /= 2
             log.warning("mirror %s marked unhealthy for %.0fs", base, self.cooldown)
 
     def mark_healthy(self, candidate: str) -> None:

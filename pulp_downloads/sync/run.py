@@ -63,6 +63,22 @@ async def async_sync_remote(remote: Remote, *, progress: ProgressCallback | None
     return await run.run()
 
 
+def check_against_mirrorlist(entries: list[ManifestEntry],
+                             hashes: dict[str, dict[str, str]]) -> None:
+    """Raise :class:`SyncError` when a Metalink mirror list gives another sha256 than the
+    manifest for a path (one of them is wrong: nothing is downloaded)."""
+    if not hashes:
+        return
+    disagree = [entry.relative_path for entry in entries
+                if hashes.get(entry.relative_path, {}).get("sha256", entry.sha256)
+                != entry.sha256]
+    if disagree:
+        shown = ", ".join(disagree[:5]) + (f" and {len(disagree) - 5} more"
+                                           if len(disagree) > 5 else "")
+        raise SyncError(f"the mirror list (Metalink) and the manifest give different sha256 "
+                        f"digests for {len(disagree)} file(s): {shown}")
+
+
 class SyncRun:
     """One sync of ``remote``: :meth:`plan`, :meth:`download` and store, with progress
     reported along the way. Run it once with :meth:`run`."""
@@ -148,9 +164,11 @@ class SyncRun:
         except UnicodeDecodeError as exc:
             raise SyncError(f"the manifest is not UTF-8 text (byte {exc.start})") from None
         try:
-            return parse_manifest(text)
+            entries = parse_manifest(text)
         except ManifestError as exc:
             raise SyncError(str(exc)) from None
+        check_against_mirrorlist(entries, factory.context.mirrorlist_hashes)
+        return entries
 
     async def plan(self, entries: list[ManifestEntry]) -> Plan:
         """Decide what to download, and count the totals the progress reports show."""

@@ -1,0 +1,120 @@
+"""Mirror ranking (new downloads go to the fastest healthy mirror) and Metalink 4 mirror
+lists (their URLs and priorities become the mirrors; their hashes are checked against the
+manifest)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pulp_downloads.download.config import LibrarySettings
+from pulp_downloads.download.metalink import MetalinkError, parse_metalink
+
+from .upstream import LOOPBACK_ALLOWED, delay_fault, free_port, sha256
+
+FILES = {f"pool/{i:02d}.bin": os.urandom(30_000 + i) for i in range(10)}
+
+
+def serve_files(server, files, delay: float = 0.0) -> str:
+    for path, data in files.items():
+        server.add(f"repo/{path}", data)
+        if delay:
+            server.faults[f"repo/{path}"].append(delay_fault(delay))
+    return server.url + "repo/"
+
+
+def served(server, path_prefix: str = "repo/pool/") -> int:
+    return sum(1 for method, path, _ in server.requests
+               if method == "GET" and path.lstrip("/").startswith(path_prefix))
+
+
+async def download_all(factory, base: str, files) -> None:
+    for path, data in files.items():  # one after another: each sees the others' speeds
+        await factory.build(base + path, expected_digests={"sha256": sha256(data)}).run()
+
+
+async def test_new_downloads_move_to_the_faster_mirror(upstream, mirror, make_factory, tmp_path):
+    slow = serve_files(upstream, FILES, delay=0.25)  # the primary answers late, every time
+    fast = serve_files(mirror, FILES)
+    settings = LibrarySettings(address_policy=LOOPBACK_ALLOWED, working_directory=tmp_path)
+    factory = make_factory(slow, mirrors=[fast], settings=settings)
+    await download_all(factory, slow, FILES)
+    assert served(upstream) <= 2, "the slow primary kept being asked first"
+    assert served(mirror) >= 8
+    speeds = factory.context.mirrors.speeds()
+    assert speeds[fast] > speeds[slow] * 5
+
+
+async def test_a_setting_keeps_the_primary_first(upstream, mirror, make_factory, tmp_path):
+    slow = serve_files(upstream, FILES, delay=0.05)
+    fast = serve_files(mirror, FILES)
+    settings = LibrarySettings(address_policy=LOOPBACK_ALLOWED, working_directory=tmp_path,
+                               mirror_ranking=False)
+    factory = make_factory(slow, mirrors=[fast], settings=settings)
+    await download_all(factory, slow, FILES)
+    assert served(upstream) == len(FILES) and served(mirror) == 0
+
+
+def metalink(files: dict[str, bytes], urls: list[tuple[str, int, str]],
+             wrong: str | None = None) -> str:
+    """A Metalink 4 document for ``files`` at each ``(base, priority, location)``."""
+    entries = []
+    for path, data in files.items():
+        digest = "0" * 64 if path == wrong else sha256(data)
+        links = "".join(f'<url priority="{priority}" location="{location}">{base}{path}</url>'
+                        for base, priority, location in urls)
+        entries.append(f'<file name="{path}"><size>{len(data)}</size>'
+                       f'<hash type="sha-256">{digest}</hash>{links}</file>')
+    return ('<?xml version="1.0" encoding="UTF-8"?>'
+            '<metalink xmlns="urn:ietf:params:xml:ns:metalink">' + "".join(entries)
+            + "</metalink>")
+
+
+def test_metalink_gives_mirrors_by_priority_and_hashes():
+    doc = metalink({"a/x.bin": b"x", "y.bin": b"y"},
+                   [("https://second.example/r/", 2, "de"), ("https://first.example/r/", 1, "fr"),
+                    ("ftp://ignored.example/r/", 1, "")])
+    found = parse_metalink(doc)
+    assert [(m.base, m.priority, m.location) for m in found.mirrors] == [
+        ("https://first.example/r/", 1, "fr"), ("https://second.example/r/", 2, "de")]
+    assert found.hashes["a/x.bin"] == {"sha256": sha256(b"x")}
+    with pytest.raises(MetalinkError, match="not a Metalink 4"):
+        parse_metalink("<metalink/>")
+    with pytest.raises(MetalinkError, match="well-formed"):
+        parse_metalink("<metalink")
+
+
+async def test_a_metalink_mirror_list_drives_the_choice_of_mirror(upstream, mirror,
+                                                                   make_factory, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}/repo/"  # the primary is down
+    live = serve_files(mirror, FILES)
+    other_dead = f"http://127.0.0.1:{free_port()}/repo/"
+    listing = upstream.add("mirrors.meta4", metalink(
+        FILES, [(other_dead, 2, "de"), (live, 1, "fr")]).encode())
+    settings = LibrarySettings(address_policy=LOOPBACK_ALLOWED, working_directory=tmp_path,
+                               mirror_ranking=False)
+    factory = make_factory(dead, mirrorlist_url=listing, settings=settings, max_retries=0)
+    await download_all(factory, dead, FILES)
+    assert served(mirror) == len(FILES)
+    assert factory.context.mirrors.bases == [dead, live, other_dead]
+    assert factory.context.mirrorlist_hashes["pool/00.bin"]["sha256"] == sha256(
+        FILES["pool/00.bin"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_refuses_a_metalink_that_disagrees_with_the_manifest(threaded_upstream):
+    from pulp_downloads.models import Remote
+    from pulp_downloads.sync import SyncError, sync_remote
+
+    files = {"a.bin": os.urandom(1000), "b.bin": os.urandom(1000)}
+    url = threaded_upstream.add_repo("r", files)
+    base = url.rsplit("/", 1)[0] + "/"
+    listing = threaded_upstream.add("r.meta4", metalink(files, [(base, 1, "")], wrong="b.bin")
+                                    .encode())
+    remote = Remote.objects.create(name="ml", url=url, mirrorlist_url=listing)
+    with pytest.raises(SyncError, match="b.bin"):
+        sync_remote(remote)
+    remote.mirrorlist_url = threaded_upstream.add(
+        "ok.meta4", metalink(files, [(base, 1, "")]).encode())
+    remote.save()
+    assert sync_remote(remote).downloaded == 2
