@@ -53,6 +53,8 @@ class AppSettings:
     metrics_token: str = ""
     #: Mirrors ordered by measured speed (``False``: the primary first).
     mirror_ranking: bool = True
+    #: Partial downloads kept for resumption are removed once untouched for this long.
+    partial_max_age: timedelta = timedelta(days=7)
 
 
 def app_settings() -> AppSettings:
@@ -117,6 +119,7 @@ def app_settings() -> AppSettings:
         max_bandwidth=_bandwidth(raw.get("MAX_BANDWIDTH")),
         metrics_token=str(raw.get("METRICS_TOKEN") or ""),
         mirror_ranking=bool(raw.get("MIRROR_RANKING", True)),
+        partial_max_age=_positive_seconds(raw, "PARTIAL_MAX_AGE", 7 * 86400),
     )
 
 

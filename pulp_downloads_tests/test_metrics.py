@@ -109,3 +109,29 @@ def test_sync_tasks_and_content_requests_are_counted(scraper, threaded_upstream,
     assert moved(before, after, "pulp_downloads_content_requests_total",
                  status="404", source="none") == 1, {
         k: v for k, v in after.items() if "content_requests_total" in k[0]}
+
+
+def test_metrics_of_a_worker_process_are_gathered(scraper, threaded_upstream, subprocess_env,
+                                                  settings):
+    """A sync run by a real ``db_worker`` shows in the web process's /metrics (multiprocess
+    mode: both write under the same PROMETHEUS_MULTIPROC_DIR)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pulp_downloads.tasks import enqueue_sync
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    files = {f"w{i}.bin": os.urandom(5000 + i) for i in range(3)}
+    remote = Remote.objects.create(name="on-worker", url=threaded_upstream.add_repo("w", files))
+    before = samples(scraper)
+    enqueue_sync(remote)
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
+        cwd=Path(__file__).resolve().parent.parent, env=subprocess_env, capture_output=True,
+        text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    after = samples(scraper)
+    assert moved(before, after, "pulp_downloads_downloads_total",
+                 remote="on-worker", outcome="ok") == 4  # 3 files and the manifest
+    assert after[("pulp_downloads_sync_tasks", (("state", "completed"),))] == 1

@@ -281,6 +281,8 @@ PULP_DOWNLOADS = {
     # Bytes per second for all downloads of one process together (empty: no cap); each
     # remote can have its own cap too (Remote.max_bandwidth).
     "MAX_BANDWIDTH": os.environ.get("PULP_DOWNLOADS_MAX_BANDWIDTH", ""),
+    # Seconds a partial download kept for the next sync to resume may stay untouched.
+    "PARTIAL_MAX_AGE": float(os.environ.get("PULP_DOWNLOADS_PARTIAL_MAX_AGE", 7 * 86400)),
     # Order each remote's mirrors by measured speed and spread new downloads over the
     # fastest few (off: the primary first, then the mirrors in their configured order).
     "MIRROR_RANKING": _env_bool("PULP_DOWNLOADS_MIRROR_RANKING", True),

@@ -19,6 +19,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 
 from .context import DownloadContext
+from .defaults import BLOCK_SIZE
 from .digests import Digester
 from .pipeline import BlockPipeline
 from .exceptions import (
@@ -191,6 +192,9 @@ class BaseDownloader:
         try:
             try:
                 await writer.open()
+                resumed = getattr(writer, "resumed", None)
+                if resumed is not None:
+                    await self._resume_from(writer, digester, resumed)
                 meta = await self._with_recovery(
                     lambda url: self._attempt_into(url, writer, digester),
                     before_next_candidate=lambda: self._restart(writer, digester),
@@ -210,10 +214,39 @@ class BaseDownloader:
                 content=writer.content,
             )
             await self._validate(result)
-        except BaseException:
-            await asyncio.shield(writer.abort())
+        except BaseException as exc:
+            if self._worth_keeping(writer, exc, digester):
+                await asyncio.shield(writer.keep())
+            else:
+                await asyncio.shield(writer.abort())
             raise
         return result
+
+    async def _resume_from(self, writer: Writer, digester: Digester, resumed) -> None:
+        """Continue what an earlier run left in a resumable writer: its bytes are hashed
+        again (and counted as progress), and the first request asks for the rest."""
+        def feed() -> None:
+            with open(writer.path, "rb") as fh:
+                left = resumed.size
+                while left and (block := fh.read(min(left, BLOCK_SIZE))):
+                    digester.update(block)
+                    left -= len(block)
+
+        await asyncio.get_running_loop().run_in_executor(self.context.executor, feed)
+        if digester.size != resumed.size:  # the file was shorter than its journal said
+            await self._restart(writer, digester)
+            return
+        self._resume_validator = resumed.validator
+        log.info("resuming %s at byte %d", self.url, resumed.size)
+        if self.progress is not None and resumed.size > self._progress_mark:
+            new, self._progress_mark = resumed.size - self._progress_mark, resumed.size
+            await self._call_back(self.progress, "progress callback", new)
+
+    def _worth_keeping(self, writer: Writer, error: BaseException, digester: Digester) -> bool:
+        """Keep a resumable writer's bytes after ``error``: not when they proved wrong."""
+        return (hasattr(writer, "keep") and digester.size > 0
+                and bool(getattr(self, "_resume_validator", None))
+                and not isinstance(error, DownloadValidationError))
 
     async def _restart(self, writer: Writer, digester: Digester) -> None:
         if digester.size == 0:

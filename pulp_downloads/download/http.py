@@ -110,6 +110,9 @@ class HttpDownloader(BaseDownloader):
                     await self._restart(writer, digester)
                     offset = 0
                 self._remember_resume_validator(response)
+                journal = getattr(writer, "journal", None)
+                if journal is not None and response.status == 200:
+                    journal(url, self._resume_validator)
                 await self._headers_received(response.status, response.headers)
                 await self._consume(response_blocks(response, self.context.bandwidth.piece),
                                     writer, digester, url)

@@ -10,6 +10,7 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 
 from ..download import DownloadResult, MemoryWriter, TempFileWriter
+from ..download.partials import PartialFiles, ResumableFileWriter
 from ..download.executors import durability_executor
 from .batch import ArtifactBatch
 from .helper import StoreHelper
@@ -23,6 +24,9 @@ IN_MEMORY_UP_TO = 64 * 1024
 #: Files smaller than this are made durable by the session, in batches; larger ones by their
 #: download as soon as they are complete, in parallel with other downloads.
 FSYNC_IN_BATCH_BELOW = 256 * 1024
+#: Files from this size up keep their bytes across runs when a download fails or its process
+#: dies, and the next sync resumes them (see :mod:`pulp_downloads.download.partials`).
+RESUMABLE_FROM = 1024 * 1024
 #: A batch is stored once it is full or this many seconds after it was started, so the files
 #: finished last wait little once every download is done.
 BATCH_MAX_WAIT = 0.25
@@ -47,13 +51,15 @@ class StoreSession:
     stored. :meth:`close` stores what is left and raises the first storing error.
     """
 
-    def __init__(self, store, *, batch_size: int = 200,
+    def __init__(self, store, *, batch_size: int = 200, partials: PartialFiles | None = None,
                  restore: set[str] | frozenset[str] = frozenset(),
                  ready: asyncio.Future | None = None,
                  after_commit: Callable[[list[str]], object] | None = None,
                  committed: Callable[[list[DownloadResult]], object] | None = None) -> None:
         self.store = store
         self.batch_size = batch_size
+        #: Where downloads of large files keep their bytes across runs (None: they do not).
+        self.partials = partials
         self.restore = restore
         self.ready = ready
         self.after_commit = after_commit
@@ -62,7 +68,7 @@ class StoreSession:
         self._helper: asyncio.Future | None = None  # started with the first content in memory
         self.task = asyncio.ensure_future(self._run())
 
-    def download_options(self, size: int, directory: Path) -> dict:
+    def download_options(self, size: int, directory: Path, key: str | None = None) -> dict:
         """How a download of ``size`` bytes should be built to be stored by this session:
         ``writer`` and ``digests`` for ``DownloaderFactory.build()``. Small files go to
         memory with sha256 only (the session computes the other digests while storing);
@@ -71,6 +77,11 @@ class StoreSession:
         (stored files are not read back soon)."""
         if size <= IN_MEMORY_UP_TO:
             return {"writer": MemoryWriter(size), "digests": ("sha256",)}
+        if key is not None and self.partials is not None and size >= RESUMABLE_FROM:
+            return {"writer": ResumableFileWriter(self.partials, key, fsync=True,
+                                                  fsync_min_size=FSYNC_IN_BATCH_BELOW,
+                                                  drop_cache=True),
+                    "digests": None}
         return {"writer": TempFileWriter(directory, fsync=True,
                                          fsync_min_size=FSYNC_IN_BATCH_BELOW,
                                          drop_cache=True),

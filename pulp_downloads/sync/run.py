@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 
 from ..conf import app_settings, library_settings
 from ..download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
+from ..download.partials import PartialFiles
 from ..models import Remote
 from ..storage import ArtifactStore
 from ..storage.directories import prepare_fanout_directory
@@ -33,6 +34,8 @@ MAX_MANIFEST_SIZE = 256 * 1024 * 1024
 #: Temporary download files untouched for this long belong to dead processes.
 STALE_TEMP_FILE_AGE = timedelta(hours=6)
 SYNC_DIR_PREFIX = "sync-"
+#: Under the working directory: partial downloads kept for the next sync to resume.
+PARTIALS_DIRECTORY = "partials"
 
 
 def sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
@@ -189,6 +192,7 @@ class SyncRun:
         plan = self._plan
         session = self.store.session(
             batch_size=self.batch_size, restore=plan.restore, ready=units_recorded,
+            partials=partial_files(),
             after_commit=lambda sha256s: link_units(self.remote, sha256s),
             committed=self._count_stored,
         )
@@ -227,7 +231,8 @@ class SyncRun:
             downloader = factory.build(
                 quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
                 expected_size=entry.size, attachment=entry, progress=self._count_bytes,
-                save_artifact=session, **session.download_options(entry.size, self._working),
+                save_artifact=session,
+                **session.download_options(entry.size, self._working, key=entry.sha256),
             )
             try:
                 await downloader.run()
@@ -250,12 +255,21 @@ class SyncRun:
             self.state.files_done += len(self._plan.paths_by_sha256[result.digests["sha256"]])
 
 
+def partial_files() -> PartialFiles:
+    """Where syncs keep partial downloads of large files across runs."""
+    return PartialFiles(app_settings().working_directory / PARTIALS_DIRECTORY)
+
+
 def remove_stale_work_files(store: ArtifactStore) -> None:
     """Remove orphans of interrupted work: artifact files whose store was interrupted, and
     stale temporary files of syncs and of content serving (a web process stopped
     mid-download leaves its ``serving/*.part``)."""
     conf = app_settings()
     store.cleanup_orphans(conf.orphan_cleanup_age)
+    removed = partial_files().cleanup(conf.partial_max_age.total_seconds())
+    if removed:
+        log.info("removed %d partial download file(s) older than %s", removed,
+                 conf.partial_max_age)
     cutoff = time.time() - STALE_TEMP_FILE_AGE.total_seconds()
     for directory in (conf.working_directory, conf.working_directory / "serving"):
         try:
