@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _read_until(fd: int, done, timeout: float) -> bytes:
-    """Read the terminal until ``done()`` holds or it closes; what was read."""
+    """Read the terminal until ``done(what was read)`` holds or it closes; what was read."""
     out = b""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not done():
+    while time.monotonic() < deadline and not done(out):
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
             try:
@@ -57,10 +57,12 @@ def test_ctrl_c_on_make_run_exits_0_and_it_starts_again(subprocess_env, tmp_path
             os.execvpe("make", ["make", "run", f"PORT={port}",
                                 f"UPSTREAM_PORT={upstream_port}"], env)
         try:
-            output = _read_until(terminal, lambda: _answers(status_url), timeout=180)
-            assert _answers(status_url), (attempt, output.decode(errors="replace")[-3000:])
+            # "is running" is printed once the web app answers and the worker beat.
+            output = _read_until(terminal, lambda out: b"is running" in out, timeout=180)
+            assert b"is running" in output and _answers(status_url), (
+                attempt, output.decode(errors="replace")[-3000:])
             os.write(terminal, b"\x03")  # Ctrl-C typed on that terminal
-            output += _read_until(terminal, lambda: False, timeout=60)
+            output += _read_until(terminal, lambda out: False, timeout=60)
             _, status = os.waitpid(pid, 0)
         finally:
             os.close(terminal)

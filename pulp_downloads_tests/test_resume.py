@@ -3,7 +3,6 @@ killed keeps its bytes and journal; the next run asks for the rest with Range + 
 and starts again when the upstream's file changed."""
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -12,13 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from pulp_downloads.download import IncompleteDownload
 from pulp_downloads.download.config import LibrarySettings
 from pulp_downloads.download.partials import PartialFiles, ResumableFileWriter
 
-from .upstream import LOOPBACK_ALLOWED, sha256, truncate_fault
+from .upstream import LOOPBACK_ALLOWED, sha256, stall_fault, truncate_fault
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -66,20 +64,6 @@ async def test_a_changed_upstream_file_is_downloaded_whole(upstream, make_factor
     assert ranges_asked(upstream, "big.bin") == [f"bytes={MB}-"]  # If-Range said no: 200
 
 
-def stall_after(keep: int):
-    """Send ``keep`` bytes with a validator, then nothing more (until the client dies)."""
-    async def fault(request, upstream):
-        data = upstream.files[request.match_info["path"]]
-        response = web.StreamResponse(headers={"Accept-Ranges": "bytes",
-                                               "ETag": f'"{sha256(data)[:16]}"'})
-        response.content_length = len(data)
-        await response.prepare(request)
-        await response.write(data[:keep])
-        await asyncio.sleep(60)
-        return response
-    return fault
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_sync_is_resumed_by_the_next_one(threaded_upstream, subprocess_env, settings):
     from pulp_downloads.models import Artifact, Remote, SyncTask
@@ -87,7 +71,7 @@ def test_a_killed_sync_is_resumed_by_the_next_one(threaded_upstream, subprocess_
 
     data = os.urandom(4 * MB)
     url = threaded_upstream.add_repo("r", {"big.bin": data})
-    threaded_upstream.faults["r/big.bin"].append(stall_after(2 * MB))
+    threaded_upstream.faults["r/big.bin"].append(stall_fault(60, 2 * MB, resumable=True))
     Remote.objects.create(name="r", url=url)
     partials = PartialFiles(Path(settings.PULP_DOWNLOADS["WORKING_DIRECTORY"]) / "partials")
     worker = subprocess.Popen([sys.executable, "manage.py", "sync_remote", "r"], cwd=ROOT,

@@ -161,11 +161,14 @@ def truncate_fault(keep: int):
     return fault
 
 
-def stall_fault(seconds: float, keep: int = 10):
-    """Send ``keep`` bytes, then stall for ``seconds``."""
+def stall_fault(seconds: float, keep: int = 10, *, resumable: bool = False):
+    """Send ``keep`` bytes, then stall for ``seconds`` (with ``resumable``, the response
+    advertises ranges and an ETag, as the file's normal answer does)."""
     async def fault(request, upstream):
         data = upstream.files[request.match_info["path"]]
-        response = web.StreamResponse()
+        response = web.StreamResponse(headers={"Accept-Ranges": "bytes",
+                                               "ETag": f'"{sha256(data)[:16]}"'}
+                                      if resumable else None)
         response.content_length = len(data)
         await response.prepare(request)
         await response.write(data[:keep])

@@ -24,6 +24,14 @@ from .serializers import (
 )
 
 
+def already_active(exc: SyncAlreadyActive, request) -> Response:
+    """409: a task of that remote already waits or runs; its href is in ``task``."""
+    body = {"detail": str(exc)}
+    if exc.active is not None:
+        body["task"] = href("task-detail", exc.active.pk, request)
+    return Response(body, status=status.HTTP_409_CONFLICT)
+
+
 class NoInputActions:
     """Actions listed in ``no_input_actions`` take no body: their browsable-API page shows
     a button alone, not the object's form."""
@@ -60,10 +68,7 @@ class RemoteViewSet(NoInputActions, viewsets.ModelViewSet):
         try:
             task = enqueue_sync(remote)
         except SyncAlreadyActive as exc:
-            body = {"detail": str(exc)}
-            if exc.active is not None:
-                body["task"] = href("task-detail", exc.active.pk, request)
-            return Response(body, status=status.HTTP_409_CONFLICT)
+            return already_active(exc, request)
         return Response({"task": href("task-detail", task.pk, request)},
                         status=status.HTTP_202_ACCEPTED)
 
@@ -151,9 +156,6 @@ class RepairView(APIView):
             task = enqueue_repair(remote,
                                   verify_digests=serializer.validated_data["verify_digests"])
         except SyncAlreadyActive as exc:
-            body = {"detail": str(exc)}
-            if exc.active is not None:
-                body["task"] = href("task-detail", exc.active.pk, request)
-            return Response(body, status=status.HTTP_409_CONFLICT)
+            return already_active(exc, request)
         return Response({"task": href("task-detail", task.pk, request)},
                         status=status.HTTP_202_ACCEPTED)

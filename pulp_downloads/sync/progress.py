@@ -70,6 +70,21 @@ class Reporter:
             await asyncio.sleep(self.interval)
             await self._call()
 
+    async def watch(self, work, summary):
+        """Await ``work`` (a coroutine of the task that made this reporter) while reporting;
+        stop reporting after it. When a report raised :class:`SyncCanceled`, the work is
+        interrupted and :class:`SyncCanceled` carrying ``summary`` is raised."""
+        try:
+            try:
+                return await work
+            finally:
+                await self.stop()
+        except asyncio.CancelledError:
+            if self.canceled is None:
+                raise
+            asyncio.current_task().uncancel()
+            raise SyncCanceled(str(self.canceled) or "canceled", summary) from None
+
     async def stop(self) -> None:
         if self.task is None:
             return

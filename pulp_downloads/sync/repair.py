@@ -28,7 +28,7 @@ from ..storage import ArtifactStore
 from ..storage.directories import prepare_fanout_directory
 from ..storage.integrity import MISSING, check_file
 from .progress import ProgressCallback, Reporter, SyncProgress
-from .summary import SyncCanceled, SyncError
+from .summary import SyncError
 
 log = logging.getLogger(__name__)
 
@@ -91,20 +91,14 @@ async def async_repair_artifacts(remote: Remote | None = None, *, verify_digests
     summary = RepairSummary()
     state = SyncProgress(files_total=len(artifacts), stage="check",
                          bytes_total=sum(a.size for a in artifacts) if verify_digests else 0)
-    reporter = Reporter(progress, state, progress_interval)
-    try:
-        try:
-            bad = await _check_all(store, artifacts, verify_digests, state, summary)
-            state.stage = "repair"
-            if bad:
-                await _repair_all(store, bad, remote, summary)
-        finally:
-            await reporter.stop()
-    except asyncio.CancelledError:
-        if reporter.canceled is None:
-            raise
-        asyncio.current_task().uncancel()
-        raise SyncCanceled(str(reporter.canceled) or "canceled", summary) from None
+
+    async def check_then_repair() -> None:
+        bad = await _check_all(store, artifacts, verify_digests, state, summary)
+        state.stage = "repair"
+        if bad:
+            await _repair_all(store, bad, remote, summary)
+
+    await Reporter(progress, state, progress_interval).watch(check_then_repair(), summary)
     log.info("repair%s: %d checked, %d missing, %d corrupt, %d repaired, %d unrepairable",
              f" of {remote.name}" if remote else "", summary.checked, summary.missing,
              summary.corrupt, summary.repaired, summary.unrepairable)

@@ -25,7 +25,7 @@ from ..storage.session import StoreSession
 from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .plan import Plan, link_units, make_plan, record_failures, record_units
 from .progress import ProgressCallback, Reporter, SyncProgress
-from .summary import PartialSyncError, SyncCanceled, SyncError, SyncSummary
+from .summary import PartialSyncError, SyncError, SyncSummary
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +102,7 @@ class SyncRun:
     async def run(self) -> SyncSummary:
         """Sync; returns the summary or raises a :class:`SyncError` carrying it."""
         reporter = Reporter(self._progress[0], self.state, self._progress[1])
-        try:
-            try:
-                await self._run()
-            finally:
-                await reporter.stop()
-        except asyncio.CancelledError:
-            if reporter.canceled is None:
-                raise
-            asyncio.current_task().uncancel()
-            raise SyncCanceled(str(reporter.canceled) or "canceled", self.summary) from None
+        await reporter.watch(self._run(), self.summary)
         if self.summary.failed:
             raise PartialSyncError(f"{self.summary.failed} of {self.summary.listed} file(s) "
                                    "failed to download", self.summary)

@@ -111,9 +111,9 @@ class Command(upstream.Command):
         )
         reaper = Reaper(max(1.0, SyncTask.heartbeat_timeout().total_seconds() / 3),
                         SyncTask.this_worker())
+        worker.configure_signals()  # before the first heartbeat: from then on, Ctrl-C is graceful
         reaper.start()
         try:
-            worker.configure_signals()
             worker.run()
         finally:
             reaper.stop()

@@ -49,8 +49,12 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as Ctrl-C would (the children have not been told yet)."""
+
+
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 @contextlib.contextmanager
@@ -150,6 +154,8 @@ class Command(BaseCommand):
             processes.append(worker)
             if not wait_for_port(host, port):
                 raise CommandError("the web application did not start")
+            if not _worker_started(worker):
+                raise CommandError("the worker did not start")
             self.stdout.write(self.style.SUCCESS(
                 "\npulp_downloads is running (Ctrl-C stops everything):\n"
                 f"  Home:     {base}/\n"
@@ -162,7 +168,10 @@ class Command(BaseCommand):
             ))
             self._wait(processes)
         finally:
-            _stop(processes)
+            # Ctrl-C on the terminal reached the children as well: they are stopping.
+            interrupt = sys.exc_info()[1]
+            _stop(processes, told=isinstance(interrupt, KeyboardInterrupt)
+                  and not isinstance(interrupt, Terminated))
 
     def _wait(self, processes: list[subprocess.Popen]) -> None:
         """Until Ctrl-C / SIGTERM (a KeyboardInterrupt), or until a process stops by itself."""
@@ -210,6 +219,22 @@ def _forget_old_metrics() -> None:
             values.unlink(missing_ok=True)
 
 
+def _worker_started(worker: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Wait until ``worker`` recorded its first heartbeat (it is then past start-up and
+    handles Ctrl-C gracefully)."""
+    import socket
+
+    from pulp_downloads.models import Worker
+
+    name = f"{socket.gethostname()}:{worker.pid}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        if Worker.objects.filter(name=name).exists():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -220,14 +245,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM to each process still running, then wait (a SIGKILL after 10 s)."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _stop(processes: list[subprocess.Popen], *, told: bool) -> None:
+    """Stop the children gracefully: SIGINT (as Ctrl-C), unless they were ``told`` already
+    (a second one would make them give up their work at once); SIGTERM to those still
+    running after 10 s, SIGKILL 10 s later."""
+    running = [process for process in processes if process.poll() is None]
+    if not told:
+        for process in running:
+            process.send_signal(signal.SIGINT)
+    for last_resort in (signal.SIGTERM, signal.SIGKILL):
+        deadline = time.monotonic() + 10
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        running = [process for process in running if process.poll() is None]
+        for process in running:
+            process.send_signal(last_resort)
+    for process in running:
+        process.wait()
