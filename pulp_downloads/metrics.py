@@ -92,16 +92,12 @@ class SyncTaskCollector:
     """``pulp_downloads_sync_tasks{state}``: how many sync tasks are in each state now."""
 
     def collect(self):
-        from django.db.models import Count
-
         from .models import SyncTask
 
         family = GaugeMetricFamily("pulp_downloads_sync_tasks",
                                    "Sync tasks by state (from the database).", labels=["state"])
-        counts = dict(SyncTask.objects.values_list("state").annotate(n=Count("pk"))
-                      .values_list("state", "n"))
-        for state in SyncTask.State.values:
-            family.add_metric([state], counts.get(state, 0))
+        for state, count in SyncTask.count_by_state().items():
+            family.add_metric([state], count)
         yield family
 
 

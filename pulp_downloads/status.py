@@ -64,10 +64,8 @@ def workers_status() -> dict[str, Any]:
 
 def tasks_status() -> dict[str, int]:
     """How many sync tasks wait and run."""
-    counts = {state: 0 for state in SyncTask.ACTIVE_STATES}
-    for state in counts:
-        counts[state] = SyncTask.objects.filter(state=state).count()
-    return {"waiting": counts[SyncTask.State.WAITING], "running": counts[SyncTask.State.RUNNING]}
+    counts = SyncTask.count_by_state()
+    return {"waiting": counts["waiting"], "running": counts["running"]}
 
 
 def status(request) -> JsonResponse:

@@ -47,11 +47,17 @@ def digests_of(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:
     return digester.hexdigests()
 
 
+def digests_of_blocks(blocks: Iterable[bytes], algorithms: Iterable[str]
+                      ) -> tuple[dict[str, str], int]:
+    """The hex digests and size of everything in ``blocks``."""
+    digester = Digester(algorithms)
+    for block in blocks:
+        digester.update(block)
+    return digester.hexdigests(), digester.size
+
+
 def digests_of_file(path, algorithms: Iterable[str], block_size: int
                     ) -> tuple[dict[str, str], int]:
     """The hex digests and size of the file at ``path``, read ``block_size`` bytes at a time."""
-    digester = Digester(algorithms)
     with open(path, "rb") as fh:
-        while block := fh.read(block_size):
-            digester.update(block)
-    return digester.hexdigests(), digester.size
+        return digests_of_blocks(iter(lambda: fh.read(block_size), b""), algorithms)

@@ -11,7 +11,6 @@ bytes are dropped. Partial files older than an age are removed by :meth:`cleanup
 """
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import json
 import logging
@@ -163,13 +162,7 @@ class ResumableFileWriter(TempFileWriter):
         """Close the file and leave it, with its journal, for the next run."""
         if not self.exclusive:
             return await self.abort()
-        for flush in self._early_flushes:
-            try:
-                await asyncio.wrap_future(flush)
-            except OSError:
-                pass
-        if self._file is not None and not self._file.closed:
-            self._file.close()
+        await self._close_unflushed()
         log.info("kept %d bytes of %s to resume later", self.size, self.key)
         self.path = None
 

@@ -210,16 +210,21 @@ class TempFileWriter(Writer):
         self._file.close()
 
     async def abort(self) -> None:
+        await self._close_unflushed()
+        if self.path is not None and self._file is not None:
+            self.path.unlink(missing_ok=True)
+        self.path = None
+
+    async def _close_unflushed(self) -> None:
+        """Close the file once the early flushes in progress are over (their errors do not
+        matter: the file is given up)."""
         for flush in self._early_flushes:
             try:
                 await asyncio.wrap_future(flush)
             except OSError:
-                pass  # the file is being removed anyway
+                pass
         if self._file is not None and not self._file.closed:
             self._file.close()
-        if self.path is not None and self._file is not None:
-            self.path.unlink(missing_ok=True)
-        self.path = None
 
 
 class MemoryWriter(Writer):

@@ -11,6 +11,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+def process_exists(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class SyncTask(models.Model):
     """A sync of a Remote (or a repair of stored files), queued on the task framework or run
     in-process.
@@ -101,6 +112,13 @@ class SyncTask(models.Model):
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
 
+    @classmethod
+    def count_by_state(cls) -> dict[str, int]:
+        """How many tasks are in each state (every state, 0 included), in one query."""
+        counts = dict(cls.objects.values_list("state").annotate(n=models.Count("pk"))
+                      .values_list("state", "n"))
+        return {state: counts.get(state, 0) for state in cls.State.values}
+
     @staticmethod
     def heartbeat_timeout() -> timedelta:
         """How old a running task's heartbeat may get before the task counts as abandoned."""
@@ -154,14 +172,7 @@ class SyncTask(models.Model):
         if last_sign < cutoff:
             return True
         host, _, pid = self.worker.rpartition(":")
-        if host == socket.gethostname() and pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                return False
-        return False
+        return host == socket.gethostname() and pid.isdigit() and not process_exists(int(pid))
 
     @staticmethod
     def this_worker() -> str:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 
 from ..download.defaults import BLOCK_SIZE
-from ..download.digests import Digester, digests_of_file
+from ..download.digests import digests_of_blocks
 from .objects import ObjectStore
 from .paths import local_storage_path
 
@@ -15,52 +16,47 @@ def check_file(storage, name: str, size: int, digests: dict[str, str] | None = N
     """``None`` when the file ``name`` is in ``storage`` with ``size`` bytes (and, when
     ``digests`` are given, those digests); else what is wrong: ``"missing"`` or
     ``"corrupt: ..."``. Reads the whole file only to check digests."""
-    local = local_storage_path(storage, name)
-    if local is not None:
-        try:
-            actual = os.stat(local).st_size
-        except FileNotFoundError:
-            return MISSING
-        if actual != size:
-            return f"corrupt: {actual} bytes instead of {size}"
-        if not digests:
-            return None
-        computed, _ = digests_of_file(local, list(digests), BLOCK_SIZE)
-        return _compare(digests, computed)
-    objects = ObjectStore.of(storage)
-    if objects is None:
-        if not storage.exists(name):
-            return MISSING
-        actual = storage.size(name)
-        if actual != size:
-            return f"corrupt: {actual} bytes instead of {size}"
-        if not digests:
-            return None
-        digester = Digester(list(digests))
-        with storage.open(name, "rb") as fh:
-            while block := fh.read(BLOCK_SIZE):
-                digester.update(block)
-        return _compare(digests, digester.hexdigests())
-    actual = objects.size(name)
+    actual, blocks = _stored(storage, name)
     if actual is None:
         return MISSING
     if actual != size:
         return f"corrupt: {actual} bytes instead of {size}"
     if not digests:
         return None
-    digester = Digester(list(digests))
-    body = objects.get(name, 0, size) if size else None
-    if body is not None:
-        try:
-            for block in body.iter_chunks(BLOCK_SIZE):
-                digester.update(block)
-        finally:
-            body.close()
-    return _compare(digests, digester.hexdigests())
-
-
-def _compare(expected: dict[str, str], computed: dict[str, str]) -> str | None:
-    for name, value in expected.items():
-        if computed.get(name) != value:
-            return f"corrupt: {name} differs"
+    computed, _ = digests_of_blocks(blocks(), list(digests))
+    for algorithm, value in digests.items():
+        if computed.get(algorithm) != value:
+            return f"corrupt: {algorithm} differs"
     return None
+
+
+def _stored(storage, name: str) -> tuple[int | None, Callable[[], Iterator[bytes]]]:
+    """The stored size of ``name`` (``None``: not there) and a reader of its bytes."""
+    local = local_storage_path(storage, name)
+    if local is not None:
+        def read_local() -> Iterator[bytes]:
+            with open(local, "rb") as fh:
+                yield from iter(lambda: fh.read(BLOCK_SIZE), b"")
+
+        try:
+            return os.stat(local).st_size, read_local
+        except FileNotFoundError:
+            return None, read_local
+    objects = ObjectStore.of(storage)
+    if objects is not None:
+        def read_object() -> Iterator[bytes]:
+            body = objects.get(name, 0, stored_size) if stored_size else None
+            if body is not None:
+                try:
+                    yield from body.iter_chunks(BLOCK_SIZE)
+                finally:
+                    body.close()
+
+        stored_size = objects.size(name)
+        return stored_size, read_object
+
+    def read_storage() -> Iterator[bytes]:
+        with storage.open(name, "rb") as fh:
+            yield from iter(lambda: fh.read(BLOCK_SIZE), b"")
+
+    return (storage.size(name) if storage.exists(name) else None), read_storage

@@ -10,29 +10,24 @@ atomically; what no remote can give back is reported as unrepairable.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
-import tempfile
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, sync_to_async
 
-from ..conf import library_settings
 from ..download import DownloaderFactory, DownloadError
 from ..models import Artifact, ContentUnit, Remote
 from ..storage import ArtifactStore
-from ..storage.directories import prepare_fanout_directory
 from ..storage.integrity import MISSING, check_file
 from .progress import ProgressCallback, Reporter, SyncProgress
+from .run import private_library_settings
 from .summary import SyncError
 
 log = logging.getLogger(__name__)
-
-REPAIR_DIR_PREFIX = "repair-"
 
 
 @dataclass
@@ -155,10 +150,7 @@ async def _check_all(store: ArtifactStore, artifacts: list[Checked], verify: boo
 async def _repair_all(store: ArtifactStore, bad: dict[str, tuple[Checked, str]],
                       preferred: Remote | None, summary: RepairSummary) -> None:
     sources = await sync_to_async(_sources_of)(list(bad), preferred)
-    site = library_settings()
-    working = Path(tempfile.mkdtemp(prefix=REPAIR_DIR_PREFIX,
-                                      dir=prepare_fanout_directory(site.working_directory)))
-    library = dataclasses.replace(site, working_directory=working)
+    library = private_library_settings()
     factories: dict[int, DownloaderFactory] = {}
     try:
         for sha256, (artifact, problem) in bad.items():
@@ -187,7 +179,7 @@ async def _repair_all(store: ArtifactStore, bad: dict[str, tuple[Checked, str]],
     finally:
         for factory in factories.values():
             await factory.close()
-        await sync_to_async(_remove_tree)(working)
+        await sync_to_async(shutil.rmtree)(library.working_directory, ignore_errors=True)
 
 
 def _sources_of(sha256s: list[str], preferred: Remote | None) -> dict[str, list]:
@@ -203,8 +195,3 @@ def _sources_of(sha256s: list[str], preferred: Remote | None) -> dict[str, list]
             listed.sort(key=lambda source: source[0].pk != preferred.pk)
     return sources
 
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

@@ -116,13 +116,8 @@ class SyncRun:
         if self.store is None:
             self.store = await sync_to_async(ArtifactStore)()
         await sync_to_async(remove_stale_work_files)(self.store)
-        # A fresh working directory per sync: directories that saw many files come and go get
-        # slow to create files in.
-        site = library_settings()
-        working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
-                                          dir=prepare_fanout_directory(site.working_directory)))
-        library = dataclasses.replace(site, working_directory=working)
-        self._working = working
+        library = private_library_settings()
+        working = self._working = library.working_directory
         try:
             async with DownloaderFactory(self.remote, settings=library) as factory:
                 entries = await self.fetch_manifest(factory)
@@ -244,6 +239,16 @@ class SyncRun:
             self.summary.downloaded += 1
             self.summary.bytes_downloaded += result.size
             self.state.files_done += len(self._plan.paths_by_sha256[result.digests["sha256"]])
+
+
+def private_library_settings():
+    """The site's library settings with a fresh working directory of its own (removed by
+    the caller when done; by :func:`remove_stale_work_files` when its process died):
+    directories that saw many files come and go get slow to create files in."""
+    site = library_settings()
+    working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
+                                      dir=prepare_fanout_directory(site.working_directory)))
+    return dataclasses.replace(site, working_directory=working)
 
 
 def partial_files() -> PartialFiles:

@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pulp_downloads.models import Remote
+from pulp_downloads.models.task import process_exists
 
 SAMPLE_REPO = Path(__file__).resolve().parents[2] / "fixtures" / "sample_repo"
 
@@ -215,7 +216,7 @@ def _forget_old_metrics() -> None:
         return
     for values in Path(directory).glob("*_*.db"):  # e.g. counter_1234.db
         pid = values.stem.rpartition("_")[2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_exists(int(pid)):
             values.unlink(missing_ok=True)
 
 
@@ -233,16 +234,6 @@ def _worker_started(worker: subprocess.Popen, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.2)
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stop(processes: list[subprocess.Popen], *, told: bool) -> None:
