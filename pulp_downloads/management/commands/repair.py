@@ -1,16 +1,13 @@
 """``manage.py repair``: check every Artifact's file and fetch the damaged ones again."""
 from __future__ import annotations
 
-import json
-import sys
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from pulp_downloads.models import Remote, SyncTask
 from pulp_downloads.tasks import SyncAlreadyActive, enqueue_repair, run_repair_now
 
-from .sync_remote import LineProgress, TerminalProgress
+from .sync_remote import progress_display, task_json
 
 
 class Command(BaseCommand):
@@ -42,13 +39,11 @@ class Command(BaseCommand):
         try:
             if enqueue:
                 task = enqueue_repair(target, verify_digests=verify_digests)
-                self.stdout.write(self._json(task) if as_json
+                self.stdout.write(task_json(task) if as_json
                                   else reverse("task-detail", kwargs={"pk": task.pk}))
                 return
-            display = None
-            if not (quiet or as_json or options["verbosity"] == 0):
-                display = (TerminalProgress(sys.stderr) if sys.stderr.isatty()
-                           else LineProgress(lambda text: self.stdout.write(text)))
+            display = None if (quiet or as_json) else progress_display(
+                "auto", options["verbosity"], self.stdout)
             try:
                 task = run_repair_now(target, verify_digests=verify_digests, progress=display)
             finally:
@@ -57,7 +52,7 @@ class Command(BaseCommand):
         except SyncAlreadyActive as exc:
             raise CommandError(str(exc)) from None
         if as_json:
-            self.stdout.write(self._json(task))
+            self.stdout.write(task_json(task))
         elif not quiet:
             summary = task.summary or {}
             self.stdout.write(
@@ -70,9 +65,3 @@ class Command(BaseCommand):
             for failure in task.failures[:20]:
                 lines.append(f"  {failure['file']} ({failure['problem']}): {failure['error']}")
             raise CommandError("\n".join(lines))
-
-    @staticmethod
-    def _json(task: SyncTask) -> str:
-        from pulp_downloads.api.serializers import SyncTaskSerializer
-
-        return json.dumps(SyncTaskSerializer(task).data, default=str)

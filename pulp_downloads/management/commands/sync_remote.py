@@ -103,7 +103,7 @@ class Command(BaseCommand):
             self._cancel(remote)
             return
         verbosity = 0 if quiet else options["verbosity"]
-        display = None if as_json else self._display(progress, verbosity)
+        display = None if as_json else progress_display(progress, verbosity, self.stdout)
         try:
             # The sync's own log line would land between the bars: shown with -v 2 only.
             with self._sync_log_quiet(options["verbosity"] < 2):
@@ -150,9 +150,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _json(task: SyncTask) -> str:
-        from pulp_downloads.api.serializers import SyncTaskSerializer
-
-        return json.dumps(SyncTaskSerializer(task).data, default=str)
+        return task_json(task)
 
     def _summarise(self, remote: Remote, task: SyncTask) -> None:
         summary = task.summary or {}
@@ -201,9 +199,18 @@ class Command(BaseCommand):
             raise CommandError(f"No sync of {remote.name!r} is waiting or running.")
         self.stdout.write(f"Canceled the sync of {remote.name!r} (task {active.pk}).")
 
-    def _display(self, mode: str, verbosity: int):
-        if mode == "none" or verbosity == 0:
-            return None
-        if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
-            return TerminalProgress(sys.stderr)
-        return LineProgress(lambda text: self.stdout.write(text))
+def progress_display(mode: str, verbosity: int, stdout):
+    """What shows a task's progress: bars on a terminal (``auto``) or with ``bar``, plain
+    lines on ``stdout`` otherwise, nothing with ``none`` or verbosity 0."""
+    if mode == "none" or verbosity == 0:
+        return None
+    if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
+        return TerminalProgress(sys.stderr)
+    return LineProgress(lambda text: stdout.write(text))
+
+
+def task_json(task: SyncTask) -> str:
+    """The task as JSON, as the REST API shows it (paths for links: no request here)."""
+    from pulp_downloads.api.serializers import SyncTaskSerializer
+
+    return json.dumps(SyncTaskSerializer(task).data, default=str)
