@@ -112,8 +112,10 @@ def run_wrk(wrk: str, base: str, paths_file: Path, script: Path, connections: in
     if "Requests/sec" not in out:
         raise RuntimeError(f"wrk printed no figures:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    # The latency distribution's lines ("    50%    4.26ms"), not a "+/- Stdev" column
+    # such as "65.50%".
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {"req_s": round(rps), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),

@@ -13,6 +13,7 @@ import hmac
 import os
 import time
 import weakref
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
@@ -84,8 +85,15 @@ def download_retried(downloader, error: BaseException) -> None:
     RETRIES.labels(error_label(error)).inc()
 
 
+_content_counters: dict[tuple[int, str], Any] = {}
+
+
 def content_request(status: int, source: str) -> None:
-    CONTENT_REQUESTS.labels(str(status), source).inc()
+    counter = _content_counters.get((status, source))
+    if counter is None:  # labels() validates and looks up: once per combination
+        counter = _content_counters[status, source] = CONTENT_REQUESTS.labels(str(status),
+                                                                              source)
+    counter.inc()
 
 
 class SyncTaskCollector:

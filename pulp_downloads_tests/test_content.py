@@ -3,6 +3,7 @@ fast path, X-Accel-Redirect through a real nginx."""
 from __future__ import annotations
 
 import os
+from email.utils import formatdate
 
 import aiohttp
 import pytest
@@ -109,6 +110,9 @@ async def test_stored_files_are_answered_by_the_fast_path(upstream, asgi_server)
     assert (remote.name, "pool/a.bin") in stored_files._entries  # not through Django
     assert "X-Frame-Options" not in headers  # Django's middleware did not run
     assert headers["ETag"] == f'"{sha256(data)}"' and headers["X-Content-Type-Options"] == "nosniff"
+    artifact = await Artifact.objects.aget(sha256=sha256(data))
+    assert headers["Last-Modified"] == formatdate(artifact.created.timestamp(), usegmt=True)
+    whole = headers
     status, headers, body = await get(base, headers={"Range": "bytes=100-199"})
     assert status == 206 and body == data[100:200]
     status, _, _ = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
@@ -117,6 +121,8 @@ async def test_stored_files_are_answered_by_the_fast_path(upstream, asgi_server)
         async with session.head(base) as response:
             assert response.status == 200 and response.headers["Content-Length"] == str(len(data))
             assert await response.read() == b""
+            assert {name: response.headers[name] for name in whole if name != "Date"} == {
+                name: value for name, value in whole.items() if name != "Date"}
 
 
 @pytest.fixture

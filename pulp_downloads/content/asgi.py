@@ -5,7 +5,7 @@ A content request through Django pays for middleware, request signals that close
 the database connection, a query per request and thread hops for each file operation
 (``docs/performance.md`` has the figures). :class:`ContentApp` answers ``GET`` and
 ``HEAD`` for stored files itself: it finds the file through a small cache of
-``(remote name, relative path) -> StoredFile`` (one query on a miss, entries kept for
+``(remote name, relative path) -> LocalFile`` (one query on a miss, entries kept for
 ``PULP_DOWNLOADS["CONTENT_CACHE_TTL"]`` seconds and dropped when a Remote changes in this
 process), and sends it with ``http.response.pathsend`` when the server offers it, with an
 ``X-Accel-Redirect`` header when nginx is in front (``PULP_DOWNLOADS_CONTENT_X_ACCEL_REDIRECT``),
@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from asgiref.sync import sync_to_async
 
 from .. import metrics
 from ..models import Remote
+from . import lookup
 from .stored import SOURCE, StoredFile, answer
 
 log = logging.getLogger(__name__)
@@ -38,11 +40,29 @@ PREFIX = "/content/"
 READ_INLINE_UP_TO = 256 * 1024
 CHUNK = 4 * 1024 * 1024
 MAX_ENTRIES = 100_000
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+#: The request headers this app acts on (ASGI servers give header names in lower case).
+_WANTED_HEADERS = frozenset((b"if-none-match", b"range", b"if-range", b"via"))
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A stored file on the local filesystem, with the headers of its usual answer (``200``,
+    the whole file) encoded once."""
+
+    stored: StoredFile
+    path: str
+    whole_file_headers: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, stored: StoredFile, root: Path) -> "LocalFile":
+        plan = answer(stored, "HEAD", None, None, None)
+        return cls(stored, str(root / stored.name), _encode({**plan.headers, **NOSNIFF}))
 
 
 class StoredFileCache:
     """``(remote name, relative path) ->`` what answers it, for ``ttl`` seconds: the
-    :class:`StoredFile` of a stored file, or the ContentUnit (with its Remote) of a file a
+    :class:`LocalFile` of a stored file, or the ContentUnit (with its Remote) of a file a
     ``streamed`` remote never stores. Anything else is looked up again next time."""
 
     def __init__(self, ttl: float) -> None:
@@ -66,14 +86,6 @@ class StoredFileCache:
 
     def clear(self) -> None:
         self._entries.clear()
-
-
-def _find_unit(remote_name: str, relative_path: str):
-    """The ContentUnit at this path with its Remote and Artifact (one query), or ``None``."""
-    from ..models import ContentUnit
-
-    return (ContentUnit.objects.select_related("remote", "artifact")
-            .filter(remote__name=remote_name, relative_path=relative_path).first())
 
 
 #: The cache of this process (shared by every ContentApp; cleared when a Remote changes).
@@ -158,34 +170,33 @@ class ContentApp:
         stored = stored_files.get(remote_name, relative_path)
         if stored is None:
             try:
-                unit = await sync_to_async(_find_unit)(remote_name, relative_path)
+                found = await sync_to_async(lookup.find)(remote_name, relative_path)
             except Exception:  # noqa: BLE001 - the reference path says what failed
                 log.exception("content lookup of %s/%s failed", remote_name, relative_path)
-                unit = None
-            if unit is None:
+                found = None
+            if found is None:
                 return await self.fallback(scope, receive, send)
-            if unit.artifact is not None:
-                stored = StoredFile.of(unit.artifact, relative_path)
-            elif unit.remote.policy == Remote.Policy.STREAMED:
-                stored = unit  # never stored: every GET streams it
-            else:
-                stored = unit
-                unit = None  # on_demand: stored after this request, so looked up again
-            if unit is not None:
+            if isinstance(found, StoredFile):
+                stored = LocalFile.of(found, self.root)
                 stored_files.put(remote_name, relative_path, stored)
-        if not isinstance(stored, StoredFile):
+            else:
+                stored = found
+                if found.remote.policy == Remote.Policy.STREAMED:
+                    # never stored: every GET streams it (on_demand ones are looked up
+                    # again, as stored after this request)
+                    stored_files.put(remote_name, relative_path, stored)
+        if not isinstance(stored, LocalFile):
             if scope["method"] == "GET" and await self._stream(scope, receive, send, stored):
                 return None
             return await self.fallback(scope, receive, send)
-        path = self.root / stored.name
         scope[SOURCE] = "storage"
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(stored.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:  # gone from storage: Django answers 503 or fetches from upstream
             stored_files.forget(remote_name, relative_path)
             return await self.fallback(scope, receive, send)
         try:
-            await self._send_file(scope, send, headers, stored, fd, path)
+            await self._send_file(scope, send, headers, stored, fd)
         finally:
             os.close(fd)
 
@@ -236,9 +247,10 @@ class ContentApp:
             reader.leave()
         return True
 
-    async def _send_file(self, scope, send, headers: dict[str, str], stored: StoredFile,
-                         fd: int, path: Path) -> None:
+    async def _send_file(self, scope, send, headers: dict[str, str], local: LocalFile,
+                         fd: int) -> None:
         method = scope["method"]
+        stored = local.stored
         if self.x_accel and method == "GET" and "if-none-match" not in headers:
             # nginx sends the file (ranges included) from its internal location.
             await send({"type": "http.response.start", "status": 200, "headers": _encode({
@@ -248,34 +260,39 @@ class ContentApp:
             })})
             await send({"type": "http.response.body", "body": b""})
             return
-        plan = answer(stored, method, headers.get("if-none-match"), headers.get("range"),
-                      headers.get("if-range"))
-        response_headers = {**plan.headers, "X-Content-Type-Options": "nosniff"}
-        await send({"type": "http.response.start", "status": plan.status,
-                    "headers": _encode(response_headers)})
-        if not plan.has_body:
+        if "if-none-match" in headers or "range" in headers:
+            plan = answer(stored, method, headers.get("if-none-match"), headers.get("range"),
+                          headers.get("if-range"))
+            status, start, stop = plan.status, plan.start, plan.stop
+            response_headers = _encode({**plan.headers, **NOSNIFF})
+        else:  # the usual request: the whole file
+            status, start, stop = 200, 0, stored.size if method == "GET" else 0
+            response_headers = local.whole_file_headers
+        await send({"type": "http.response.start", "status": status,
+                    "headers": response_headers})
+        if stop <= start:
             await send({"type": "http.response.body", "body": b""})
             return
-        length = plan.stop - plan.start
+        length = stop - start
         extensions = scope.get("extensions") or {}
-        if "http.response.pathsend" in extensions and plan.status == 200:
-            await send({"type": "http.response.pathsend", "path": str(path)})
+        if length > READ_INLINE_UP_TO and status == 200 and "http.response.pathsend" in extensions:
+            await send({"type": "http.response.pathsend", "path": local.path})
             return
         if length <= READ_INLINE_UP_TO:
-            await send({"type": "http.response.body", "body": os.pread(fd, length, plan.start)})
+            await send({"type": "http.response.body", "body": os.pread(fd, length, start)})
             return
         loop = asyncio.get_running_loop()
-        position = plan.start
-        while position < plan.stop:
-            count = min(CHUNK, plan.stop - position)
+        position = start
+        while position < stop:
+            count = min(CHUNK, stop - position)
             block = await loop.run_in_executor(None, os.pread, fd, count, position)
             if not block:  # the file is shorter than its Artifact says: end the response
-                log.error("stored file %s is shorter than its Artifact (%d bytes)", path,
+                log.error("stored file %s is shorter than its Artifact (%d bytes)", local.path,
                           stored.size)
-                raise OSError(f"stored file {path} ended early")
+                raise OSError(f"stored file {local.path} ended early")
             position += len(block)
             await send({"type": "http.response.body", "body": block,
-                        "more_body": position < plan.stop})
+                        "more_body": position < stop})
 
 
 async def _send_text(send, status: int, text: str) -> None:
@@ -294,8 +311,9 @@ async def _disconnected(receive) -> None:
 
 
 def _request_headers(scope) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope.get("headers", ())}
+    """The request headers this app acts on, by lower-case name."""
+    return {name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ()) if name in _WANTED_HEADERS}
 
 
 def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

@@ -28,14 +28,15 @@ class StoredFile:
     name: str            # the storage name, e.g. ``artifact/ab/cdef...``
     size: int
     sha256: str
-    modified: float      # the Artifact's creation time (POSIX seconds)
+    last_modified: str   # the Artifact's creation time as an HTTP date
     media_type: str
 
     @classmethod
     def of(cls, artifact, relative_path: str) -> "StoredFile":
         """The stored file of an Artifact, served under ``relative_path``."""
         return cls(artifact.file.name, artifact.size, artifact.sha256,
-                   artifact.created.timestamp(), content_type(relative_path))
+                   formatdate(artifact.created.timestamp(), usegmt=True),
+                   content_type(relative_path))
 
     @property
     def etag(self) -> str:
@@ -63,7 +64,7 @@ def answer(file: StoredFile, method: str, if_none_match: str | None, range_heade
     if if_none_match is not None and etag in (value.strip() for value in if_none_match.split(",")):
         return Answer(304, {"ETag": etag})
     headers = {
-        "ETag": etag, "Last-Modified": formatdate(file.modified, usegmt=True),
+        "ETag": etag, "Last-Modified": file.last_modified,
         "Accept-Ranges": "bytes", "Content-Type": file.media_type,
     }
     size = file.size
