@@ -139,11 +139,15 @@ def scaling_chart(rows: list[dict], out: Path) -> Path:
 
 
 def content_chart(rows: list[dict], out: Path) -> Path:
-    """Requests/s by client concurrency, per set and worker count, beside nginx direct."""
+    """Requests/s by client concurrency, per set, server and worker count, beside nginx
+    direct."""
     series: dict[tuple[str, str, int], dict[int, float]] = defaultdict(dict)
     for row in rows:
         if "peer" in row and "req_s" in row:
-            key = (row["set"], row["peer"], row["workers"])
+            peer = row["peer"]
+            if "direct" not in peer:  # rows before --servers came from uvicorn
+                peer = row.get("server", "uvicorn")
+            key = (row["set"], peer, row["workers"])
             series[key][row["connections"]] = row["req_s"]
     sets = sorted({key[0] for key in series}, key=lambda name: name != "tiny")
     figure, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 3.8), squeeze=False)
@@ -156,7 +160,7 @@ def content_chart(rows: list[dict], out: Path) -> Path:
                 continue  # nginx does not depend on the app's workers
             xs = sorted(points)
             label = ("nginx direct" if direct else
-                     f"content app, {workers} worker{'s' if workers > 1 else ''}")
+                     f"content app, {peer}, {workers} worker{'s' if workers > 1 else ''}")
             axis.plot(xs, [points[x] for x in xs], "o--" if direct else "o-",
                       color=PEER if direct else None, label=label)
         axis.set_xscale("log", base=2)

@@ -2,13 +2,14 @@
 beside nginx serving the same files directly, in one run.
 
 A loopback nginx serves the corpus; a fresh SQLite database and media root get an
-``immediate`` remote per set, synced, then the content app runs under uvicorn (``--workers
-N``) and ``wrk`` (one thread, ``--connections`` clients, ``--duration`` seconds) asks for
-random paths, first from nginx, then from the content app. Prints one JSON line per figure
-(req/s, p50 and p99 latency, MB/s) and the ratio to nginx.
+``immediate`` remote per set, synced, then the content app runs under each server
+(``--servers``: uvicorn, granian) with ``--workers N`` processes and ``wrk`` (one thread,
+``--connections`` clients, ``--duration`` seconds) asks for random paths, first from nginx,
+then from the content app. Prints one JSON line per figure (req/s, p50 and p99 latency,
+MB/s) and the ratio to nginx.
 
 Usage: .venv/bin/python bench/content_load.py [--sets tiny,small] [--workers 1,2]
-       [--connections 64] [--duration 5] [--mode app|x-accel]
+       [--servers uvicorn,granian] [--connections 64] [--duration 5] [--mode app|x-accel]
 ``wrk`` comes from Debian (installed when missing, as ../shared/peers/run.sh does).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.app_server import SERVERS, app_server_command  # noqa: E402
 from bench.download_throughput import (free_port, make_corpus, project_env,  # noqa: E402
                                        start_server, stop_server, wait_for_port)
 
@@ -129,13 +131,16 @@ def main() -> None:
                         help="comma-separated sets of stored files: tiny (2,000 x 16 KiB), "
                              "small (200 x 1 MiB) (default: both)")
     parser.add_argument("--workers", default="1,2",
-                        help="comma-separated uvicorn worker counts to measure (default 1,2)")
+                        help="comma-separated worker process counts to measure (default 1,2)")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help="comma-separated ASGI servers to run the app under "
+                             f"(default {','.join(SERVERS)})")
     parser.add_argument("--connections", default="64",
                         help="comma-separated client counts, e.g. 1,8,64")
     parser.add_argument("--duration", type=int, default=5,
                         help="seconds of load per measurement (default 5)")
     parser.add_argument("--mode", choices=["app", "x-accel"], default="app",
-                        help="app: uvicorn answers; x-accel: nginx in front sends the files")
+                        help="app: the app sends the files; x-accel: nginx in front does")
     parser.add_argument("--data", default=os.environ.get("BENCH_DATA",
                                                          "/tmp/pulp-downloads-bench/data"),
                         help="where the corpus is generated once (env BENCH_DATA)")
@@ -160,13 +165,12 @@ def main() -> None:
                            stdout=subprocess.DEVNULL)
             subprocess.run([sys.executable, "manage.py", "sync_remote", name, "--progress",
                             "none"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-        for workers in (int(w) for w in args.workers.split(",")):
+        for server, workers in ((server, int(workers))
+                                for server in args.servers.split(",")
+                                for workers in args.workers.split(",")):
             app_port = free_port()
-            app = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "settings.asgi:application", "--host",
-                 "127.0.0.1", "--port", str(app_port), "--workers", str(workers),
-                 "--log-level", "warning", "--no-access-log"],
-                cwd=ROOT, env=env)
+            app = subprocess.Popen(app_server_command(server, app_port, workers), cwd=ROOT,
+                                   env=env)
             front = None
             try:
                 wait_for_port(app_port, timeout=30)
@@ -197,13 +201,15 @@ def main() -> None:
                         warm(target, app_paths)
                         ours = run_wrk(wrk, target, served, script, connections, args.duration)
                         for label, figures in ((f"{kind} direct", peer),
-                                               (f"content app ({args.mode})", ours)):
+                                               ("content app", ours)):
                             print(json.dumps({
-                                "peer": label, "set": name, "workers": workers,
+                                "peer": label, "server": server, "mode": args.mode,
+                                "set": name, "workers": workers,
                                 "connections": connections, **figures,
                                 "MB_s": round(figures["req_s"] * size / 1e6, 1)}), flush=True)
-                        print(json.dumps({"ratio": "content app / direct", "set": name,
-                                          "workers": workers, "connections": connections,
+                        print(json.dumps({"ratio": "content app / direct", "server": server,
+                                          "set": name, "workers": workers,
+                                          "connections": connections,
                                           "req_s": round(ours["req_s"] / peer["req_s"], 3)}),
                               flush=True)
             finally:

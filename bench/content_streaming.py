@@ -3,8 +3,9 @@ content app (uvicorn) versus fetched directly from the upstream, in one run.
 
 The upstream is a loopback nginx (or aiohttp's static server) serving the corpus of
 bench/download_throughput.py; the content app runs in its own process with a fresh SQLite
-database, a ``streamed`` remote and an ``on_demand`` one for the same repository.
-Usage: .venv/bin/python bench/content_streaming.py [--repeat 3]
+database, a ``streamed`` remote and an ``on_demand`` one for the same repository, under each
+server of ``--servers`` (uvicorn, granian).
+Usage: .venv/bin/python bench/content_streaming.py [--repeat 3] [--servers uvicorn,granian]
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.app_server import SERVERS, app_server_command  # noqa: E402
 from bench.download_throughput import free_port, make_corpus, project_env, start_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per path, the best kept (default 3)")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help="comma-separated ASGI servers to run the app under "
+                             f"(default {','.join(SERVERS)})")
     parser.add_argument("--data", default=os.environ.get("BENCH_DATA", "/tmp/pulp-downloads-bench/data"),
                         help="where the 200 MiB file is generated once (env BENCH_DATA)")
     parser.add_argument("--scratch", default=str(ROOT / "var" / "bench"),
@@ -66,13 +71,27 @@ def main() -> None:
     upstream, base, kind = start_server(data, run / "upstream")
     env = project_env(run, SERVE_STATIC="1")
     manage(env, "migrate", "--noinput")
-    for policy in ("streamed", "on_demand"):
-        manage(env, "remote", "create", policy, f"{base}/big/PULP_MANIFEST", "--policy", policy)
-        manage(env, "sync_remote", policy, "--progress", "none")
+    servers = args.servers.split(",")
+    for server in servers:  # remotes of its own: on_demand stores the file once per remote
+        for policy in ("streamed", "on_demand"):
+            name = f"{policy}-{server}"
+            manage(env, "remote", "create", name, f"{base}/big/PULP_MANIFEST", "--policy",
+                   policy)
+            manage(env, "sync_remote", name, "--progress", "none")
+    print(json.dumps({"upstream": kind, "cpus": os.cpu_count()}), flush=True)
+    try:
+        for server in servers:
+            measure(server, base, env, args.repeat)
+    finally:
+        upstream.send_signal(signal.SIGTERM)
+        upstream.wait(10)
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def measure(server: str, base: str, env: dict, repeat: int) -> None:
+    """Print the figures of the content app under ``server`` beside the upstream's."""
     port = free_port()
-    app = subprocess.Popen([sys.executable, "-m", "uvicorn", "settings.asgi:application",
-                            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                           cwd=ROOT, env=env)
+    app = subprocess.Popen(app_server_command(server, port), cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -81,32 +100,29 @@ def main() -> None:
                 break
             except aiohttp.ClientError:
                 time.sleep(0.2)
-        print(json.dumps({"upstream": kind, "cpus": os.cpu_count()}), flush=True)
         direct_url = f"{base}/big/f00000.bin"
-        app_url = f"http://127.0.0.1:{port}/content/streamed/f00000.bin"
+        content = f"http://127.0.0.1:{port}/content"
+        app_url = f"{content}/streamed-{server}/f00000.bin"
         best = {}
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             for label, url in (("direct", direct_url), ("content_app_streamed", app_url)):
                 first, total, size = asyncio.run(fetch(url))
                 current = best.get(label)
                 if current is None or total < current[1]:
                     best[label] = (first, total, size)
-        first, total, size = asyncio.run(
-            fetch(f"http://127.0.0.1:{port}/content/on_demand/f00000.bin"))
-        best["content_app_on_demand_first"] = (first, total, size)
+        on_demand = f"{content}/on_demand-{server}/f00000.bin"
+        best["content_app_on_demand_first"] = asyncio.run(fetch(on_demand))
         time.sleep(1)
-        best["content_app_on_demand_stored"] = asyncio.run(
-            fetch(f"http://127.0.0.1:{port}/content/on_demand/f00000.bin"))
+        best["content_app_on_demand_stored"] = asyncio.run(fetch(on_demand))
         for label, (first, total, size) in best.items():
-            print(json.dumps({"path": label, "ttfb_ms": round(first * 1000, 1),
+            print(json.dumps({"path": label, "server": server,
+                              "ttfb_ms": round(first * 1000, 1),
                               "MB_s": round(size / 1e6 / total, 1),
-                              "ratio_vs_direct": round(best["direct"][1] / total, 2)}), flush=True)
+                              "ratio_vs_direct": round(best["direct"][1] / total, 2)}),
+                  flush=True)
     finally:
         app.send_signal(signal.SIGTERM)
         app.wait(10)
-        upstream.send_signal(signal.SIGTERM)
-        upstream.wait(10)
-        shutil.rmtree(run, ignore_errors=True)
 
 
 if __name__ == "__main__":

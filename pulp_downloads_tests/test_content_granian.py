@@ -1,0 +1,75 @@
+"""The whole application under granian, the other documented ASGI server, with two worker
+processes: stored files (read, and sent by the server through ``http.response.pathsend``),
+ranges, validators, HEAD, a ``streamed`` file and a Django page."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pulp_downloads.sync import async_sync_remote
+
+from .content_app import DATA, get, remote_with_units
+from .upstream import free_port, sha256, wait_for_port
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def granian_server(subprocess_env, tmp_path):
+    """granian serving the project's ASGI application (two workers) on a free loopback port;
+    yields its base URL."""
+    port = free_port()
+    log = tmp_path / "granian.log"
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "granian"), "--interface", "asginl", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning",
+         "settings.asgi:application"],
+        cwd=ROOT, env=subprocess_env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    assert b"Traceback" not in log.read_bytes(), log.read_text()
+
+
+async def test_granian_serves_stored_and_streamed_files(upstream, granian_server):
+    small, big = DATA[:20_000], DATA  # read by the app / sent by granian (pathsend)
+    url = upstream.add_repo("repo", {"small.bin": small, "big.bin": big})
+    stored = await remote_with_units(url, "immediate", {"small.bin": small, "big.bin": big})
+    await async_sync_remote(stored)
+    streamed = await remote_with_units(url, "streamed", {"big.bin": big})
+
+    for name, data in (("small.bin", small), ("big.bin", big)):
+        status, headers, body = await get(f"{granian_server}/content/{stored.name}/{name}")
+        assert status == 200 and body == data, name
+        assert headers["ETag"] == f'"{sha256(data)}"' and "Last-Modified" in headers
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    base = f"{granian_server}/content/{stored.name}/big.bin"
+    status, headers, body = await get(base, headers={"Range": "bytes=1000-2999"})
+    assert status == 206 and body == big[1000:3000]
+    assert headers["Content-Range"] == f"bytes 1000-2999/{len(big)}"
+    status, _, _ = await get(base, headers={"Range": f"bytes={len(big)}-"})
+    assert status == 416
+    status, _, body = await get(base, headers={"If-None-Match": f'"{sha256(big)}"'})
+    assert status == 304 and body == b""
+    async with aiohttp.ClientSession() as session:
+        async with session.head(base) as response:
+            assert response.status == 200 and response.headers["Content-Length"] == str(len(big))
+            assert await response.read() == b""
+
+    status, _, body = await get(f"{granian_server}/content/{streamed.name}/big.bin")
+    assert status == 200 and body == big
+    status, _, body = await get(f"{granian_server}/content/{stored.name}/nothing-here.bin")
+    assert status == 404
+    status, _, body = await get(f"{granian_server}/status/")
+    assert status == 200 and b"database" in body
