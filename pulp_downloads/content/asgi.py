@@ -255,8 +255,7 @@ class ContentApp:
             # nginx sends the file (ranges included) from its internal location.
             await send({"type": "http.response.start", "status": 200, "headers": _encode({
                 "X-Accel-Redirect": self.x_accel + stored.name.split("/", 1)[1],
-                "Content-Type": stored.media_type, "ETag": stored.etag,
-                "X-Content-Type-Options": "nosniff",
+                "Content-Type": stored.media_type, "ETag": stored.etag, **NOSNIFF,
             })})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -1,5 +1,5 @@
 """What answers a ``/content/`` path, found with one query cheap enough for every miss of the
-content app's path cache.
+content app's path cache (and a second, through the ORM, for a file not stored yet).
 
 Building an ORM query with two joins costs this Python more than a millisecond, so the query
 of a path is written once per database backend from the models' metadata (table and column
