@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from email.utils import formatdate
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -158,11 +159,14 @@ http {{
   fastcgi_temp_path {tmp_path}/fastcgi;
   uwsgi_temp_path {tmp_path}/uwsgi;
   scgi_temp_path {tmp_path}/scgi;
+  upstream pulp_downloads {{ server 127.0.0.1:{app_port}; keepalive 8; }}
   server {{
     listen 127.0.0.1:{port};
     location /content/ {{
-      proxy_pass http://127.0.0.1:{app_port};
+      proxy_pass http://pulp_downloads;
       proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
     }}
     location /protected-artifacts/ {{
       internal;
@@ -191,10 +195,14 @@ async def test_x_accel_redirect_through_a_real_nginx(upstream, asgi_server, ngin
     status, headers, body = await get(f"{asgi_server}/content/{remote.name}/pool/a.rpm")
     assert status == 200 and body == b""
     assert headers["X-Accel-Redirect"].startswith("/protected-artifacts/")
-    # ...and nginx sends it, ranges and HEAD included.
+    # ...and nginx sends it, ranges and HEAD included, over one kept connection to the app.
+    app_port = int(asgi_server.rsplit(":", 1)[1])
+    before = _connections_to(app_port)
     base = f"{nginx_front}/content/{remote.name}/pool/a.rpm"
-    status, headers, body = await get(base)
-    assert status == 200 and body == data
+    for _ in range(5):
+        status, headers, body = await get(base)
+        assert status == 200 and body == data
+    assert len(_connections_to(app_port) - before) == 1, "nginx opened a connection per request"
     assert "X-Accel-Redirect" not in headers
     from pulp_downloads.content.stored import content_type
 
@@ -209,3 +217,14 @@ async def test_x_accel_redirect_through_a_real_nginx(upstream, asgi_server, ngin
             assert response.headers["Content-Length"] == str(len(data))
     status, _, _ = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
     assert status == 304
+
+
+def _connections_to(port: int) -> set[int]:
+    """The client-side ports of the TCP connections to 127.0.0.1:``port``, open or closing
+    (``/proc/net/tcp``)."""
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if remote == f"0100007F:{port:04X}" and state != "0A":  # 0A: listening
+            ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports

@@ -252,10 +252,13 @@ class ContentApp:
         method = scope["method"]
         stored = local.stored
         if self.x_accel and method == "GET" and "if-none-match" not in headers:
-            # nginx sends the file (ranges included) from its internal location.
+            # nginx sends the file (ranges included) from its internal location. The empty
+            # body has a length, so nginx keeps its connection to the app for the next request
+            # (without one it opened a connection per request).
             await send({"type": "http.response.start", "status": 200, "headers": _encode({
                 "X-Accel-Redirect": self.x_accel + stored.name.split("/", 1)[1],
                 "Content-Type": stored.media_type, "ETag": stored.etag, **NOSNIFF,
+                "Content-Length": "0",
             })})
             await send({"type": "http.response.body", "body": b""})
             return
