@@ -17,5 +17,6 @@ def app_server_command(server: str, port: int, workers: int = 1) -> list[str]:
     if server == "granian":  # asginl: Django's ASGI handler has no lifespan protocol
         return [str(Path(sys.executable).parent / "granian"), "--interface", "asginl",
                 "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                "--log-level", "warning", "settings.asgi:application"]
+                "--workers-kill-timeout", "10", "--log-level", "warning",
+                "settings.asgi:application"]
     raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
