@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import aiohttp
@@ -10,7 +14,7 @@ from asgiref.sync import sync_to_async
 
 from pulp_downloads.models import Artifact, ContentUnit, Remote
 
-from .upstream import sha256
+from .upstream import sha256, wait_for_port
 
 DATA = os.urandom(3 * 1024 * 1024 + 11)
 
@@ -61,3 +65,40 @@ async def wait_until(condition, what: str, seconds: float = 20) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, what
         await asyncio.sleep(0.02)
+
+
+def stop_while_a_request_waits(threaded_upstream, policy: str, server: subprocess.Popen,
+                               port: int, stop: signal.Signals) -> None:
+    """A client of ``server`` (listening on ``port``) waits on a ``policy`` file whose upstream
+    holds it; ``server`` is then sent ``stop`` and must exit within 60 s. Leaves nothing
+    running."""
+    gate = threading.Event()
+
+    async def held(request, up):
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 120)
+        return await up.serve(request, request.match_info["path"])
+
+    data = DATA[:3000]
+    url = threaded_upstream.add_repo("repo", {"a.bin": data})
+    threaded_upstream.faults["repo/a.bin"].append(held)
+    remote = Remote.objects.create(name="held", url=url, policy=policy)
+    ContentUnit.objects.create(remote=remote, relative_path="a.bin", sha256=sha256(data),
+                               size=len(data))
+    client = None
+    try:
+        wait_for_port(port)
+        client = subprocess.Popen([sys.executable, "-c", (
+            "import urllib.request\n"
+            f"urllib.request.urlopen('http://127.0.0.1:{port}/content/held/a.bin', timeout=120)"
+        )], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not threaded_upstream.hits["repo/a.bin"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threaded_upstream.hits["repo/a.bin"] == 1, "the download did not start"
+        server.send_signal(stop)
+        server.wait(60)
+    finally:
+        gate.set()
+        for process in (server, client):
+            if process is not None and process.poll() is None:
+                process.kill()

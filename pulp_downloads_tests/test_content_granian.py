@@ -4,21 +4,17 @@ ranges, validators, HEAD, a ``streamed`` file and a Django page; and the documen
 ``--workers-kill-timeout`` stopping a worker that has a request waiting on its upstream."""
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from pulp_downloads.models import ContentUnit, Remote
 from pulp_downloads.sync import async_sync_remote
 
-from .content_app import DATA, get, remote_with_units
+from .content_app import DATA, get, remote_with_units, stop_while_a_request_waits
 from .upstream import free_port, sha256, wait_for_port
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -91,37 +87,9 @@ def test_granian_stops_with_a_request_waiting_on_its_upstream(
         threaded_upstream, subprocess_env, tmp_path):
     """A client waits on a streamed file whose upstream holds it; SIGINT still stops granian
     once ``--workers-kill-timeout`` passed (without it the worker never stops)."""
-    gate = threading.Event()
-
-    async def held(request, up):
-        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 120)
-        return await up.serve(request, request.match_info["path"])
-
-    data = DATA[:3000]
-    url = threaded_upstream.add_repo("repo", {"a.bin": data})
-    threaded_upstream.faults["repo/a.bin"].append(held)
-    remote = Remote.objects.create(name="held", url=url, policy="streamed")
-    ContentUnit.objects.create(remote=remote, relative_path="a.bin", sha256=sha256(data),
-                               size=len(data))
     port = free_port()
     server = start_granian(subprocess_env, port, tmp_path / "granian.log", workers=1,
                            kill_timeout=2)
-    client = None
-    try:
-        wait_for_port(port)
-        client = subprocess.Popen([sys.executable, "-c", (
-            "import urllib.request\n"
-            f"urllib.request.urlopen('http://127.0.0.1:{port}/content/held/a.bin', timeout=120)"
-        )], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not threaded_upstream.hits["repo/a.bin"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert threaded_upstream.hits["repo/a.bin"] == 1, "the download did not start"
-        server.send_signal(signal.SIGINT)
-        server.wait(60)  # without a kill timeout it would wait for the upstream
-    finally:
-        gate.set()
-        for process in (server, client):
-            if process is not None and process.poll() is None:
-                process.kill()
+    # without a kill timeout it would wait for the upstream
+    stop_while_a_request_waits(threaded_upstream, "streamed", server, port, signal.SIGINT)
     assert b"refused to gracefully stop" in (tmp_path / "granian.log").read_bytes()

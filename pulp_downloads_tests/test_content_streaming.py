@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +12,8 @@ from asgiref.sync import sync_to_async
 
 from pulp_downloads.models import Artifact, ContentFlight, ContentUnit, Remote
 
-from .content_app import DATA, gated_fault, get, remote_with_units, wait_until
+from .content_app import (DATA, gated_fault, get, remote_with_units,
+                          stop_while_a_request_waits, wait_until)
 from .upstream import delay_fault, sha256, status_fault
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -231,44 +231,16 @@ def test_uvicorn_stops_promptly_with_a_download_in_flight(
     from pulp_downloads.storage import ArtifactStore
     from pulp_downloads.sync.run import STALE_TEMP_FILE_AGE, remove_stale_work_files
 
-    from .upstream import free_port, wait_for_port
+    from .upstream import free_port
 
-    gate = threading.Event()
-
-    async def held(request, up):
-        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 120)
-        return await up.serve(request, request.match_info["path"])
-
-    data = DATA[:3000]
-    url = threaded_upstream.add_repo("repo", {"a.bin": data})
-    threaded_upstream.faults["repo/a.bin"].append(held)
-    remote = Remote.objects.create(name="held", url=url, policy="on_demand")
-    ContentUnit.objects.create(remote=remote, relative_path="a.bin", sha256=sha256(data),
-                               size=len(data))
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "settings.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
         cwd=Path(__file__).resolve().parent.parent, env=subprocess_env,
         stdout=open(tmp_path / "uvicorn.log", "wb"), stderr=subprocess.STDOUT)
-    client = None
-    try:
-        wait_for_port(port)
-        client = subprocess.Popen([sys.executable, "-c", (
-            "import urllib.request\n"
-            f"urllib.request.urlopen('http://127.0.0.1:{port}/content/held/a.bin', timeout=120)"
-        )], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not threaded_upstream.hits["repo/a.bin"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert threaded_upstream.hits["repo/a.bin"] == 1, "the download did not start"
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)  # without a graceful-shutdown timeout it would wait for the upstream
-    finally:
-        gate.set()
-        for process in (server, client):
-            if process is not None and process.poll() is None:
-                process.kill()
+    # without a graceful-shutdown timeout it would wait for the upstream
+    stop_while_a_request_waits(threaded_upstream, "on_demand", server, port, signal.SIGTERM)
     assert b"timeout graceful shutdown exceeded" in (tmp_path / "uvicorn.log").read_bytes()
     serving = Path(settings.MEDIA_ROOT) / ".working" / "serving"
     assert list(serving.glob("serve-*.part")), "the on_demand download left no partial file"
