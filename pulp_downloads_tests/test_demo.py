@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -44,7 +43,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_ctrl_c_on_make_run_exits_0_and_it_starts_again(subprocess_env, tmp_path):
     port, upstream_port = free_port(), free_port()
     env = dict(subprocess_env, ADMIN_PASSWORD="demo-pass",

@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from ..models import SECRET_FIELDS, Remote
+from ..models.validators import split_header_line
 
 
 class PemTextarea(forms.Textarea):
@@ -49,14 +50,13 @@ class HeaderLinesField(forms.CharField):
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
-            name, colon, item = line.partition(":")
-            name = name.strip()
-            if not colon or not name:
+            header = split_header_line(line)
+            if header is None:
                 errors.append(f"Line {number}: expected 'Name: value', got {line.strip()!r}.")
-            elif name.lower() in (known.lower() for known in headers):
-                errors.append(f"Line {number}: {name} is given twice.")
+            elif header[0].lower() in (known.lower() for known in headers):
+                errors.append(f"Line {number}: {header[0]} is given twice.")
             else:
-                headers[name] = item.strip()
+                headers[header[0]] = header[1]
         if errors:
             raise ValidationError(errors)
         return headers

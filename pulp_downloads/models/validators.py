@@ -94,6 +94,16 @@ CREDENTIAL_HEADERS = {
 }
 
 
+def split_header_line(line: str) -> tuple[str, str] | None:
+    """``(name, value)`` of one ``Name: value`` line (the text form of ``headers`` in the
+    admin and on the command line), or ``None`` when it has no name or no colon."""
+    name, colon, value = line.partition(":")
+    name = name.strip()
+    if not colon or not name:
+        return None
+    return name, value.strip()
+
+
 def validate_headers(value) -> None:
     """Extra request headers: a JSON object of header name -> string value."""
     if not isinstance(value, dict):

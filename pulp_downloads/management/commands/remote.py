@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
 from pulp_downloads.models import SECRET_FIELDS, Remote
+from pulp_downloads.models.validators import split_header_line
 
 #: Plain options: (flag, model field, type). Their help is the field's help text.
 VALUE_OPTIONS = (
@@ -101,10 +102,10 @@ def _add_field_options(parser: CommandParser) -> None:
 def _headers(lines: list[str]) -> dict[str, str]:
     headers = {}
     for line in lines:
-        name, colon, value = line.partition(":")
-        if not colon or not name.strip():
+        header = split_header_line(line)
+        if header is None:
             raise CommandError(f"--header {line!r}: expected 'Name: value'.")
-        headers[name.strip()] = value.strip()
+        headers[header[0]] = header[1]
     return headers
 
 
