@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 from .context import DownloadContext
 from .defaults import BLOCK_SIZE
 from .digests import Digester
+from .ledger import ByteLedger
 from .pipeline import BlockPipeline
 from .exceptions import (
     AddressNotAllowed,
@@ -188,26 +189,30 @@ class BaseDownloader:
 
     async def _download(self) -> DownloadResult:
         writer = self.writer if self.writer is not None else self._default_writer()
-        digester = Digester(self.algorithms)
+        ledger = ByteLedger(Digester(self.algorithms, self.context.settings.hasher_factory))
         try:
             try:
                 await writer.open()
                 resumed = getattr(writer, "resumed", None)
                 if resumed is not None:
-                    await self._resume_from(writer, digester, resumed)
+                    await self._resume_from(writer, ledger, resumed)
                 meta = await self._with_recovery(
-                    lambda url: self._attempt_into(url, writer, digester),
-                    before_next_candidate=lambda: self._restart(writer, digester),
+                    lambda url: self._attempt_into(url, writer, ledger),
+                    before_next_candidate=lambda: self._restart(writer, ledger),
                 )
                 await writer.finish()
             except OSError as exc:
                 raise WriterError(self.url, f"could not write the download: {exc.strerror or exc}") from None
+            written = getattr(writer, "size", None)
+            if isinstance(written, int) and written != ledger.offset:
+                raise WriterError(self.url, f"the writer holds {written} bytes, the digests "
+                                            f"cover {ledger.offset}")
             result = DownloadResult(
                 url=self.url,
                 final_url=meta["final_url"],
                 path=writer.path,
-                size=digester.size,
-                digests=digester.hexdigests(),
+                size=ledger.offset,
+                digests=ledger.digester.hexdigests(),
                 headers=meta["headers"],
                 status=meta["status"],
                 attachment=self.attachment,
@@ -215,26 +220,30 @@ class BaseDownloader:
             )
             await self._validate(result)
         except BaseException as exc:
-            if self._worth_keeping(writer, exc, digester):
+            if self._worth_keeping(writer, exc, ledger):
                 await asyncio.shield(writer.keep())
             else:
                 await asyncio.shield(writer.abort())
             raise
         return result
 
-    async def _resume_from(self, writer: Writer, digester: Digester, resumed) -> None:
+    async def _resume_from(self, writer: Writer, ledger: ByteLedger, resumed) -> None:
         """Continue what an earlier run left in a resumable writer: its bytes are hashed
         again (and counted as progress), and the first request asks for the rest."""
-        def feed() -> None:
+        def feed() -> int:
+            read = 0
             with open(writer.path, "rb") as fh:
                 left = resumed.size
                 while left and (block := fh.read(min(left, BLOCK_SIZE))):
-                    digester.update(block)
+                    ledger.digester.update(block)
                     left -= len(block)
+                    read += len(block)
+            return read
 
-        await asyncio.get_running_loop().run_in_executor(self.context.executor, feed)
-        if digester.size != resumed.size:  # the file was shorter than its journal said
-            await self._restart(writer, digester)
+        read = await asyncio.get_running_loop().run_in_executor(self.context.executor, feed)
+        ledger.settle(read)  # the file's bytes are the writer's, and now every digest's
+        if read != resumed.size:  # the file was shorter than its journal said
+            await self._restart(writer, ledger)
             return
         self._resume_validator = resumed.validator
         log.info("resuming %s at byte %d", self.url, resumed.size)
@@ -242,29 +251,34 @@ class BaseDownloader:
             new, self._progress_mark = resumed.size - self._progress_mark, resumed.size
             await self._call_back(self.progress, "progress callback", new)
 
-    def _worth_keeping(self, writer: Writer, error: BaseException, digester: Digester) -> bool:
-        """Keep a resumable writer's bytes after ``error``: not when they proved wrong."""
-        return (hasattr(writer, "keep") and digester.size > 0
+    def _worth_keeping(self, writer: Writer, error: BaseException, ledger: ByteLedger) -> bool:
+        """Keep a resumable writer's bytes after ``error``: not when they proved wrong, nor
+        when the writer and the digests may disagree (the next run re-hashes the file, but
+        a doubtful file is not worth it)."""
+        return (hasattr(writer, "keep") and ledger.offset > 0 and not ledger.in_doubt
                 and bool(getattr(self, "_resume_validator", None))
                 and not isinstance(error, DownloadValidationError))
 
-    async def _restart(self, writer: Writer, digester: Digester) -> None:
-        if digester.size == 0:
+    async def _restart(self, writer: Writer, ledger: ByteLedger) -> None:
+        """Start the download again from byte 0 (writer and ledger together)."""
+        if ledger.offset == 0 and not ledger.in_doubt:
             return
         try:
             await writer.reset()
         except CannotRestart as exc:
             raise WriterError(self.url, f"cannot start the download again: {exc}") from None
-        digester.reset()
+        ledger.restart()
 
-    async def _attempt_into(self, url: str, writer: Writer, digester: Digester) -> dict:
-        began, before = time.monotonic(), digester.size
-        meta = await self._attempt(url, writer, digester)
-        self.context.mirrors.record(url, digester.size - before, time.monotonic() - began)
-        if self.expected_size is not None and digester.size != self.expected_size:
-            raise SizeValidationError(url, self.expected_size, digester.size)
+    async def _attempt_into(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
+        if ledger.in_doubt:  # an earlier attempt ended with the consumers in disagreement
+            await self._restart(writer, ledger)
+        began, before = time.monotonic(), ledger.offset
+        meta = await self._attempt(url, writer, ledger)
+        self.context.mirrors.record(url, ledger.offset - before, time.monotonic() - began)
+        if self.expected_size is not None and ledger.offset != self.expected_size:
+            raise SizeValidationError(url, self.expected_size, ledger.offset)
         if self.expected_digests:
-            actual = digester.hexdigests()
+            actual = ledger.digester.hexdigests()
             for algorithm, expected in self.expected_digests.items():
                 if actual[algorithm] != expected:
                     raise DigestValidationError(url, algorithm, expected, actual[algorithm])
@@ -329,19 +343,20 @@ class BaseDownloader:
         raise last_error
 
     async def _consume(
-        self, blocks: AsyncIterator[bytes], writer: Writer, digester: Digester, url: str
+        self, blocks: AsyncIterator[bytes], writer: Writer, ledger: ByteLedger, url: str
     ) -> None:
-        """Feed ``blocks`` to the writer and the digester while the next block is read."""
-        pipeline = BlockPipeline(url, digester, writer, self.context.executor)
-        position = digester.size  # where this attempt starts (0, or a resumed offset)
+        """Feed ``blocks`` to the writer and the digests while the next block is read; the
+        pipeline settles ``ledger`` when the blocks end, fail or are cancelled."""
+        pipeline = BlockPipeline(url, ledger, writer, self.context.executor)
+        position = ledger.offset  # bytes received: where this attempt started, plus its own
         bandwidth = self.context.bandwidth
         try:
             async for block in blocks:
                 if bandwidth:
                     await bandwidth.take(len(block))
-                if self.expected_size is not None and digester.size + len(block) > self.expected_size:
+                if self.expected_size is not None and position + len(block) > self.expected_size:
                     raise SizeValidationError(
-                        url, self.expected_size, digester.size + len(block), partial=True
+                        url, self.expected_size, position + len(block), partial=True
                     )
                 await pipeline.feed(block)
                 position += len(block)
@@ -373,9 +388,10 @@ class BaseDownloader:
                                 ) from exc
 
     # --- for subclasses --------------------------------------------------------------------
-    async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:
-        """One attempt: stream ``url`` into writer and digester (continuing at
-        ``digester.size`` when possible, else calling ``self._restart``), and return
+    async def _attempt(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
+        """One attempt: stream ``url`` into the writer and the digests with
+        :meth:`_consume` (continuing at ``ledger.offset`` when possible, else calling
+        ``self._restart``), and return
         ``{"final_url", "headers", "status"}``. Raise DownloadErrors only."""
         raise UnsupportedURL(url, f"{type(self).__name__} cannot download")
 

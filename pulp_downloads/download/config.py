@@ -6,7 +6,9 @@ library never imports the ORM) and is immutable afterwards. Secrets are wrapped 
 """
 from __future__ import annotations
 
+import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,3 +191,6 @@ class LibrarySettings:
     #: Order mirrors by measured speed and spread new downloads over the fastest (``False``:
     #: the primary first, then the mirrors in their configured order).
     mirror_ranking: bool = True
+    #: Makes the hash object of one digest algorithm for a download (``hashlib.new``'s
+    #: signature). A test hook: the fault tests slow single digests down through it.
+    hasher_factory: Callable[[str], Any] = hashlib.new

@@ -4,7 +4,8 @@ helper process loads this module by itself)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 #: Every digest algorithm an Artifact has a column for, weakest first.
 DIGEST_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
@@ -20,13 +21,15 @@ class Digester:
     possibly from worker threads, each strictly in order.
     """
 
-    def __init__(self, algorithms: Iterable[str]) -> None:
+    def __init__(self, algorithms: Iterable[str],
+                 new: Callable[[str], Any] = hashlib.new) -> None:
         self.algorithms = tuple(algorithms)
+        self._new = new
         self.reset()
 
     def reset(self) -> None:
         """Forget everything fed so far."""
-        self.hashers = [hashlib.new(name) for name in self.algorithms]
+        self.hashers = [self._new(name) for name in self.algorithms]
         self.size = 0
 
     def update(self, data: bytes) -> None:

@@ -11,7 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .base import BaseDownloader
 from .defaults import BLOCK_SIZE
-from .digests import Digester
+from .ledger import ByteLedger
 from .exceptions import DownloadError, NotFound, UnsupportedURL
 from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
 from .result import HeadResult
@@ -46,10 +46,10 @@ class FileDownloader(BaseDownloader):
         headers["Last-Modified"] = email.utils.formatdate(stat.st_mtime, usegmt=True)
         return CIMultiDictProxy(headers)
 
-    async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:
+    async def _attempt(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
         path = self._path(url)
         stat = self._stat(url, path)
-        await self._restart(writer, digester)
+        await self._restart(writer, ledger)
         loop = asyncio.get_running_loop()
         try:
             handle = await loop.run_in_executor(self.context.executor, open, path, "rb")
@@ -57,7 +57,7 @@ class FileDownloader(BaseDownloader):
             raise DownloadError(url, f"cannot open file: {exc.strerror}") from None
         try:
             await self._headers_received(None, self._headers(stat))
-            await self._consume(self._blocks(handle), writer, digester, url)
+            await self._consume(self._blocks(handle), writer, ledger, url)
         finally:
             handle.close()
         self.final_url = url

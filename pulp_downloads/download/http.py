@@ -11,7 +11,7 @@ from multidict import CIMultiDictProxy
 
 from .base import BaseDownloader
 from .defaults import BLOCK_SIZE
-from .digests import Digester
+from .ledger import ByteLedger
 from .exceptions import IncompleteDownload, http_error, translated
 from .result import HeadResult
 from .writers import Writer
@@ -97,8 +97,8 @@ class HttpDownloader(BaseDownloader):
             raise http_error(url, status, reason, retry_after=retry_after)
         return response
 
-    async def _attempt(self, url: str, writer: Writer, digester: Digester) -> dict:
-        offset = digester.size
+    async def _attempt(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
+        offset = ledger.offset
         headers: dict[str, str] = {}
         if offset and self._resume_validator:
             headers["Range"] = f"bytes={offset}-"
@@ -107,7 +107,7 @@ class HttpDownloader(BaseDownloader):
             response = await self._request("GET", url, headers)
             try:
                 if offset and not self._resumes_at(response, offset):
-                    await self._restart(writer, digester)
+                    await self._restart(writer, ledger)
                     offset = 0
                 self._remember_resume_validator(response)
                 journal = getattr(writer, "journal", None)
@@ -115,11 +115,11 @@ class HttpDownloader(BaseDownloader):
                     journal(url, self._resume_validator)
                 await self._headers_received(response.status, response.headers)
                 await self._consume(response_blocks(response, self.context.bandwidth.piece),
-                                    writer, digester, url)
+                                    writer, ledger, url)
                 expected = response.content_length
-                if expected is not None and digester.size - offset != expected:
+                if expected is not None and ledger.offset - offset != expected:
                     raise IncompleteDownload(
-                        url, f"body ended after {digester.size - offset} of {expected} bytes"
+                        url, f"body ended after {ledger.offset - offset} of {expected} bytes"
                     )
                 self.final_url = str(response.url)
                 return {

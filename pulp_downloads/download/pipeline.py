@@ -13,6 +13,11 @@ A writer marked ``inline`` (see :class:`~.writers.Writer`) is not a lane: ``feed
 its ``write()`` before handing the block to the digests.
 
 Each lane buffers at most :data:`LANE_DEPTH` blocks, so memory stays flat whatever the size.
+
+The pipeline is the only code that advances the download's :class:`~.ledger.ByteLedger`: when
+an attempt ends, normally (:meth:`BlockPipeline.close`) or not (:meth:`BlockPipeline.abort`),
+every block handed over is first drained into every consumer, and only then is the ledger
+settled with their common count; if the consumers may disagree, the ledger is put in doubt.
 """
 from __future__ import annotations
 
@@ -20,9 +25,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from .digests import Digester
 from .executors import CPUS, INLINE_LIMIT, hashing_executor
 from .exceptions import WriterError
+from .ledger import ByteLedger
 from .writers import CannotRestart, Writer
 
 LANE_DEPTH = 3
@@ -47,7 +52,8 @@ class _Lane:
         self.executor = executor
         self.queue: asyncio.Queue = asyncio.Queue(LANE_DEPTH)
         self.error: BaseException | None = None
-        self.discard = False
+        #: Bytes this consumer has processed (advanced by this lane alone).
+        self.processed = 0
         self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
@@ -56,7 +62,7 @@ class _Lane:
             block = await self.queue.get()
             if block is _STOP:
                 return
-            if self.error is not None or self.discard:
+            if self.error is not None:
                 continue
             try:
                 if self.non_blocking is not None:
@@ -67,6 +73,8 @@ class _Lane:
                     await loop.run_in_executor(self.executor, self.blocking, block)
             except Exception as exc:  # reported by put()/close()
                 self.error = exc
+            else:
+                self.processed += len(block)
 
 
 def _all(functions: list[Callable[[bytes], object]]) -> Callable[[bytes], None]:
@@ -78,20 +86,28 @@ def _all(functions: list[Callable[[bytes], object]]) -> Callable[[bytes], None]:
 
 
 class BlockPipeline:
-    """Feeds one attempt's blocks to a writer and a digester (see module docstring)."""
+    """Feeds one attempt's blocks to a writer and the ledger's digester, and settles the
+    ledger when the attempt ends (see module docstring)."""
 
     def __init__(
         self,
         url: str,
-        digester: Digester,
+        ledger: ByteLedger,
         writer: Writer,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.url = url
-        self.digester = digester
+        self.ledger = ledger
         self._executor = executor or hashing_executor()
         self._writer = writer
-        self._hash_functions = [hasher.update for hasher in digester.hashers]
+        self._hash_functions = [hasher.update for hasher in ledger.digester.hashers]
+        #: Bytes handed whole to every consumer this attempt (lanes may still be busy).
+        self._handed = 0
+        #: A block is being handed over: set while feed() runs, so a cut hand-off is seen.
+        self._handing = False
+        #: The thread-side work of a block fed without lanes, while it runs.
+        self._running: asyncio.Future | None = None
+        self._settled = False
         self._lanes: list[_Lane] = []
         self._combined = None  # write-and-hash-all callable, when downloads are plentiful
         _Streams.active += 1
@@ -138,7 +154,16 @@ class BlockPipeline:
         """Process ``block``: directly while blocks are small, else queue it on every lane
         (waits while a lane is :data:`LANE_DEPTH` blocks behind)."""
         self._raise_lane_error()
-        self.digester.size += len(block)
+        self._handing = True
+        await self._hand_over(block)
+        self._handed += len(block)
+        self._handing = False
+        if self._lanes:
+            # While the network is faster than the lanes, reading the next block would not
+            # wait: let the lanes (and whoever waits for their output) start on this one.
+            await asyncio.sleep(0)
+
+    async def _hand_over(self, block: bytes) -> None:
         if self._writer.inline:
             try:
                 await self._writer.write(block)
@@ -161,38 +186,56 @@ class BlockPipeline:
             self._start_lanes()
         for lane in self._lanes:
             await lane.queue.put(block)
-        # While the network is faster than the lanes, reading the next block would not wait:
-        # let the lanes (and whoever waits for their output) start on this one first.
-        await asyncio.sleep(0)
 
     async def _feed_combined(self, block: bytes) -> None:
         loop = asyncio.get_running_loop()
+        self._running = loop.run_in_executor(self._executor, self._combined, block)
         try:
-            await loop.run_in_executor(self._executor, self._combined, block)
+            await self._running
         except Exception as exc:
             self._fail(exc)
+        self._running = None
 
     async def close(self) -> None:
-        """Wait until every lane processed every block; raise the first lane error."""
+        """Wait until every lane processed every block, settle the ledger; raise the first
+        lane error (the ledger is then in doubt)."""
         try:
             for lane in self._lanes:
                 await lane.queue.put(_STOP)
             await asyncio.gather(*(lane.task for lane in self._lanes))
         finally:
             self._uncount()
+            self._settle()
         self._raise_lane_error()
 
     async def abort(self) -> None:
-        """Drop queued blocks and wait for work in progress (never leave a write running)."""
-        for lane in self._lanes:
-            lane.discard = True
+        """The attempt failed or was cancelled: drain every block already handed over into
+        every consumer, wait for work in progress (no write is left running), then settle
+        the ledger, or put it in doubt when the consumers may disagree. Call it shielded."""
         try:
+            if self._running is not None:
+                await asyncio.wait([self._running])
             for lane in self._lanes:
                 if not lane.task.done():
                     await lane.queue.put(_STOP)
             await asyncio.gather(*(lane.task for lane in self._lanes), return_exceptions=True)
         finally:
             self._uncount()
+            self._settle()
+
+    def _settle(self) -> None:
+        """Advance the ledger by the bytes every consumer processed, once; doubt it unless
+        they all processed exactly the bytes handed over."""
+        if self._settled:
+            return
+        self._settled = True
+        agreed = not self._handing and all(
+            lane.task.done() and not lane.task.cancelled() and lane.error is None
+            and lane.processed == self._handed for lane in self._lanes)
+        if agreed:
+            self.ledger.settle(self._handed)
+        else:
+            self.ledger.doubt()
 
     def _uncount(self) -> None:
         if self._counted:
