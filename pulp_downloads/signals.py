@@ -12,6 +12,18 @@ They are sent from the event loop with ``Signal.asend()``: async receivers run o
 sync receivers through ``sync_to_async`` (so they may use the ORM). A receiver must not
 raise; an exception from a receiver fails the download (a ``CallbackError`` for the caller
 of ``run()``).
+
+A sync also sends, from its database thread with ``Signal.send_robust()`` (receivers may use
+the ORM; one that raises is logged and the sync goes on):
+
+``artifact_stored``    sender :class:`~pulp_downloads.sync.run.SyncRun`; kwargs ``remote``,
+                       ``sha256``, ``attachment`` (the manifest entry: ``relative_path``,
+                       ``sha256``, ``size``), ``created`` and ``restored`` (bools). Once per
+                       file of the manifest whose content is stored: ``created=True`` once its
+                       batch committed a new Artifact; ``created=False`` when the Artifact was
+                       already there (sent once the sync recorded its units; ``restored=True``
+                       when its file was missing from storage and the sync put it back).
+                       Files that failed (the summary's ``failures``) are not sent.
 """
 from __future__ import annotations
 
@@ -88,6 +100,10 @@ def delete_artifact_file(sender, instance, **kwargs) -> None:
     transaction.on_commit(remove)
 
 
+#: See the module docstring.
+artifact_stored = Signal()
+
+
 def connect_receivers() -> None:
     """Connect the app's receivers (called from ``AppConfig.ready()``)."""
     from .models import Artifact
@@ -100,4 +116,5 @@ def connect_receivers() -> None:
     )
 
 
-__all__ = ["download_started", "download_finished", "download_failed", "SignalEvents"]
+__all__ = ["download_started", "download_finished", "download_failed", "artifact_stored",
+           "SignalEvents"]

@@ -320,3 +320,68 @@ async def test_repair_puts_back_deleted_and_overwritten_objects(upstream, s3_sto
     stored = objects(client, bucket)
     for name, data in files.items():
         assert stored[names[name]] == data, name
+
+
+@pytest.mark.parametrize("head_up_to", [1000, 0], ids=["one-head-each", "listing"])
+async def test_a_resync_fetches_again_the_objects_missing_from_the_bucket(
+        upstream, s3_storage, monkeypatch, head_up_to):
+    from pulp_downloads.storage import objects as object_store
+    from pulp_downloads.sync import async_sync_remote
+
+    monkeypatch.setattr(object_store, "HEAD_UP_TO", head_up_to)  # 0: found by listing
+    client, bucket = s3_storage
+    files = {f"f{i}.bin": os.urandom(3000 + i * 60_000) for i in range(6)}
+    files["copy.bin"] = files["f0.bin"]
+    remote = await synced_remote(upstream, files)
+    keys = sorted(objects(client, bucket))
+    assert len(keys) == 6
+    for key in keys[1:]:
+        client.delete_object(Bucket=bucket, Key=key)
+    client.put_object(Bucket=bucket, Key=keys[0], Body=b"short")  # not the Artifact's size
+    assert objects(client, bucket) == {keys[0]: b"short"}
+
+    summary = await async_sync_remote(remote)
+
+    assert (summary.already_present, summary.downloaded, summary.restored) == (0, 6, 6)
+    stored = objects(client, bucket)
+    assert sorted(stored) == keys
+    async for artifact in Artifact.objects.all():
+        data = stored[artifact.file.name]
+        assert len(data) == artifact.size and hashlib.sha256(data).hexdigest() == artifact.sha256
+    summary = await async_sync_remote(remote)
+    assert (summary.already_present, summary.downloaded, summary.restored) == (7, 0, 0)
+
+
+async def test_an_object_uploaded_with_another_size_is_refused_and_deleted(upstream,
+                                                                            s3_storage):
+    from pulp_downloads.storage.objects import ObjectStore
+    from pulp_downloads.sync import async_sync_remote
+    from pulp_downloads.sync.summary import PartialSyncError
+
+    client, bucket = s3_storage
+    files = {"big.bin": os.urandom(300_000), "small.bin": os.urandom(3000)}
+    victim = f"artifact/{sha256(files['big.bin'])[:2]}/{sha256(files['big.bin'])[2:]}"
+    real_put = ObjectStore.put
+
+    def losing_put(self, name, source):  # an upload that loses the end of one file
+        if name == victim:
+            source = source.read_bytes()[:-1000]
+        return real_put(self, name, source)
+
+    ObjectStore.put = losing_put
+    try:
+        remote = await sync_to_async(Remote.objects.create)(
+            name="r", url=upstream.add_repo("repo", files))
+        with pytest.raises(PartialSyncError) as partial:
+            await async_sync_remote(remote)
+    finally:
+        ObjectStore.put = real_put
+    summary = partial.value.summary
+    assert (summary.downloaded, summary.failed) == (1, 1)
+    error = summary.failures[0]["error"]
+    assert victim in error and "299000 bytes" in error and "300000 bytes" in error
+    assert not await Artifact.objects.filter(sha256=sha256(files["big.bin"])).aexists()
+    assert victim not in objects(client, bucket)
+    summary = await async_sync_remote(remote)  # the next sync stores it
+    assert (summary.downloaded, summary.failed) == (1, 0)
+    assert objects(client, bucket)[victim] == files["big.bin"]

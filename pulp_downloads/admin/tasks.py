@@ -136,7 +136,8 @@ class SyncTaskAdmin(admin.ModelAdmin):
 #: Summary keys in the order the page lists them, with their labels; sizes are humanized.
 _SUMMARY_LABELS = {
     "listed": "files listed", "already_present": "already stored", "downloaded": "downloaded",
-    "bytes_downloaded": "bytes downloaded", "failed": "failed",
+    "restored": "restored (missing from storage)", "bytes_downloaded": "bytes downloaded",
+    "failed": "failed",
 }
 
 

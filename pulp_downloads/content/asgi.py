@@ -195,6 +195,12 @@ class ContentApp:
         except OSError:  # gone from storage: Django answers 503 or fetches from upstream
             stored_files.forget(remote_name, relative_path)
             return await self.fallback(scope, receive, send)
+        if os.fstat(fd).st_size != stored.stored.size:
+            # Not the Artifact's file (truncated, ...): Django answers it as a missing one,
+            # never a 200 that would be cut.
+            os.close(fd)
+            stored_files.forget(remote_name, relative_path)
+            return await self.fallback(scope, receive, send)
         try:
             await self._send_file(scope, send, headers, stored, fd)
         finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -59,8 +60,8 @@ async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> H
             return _serve_artifact(request, unit, unit.artifact, handle)
         if unit.remote.policy == Remote.Policy.IMMEDIATE:
             return HttpResponse(
-                f"The stored file of {unit.relative_path} is missing; re-sync the remote to "
-                "download it again.\n", status=503, content_type="text/plain",
+                f"The stored file of {unit.relative_path} is missing or damaged; re-sync the "
+                "remote to download it again.\n", status=503, content_type="text/plain",
                 headers={"Retry-After": "300"})
         # on_demand / streamed: the upstream still has it.
         mark_source(request, unit.remote.policy)
@@ -108,15 +109,28 @@ def _loops_back(request: HttpRequest) -> bool:
 
 
 async def _open_stored(artifact: Artifact):
-    """The Artifact's file opened for reading, or ``None`` (logged) when it is missing."""
+    """The Artifact's file opened for reading, or ``None`` (logged) when it is missing or
+    its size is not the Artifact's (one ``fstat``: such a file is answered as a missing one,
+    never as a 200 that would be cut)."""
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(None, artifact.file.storage.open, artifact.file.name,
-                                          "rb")
+        handle = await loop.run_in_executor(None, artifact.file.storage.open,
+                                            artifact.file.name, "rb")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         log.error("the file of Artifact sha256:%s is missing from storage (%s)",
                   artifact.sha256, artifact.file.name)
         return None
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # a storage without local files
+        size = await loop.run_in_executor(None, artifact.file.storage.size, artifact.file.name)
+    if size != artifact.size:
+        handle.close()
+        log.error("the file of Artifact sha256:%s in storage (%s) has %d bytes, not %d: "
+                  "answered as missing", artifact.sha256, artifact.file.name, size,
+                  artifact.size)
+        return None
+    return handle
 
 
 def _serve_artifact(request: HttpRequest, unit: ContentUnit, artifact: Artifact,
@@ -142,10 +156,11 @@ async def _serve_object(request: HttpRequest, unit: ContentUnit, artifact: Artif
     if not plan.has_body:
         return HttpResponse(status=plan.status, headers=plan.headers)
     body = await sync_to_async(objects.get, thread_sensitive=False)(
-        artifact.file.name, plan.start, plan.stop)
+        artifact.file.name, plan.start, plan.stop, artifact.size)
     if body is None:
-        log.error("the object of Artifact sha256:%s is missing from storage (%s)",
-                  artifact.sha256, artifact.file.name)
+        log.error("the object of Artifact sha256:%s is missing from storage (%s), or has "
+                  "another size than %d bytes", artifact.sha256, artifact.file.name,
+                  artifact.size)
         return None
     return StreamingHttpResponse(_read_object(body), status=plan.status, headers=plan.headers)
 

@@ -8,6 +8,11 @@
 4. :meth:`~ArtifactBatch.commit` (database): flushes if not done yet, then inserts the rows and
    clears their journal entries in one transaction.
 
+Defence in depth: every placed file's size is checked against the size to be recorded (one
+``stat``, or one HEAD in object storage; never a re-read) before its row can be committed. A
+file of another size is removed and left out of the commit, with the reason in
+:attr:`ArtifactBatch.refused`.
+
 A process killed between 1 and 4 leaves only journal entries, whose files
 :meth:`ArtifactStore.cleanup_orphans <.store.ArtifactStore.cleanup_orphans>` removes.
 The steps are separate so that an asyncio pipeline can run each where it is cheapest, and
@@ -19,6 +24,7 @@ costs far more than the calls themselves).
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 from pathlib import Path
 
@@ -39,6 +45,8 @@ from .objects import ObjectStore
 from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, local_storage_path,
                     prepare_artifact_root)
 
+log = logging.getLogger(__name__)
+
 #: How many threads :meth:`ArtifactBatch.place_all` uses: creating a file can wait on the disk
 #: (inode allocation), and file system calls release the GIL.
 PLACERS = 8
@@ -51,7 +59,7 @@ class ArtifactBatch:
 
     def __init__(self, storage, new: dict[str, tuple[Source, dict[str, str], int]],
                  sha256s: list[str], fsync_below: int, allowed: tuple[str, ...],
-                 use_syncfs: bool) -> None:
+                 use_syncfs: bool, restore: frozenset[str] = frozenset()) -> None:
         self.storage = storage
         self.allowed = allowed
         self.use_syncfs = use_syncfs
@@ -64,6 +72,16 @@ class ArtifactBatch:
         self._flushed = False
         self._local_root = local_storage_path(storage, ARTIFACT_ROOT)
         self._objects = ObjectStore.of(storage)
+        #: sha256s whose Artifact exists but whose file is put back (the row is kept).
+        self._restore = restore
+        self._written: list[str] = []  # placed by the caller (:meth:`written`): checked in flush
+        #: ``{sha256: why}`` of the files refused: placed with another size than recorded
+        #: (removed; no row is made for them).
+        self.refused: dict[str, str] = {}
+        self._unremoved: set[str] = set()  # refused, but removing the file failed
+        #: After :meth:`commit`: the sha256s whose rows the commit inserted (new Artifacts;
+        #: neither already stored nor restored ones).
+        self.created: list[str] = []
 
     @classmethod
     def begin(cls, files: list[tuple[str | os.PathLike | bytes, dict[str, str], int]], *,
@@ -107,7 +125,8 @@ class ArtifactBatch:
         for source in discard:
             if isinstance(source, Path):
                 source.unlink(missing_ok=True)
-        batch = cls(storage, checked, sha256s, fsync_below, allowed, use_syncfs)
+        batch = cls(storage, checked, sha256s, fsync_below, allowed, use_syncfs,
+                    frozenset(sha256 for sha256 in restore if sha256 in checked))
         batch._journal()
         return batch
 
@@ -155,6 +174,7 @@ class ArtifactBatch:
             raise ArtifactError(f"the file written for {sha256} has sha256 {digests['sha256']}")
         for name, value in digests.items():
             known.setdefault(name, value)
+        self._written.append(sha256)
         self._placed.add(sha256)
 
     def place(self, sha256: str) -> None:
@@ -162,15 +182,38 @@ class ArtifactBatch:
         source, _, size = self._new[sha256]
         try:
             destination = put_in_storage(self.storage, source, self._names[sha256],
-                                         self._objects)
+                                         self._objects, replace=sha256 in self._restore)
+            right_size = self._check_size(sha256, destination)
         except (OSError, ArtifactError):
             raise
         except Exception as exc:  # a storage backend's own errors (boto3's, ...)
             raise ArtifactError(f"the storage refused {self._names[sha256]}: "
                                 f"{type(exc).__name__}: {exc}") from exc
-        if destination is not None and (isinstance(source, bytes) or size < self._fsync_below):
+        if (right_size and destination is not None
+                and (isinstance(source, bytes) or size < self._fsync_below)):
             self._to_flush.append(destination)
         self._placed.add(sha256)
+
+    def _check_size(self, sha256: str, local: Path | None) -> bool:
+        """Whether the file placed for ``sha256`` has the size to be recorded: one ``stat``
+        of ``local`` (its local path), else one HEAD of the object (or the storage's
+        ``size()``). Otherwise the file is removed, the refusal (naming the sha256, the
+        path and both sizes) is kept in :attr:`refused`, and ``False`` returned."""
+        _, _, size = self._new[sha256]
+        name = self._names[sha256]
+        actual = placed_size(self.storage, name, local, self._objects)
+        if actual == size:
+            return True
+        self.refused[sha256] = refusal(sha256, name, actual, size)
+        try:
+            remove_placed(self.storage, name, local, self._objects)
+        except Exception as exc:  # noqa: BLE001 - the journal entry stays for the clean-up
+            log.error("%s; removing the file failed: %s: %s", self.refused[sha256],
+                      type(exc).__name__, exc)
+            self._unremoved.add(sha256)
+        else:
+            log.error("%s; the file was removed", self.refused[sha256])
+        return False
 
     def place_all(self) -> None:
         """Place every new file not placed yet, with :data:`PLACERS` threads."""
@@ -200,6 +243,9 @@ class ArtifactBatch:
         missing = [sha256 for sha256 in self._new if sha256 not in self._placed]
         if missing:
             raise ArtifactError(f"{len(missing)} file(s) of the batch were not placed")
+        written, self._written = self._written, []
+        for sha256 in written:  # placed (and made durable) by the caller: one stat each
+            self._check_size(sha256, Path(self.storage.path(self._names[sha256])))
         if not self._flushed:
             flush_files(self._to_flush, use_syncfs=self.use_syncfs,
                         executor=durability_executor())
@@ -207,7 +253,8 @@ class ArtifactBatch:
 
     def commit(self) -> list[str]:
         """Flush the placed files, then insert their rows and clear their journal entries in
-        one transaction. Returns every sha256 of the batch (new or already stored)."""
+        one transaction. Returns every sha256 of the batch (new or already stored) except
+        the :attr:`refused` ones; :attr:`created` then holds the new ones."""
         self.complete_digests()
         # One flush for the batch, before the rows that make the files visible are committed.
         self.flush()
@@ -218,19 +265,25 @@ class ArtifactBatch:
         now = self._now(connection)
         rows = [
             (self._names[sha], size, *(digests.get(name) for name in DIGEST_ALGORITHMS), now)
-            for sha, (_, digests, size) in sorted(self._new.items())
+            for sha, (_, digests, size) in sorted(self._new.items()) if sha not in self.refused
         ]
+        # A refused file was removed: its journal entry goes too, unless removing it failed.
+        settled = sorted(sha for sha in self._new if sha not in self._unremoved)
         pending_table = quote(PendingArtifactFile._meta.db_table)
         with transaction.atomic(using=connection.alias):
             insert_rows(connection, Artifact._meta.db_table,
                         ["file", "size", *DIGEST_ALGORITHMS, "created"], rows,
                         suffix=f" ON CONFLICT ({quote('sha256')}) DO NOTHING")
             with unlogged_cursor(connection) as cursor:
-                for chunk in chunks(sorted(self._new)):
+                for chunk in chunks(settled):
                     cursor.execute(
                         f"DELETE FROM {pending_table} WHERE {quote('sha256')} IN "
                         f"({', '.join(['%s'] * len(chunk))})", chunk,
                     )
+        self.created = [sha for sha in sorted(self._new)
+                        if sha not in self.refused and sha not in self._restore]
+        if self.refused:
+            return [sha for sha in self.sha256s if sha not in self.refused]
         return self.sha256s
 
     @staticmethod
@@ -255,6 +308,39 @@ def checked_digests(digests: dict[str, str], allowed: tuple[str, ...], *,
         if len(value) != HEX_LENGTHS[name]:
             raise ArtifactError(f"{name} digest has the wrong length: {value!r}")
     return {name: value for name, value in digests.items() if name in allowed}
+
+
+def placed_size(storage, name: str, local: Path | None,
+                objects: ObjectStore | None) -> int | None:
+    """The size of the file ``name`` just placed (``None``: not there), without reading it:
+    one ``stat`` of ``local`` (its local path, for local storage), else one HEAD of the object
+    (``objects``: the storage's :class:`ObjectStore`), else the storage's ``size()``."""
+    if local is not None:
+        try:
+            return os.stat(local).st_size
+        except FileNotFoundError:
+            return None
+    if objects is not None:
+        return objects.size(name)
+    return storage.size(name) if storage.exists(name) else None
+
+
+def remove_placed(storage, name: str, local: Path | None, objects: ObjectStore | None) -> None:
+    """Remove the file ``name`` placed in ``storage`` (see :func:`placed_size`), if there."""
+    if local is not None:
+        local.unlink(missing_ok=True)
+    elif objects is not None:
+        objects.delete(name)
+    elif storage.exists(name):
+        storage.delete(name)
+
+
+def refusal(sha256: str, name: str, actual: int | None, size: int) -> str:
+    """Why the file placed at ``name`` for ``sha256`` is refused: it has ``actual`` bytes
+    (``None``: it is not there) where ``size`` is recorded."""
+    found = "no file" if actual is None else f"{actual} bytes"
+    return (f"refused to store sha256:{sha256}: the file placed at {name} has {found}, "
+            f"the download recorded {size} bytes")
 
 
 def put_in_storage(storage, source: Path | bytes, name: str,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from ..download.defaults import BLOCK_SIZE
 from ..download.digests import digests_of_blocks
@@ -28,6 +28,26 @@ def check_file(storage, name: str, size: int, digests: dict[str, str] | None = N
         if computed.get(algorithm) != value:
             return f"corrupt: {algorithm} differs"
     return None
+
+
+def stored_sizes(storage, names: Sequence[str]) -> dict[str, int | None]:
+    """``{name: its size in storage, or None when it is not there}`` for ``names``, reading no
+    file: one ``stat`` per local file; in object storage one HEAD per object or, for many, a
+    listing of their directories (:meth:`ObjectStore.sizes`); else the storage's
+    ``exists()``/``size()``."""
+    root = local_storage_path(storage, "")
+    if root is not None:
+        sizes: dict[str, int | None] = {}
+        for name in names:
+            try:
+                sizes[name] = os.stat(root / name).st_size
+            except (FileNotFoundError, NotADirectoryError):
+                sizes[name] = None
+        return sizes
+    objects = ObjectStore.of(storage)
+    if objects is not None:
+        return objects.sizes(names)
+    return {name: storage.size(name) if storage.exists(name) else None for name in names}
 
 
 def _stored(storage, name: str) -> tuple[int | None, Callable[[], Iterator[bytes]]]:

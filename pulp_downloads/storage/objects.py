@@ -1,9 +1,17 @@
 """Objects in the bucket of an S3 storage (django-storages), reached directly with boto3."""
 from __future__ import annotations
 
+import concurrent.futures
+import posixpath
+from collections.abc import Sequence
 from pathlib import Path
 
 from .paths import is_local
+
+#: :meth:`ObjectStore.sizes` asks for up to this many objects with one HEAD each (on
+#: :data:`HEAD_THREADS` threads); for more, it lists the directories that hold them.
+HEAD_UP_TO = 1000
+HEAD_THREADS = 16
 
 
 class ObjectStore:
@@ -46,6 +54,30 @@ class ObjectStore:
             raise
         return int(reply["ContentLength"])
 
+    def sizes(self, names: Sequence[str]) -> dict[str, int | None]:
+        """``{name: size in bytes, or None when there is no such object}`` for ``names``,
+        without reading any object: one HEAD per object for up to :data:`HEAD_UP_TO` names,
+        else one listing (1,000 keys a request) of each directory holding some of them."""
+        if len(names) <= HEAD_UP_TO:
+            if not names:
+                return {}
+            with concurrent.futures.ThreadPoolExecutor(
+                    min(HEAD_THREADS, len(names)), thread_name_prefix="object-head") as pool:
+                return dict(zip(names, pool.map(self.size, names)))
+        wanted = set(names)
+        found: dict[str, int | None] = dict.fromkeys(names)
+        paginator = self.client.get_paginator("list_objects_v2")
+        for directory in sorted({posixpath.dirname(name) for name in names}):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{directory}/"):
+                for item in page.get("Contents", []):
+                    if item["Key"] in wanted:
+                        found[item["Key"]] = int(item["Size"])
+        return found
+
+    def delete(self, name: str) -> None:
+        """Remove the object ``name`` (nothing happens when there is none)."""
+        self.client.delete_object(Bucket=self.bucket, Key=name)
+
     def exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -65,18 +97,24 @@ class ObjectStore:
             self.client.upload_file(str(source), self.bucket, name, ExtraArgs=extra,
                                     Config=self.transfer_config)
 
-    def get(self, name: str, start: int, stop: int):
+    def get(self, name: str, start: int, stop: int, size: int | None = None):
         """The object's bytes ``[start, stop)`` as a stream (``.iter_chunks()``,
-        ``.close()``), or ``None`` when there is no such object."""
+        ``.close()``), or ``None`` when there is no such object, or (given its expected
+        ``size``) when the object has another size."""
         from botocore.exceptions import ClientError
 
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=name,
                                            Range=f"bytes={start}-{stop - 1}")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404") or (size is not None and code == "InvalidRange"):
                 return None
             raise
+        total = reply.get("ContentRange", "").rpartition("/")[2]
+        if size is not None and total.isdigit() and int(total) != size:
+            reply["Body"].close()
+            return None
         return reply["Body"]
 
     def abort_uploads_before(self, prefix: str, cutoff) -> int:

@@ -14,7 +14,7 @@ from ..download.partials import PartialFiles, ResumableFileWriter
 from ..download.executors import durability_executor
 from .batch import ArtifactBatch
 from .helper import StoreHelper
-from .paths import ARTIFACT_ROOT, local_storage_path, prepare_artifact_root
+from .paths import ARTIFACT_ROOT, ArtifactError, local_storage_path, prepare_artifact_root
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,15 @@ class StoreSession:
     :data:`FSYNC_IN_BATCH_BELOW` up must be durable already) or content kept in memory
     (``result.content``, for which sha256 is the only digest needed: the session computes the
     others). ``restore`` names sha256s whose Artifact exists but whose file is missing: their
-    files are put back. ``ready`` is awaited before the first commit; ``after_commit(sha256s)``
-    runs in the same database thread right after each batch committed, and
-    ``committed(results)`` on the loop after that.
+    files are put back. ``ready`` is awaited before the first commit;
+    ``after_commit(sha256s, created)`` runs in the same database thread right after each batch
+    committed (``sha256s``: the batch's content now stored, ``created``: those it stored
+    anew), and ``committed(results)`` on the loop after that, with the results stored.
+
+    A result whose file, once placed, has another size than the result says is removed and
+    not stored (see :attr:`ArtifactBatch.refused`): ``refused({sha256: why})`` is called on
+    the loop with those; without a ``refused`` callback, :meth:`close` raises
+    :class:`~.paths.ArtifactError` naming them.
 
     Memory stays bounded: :meth:`add` waits while ``2 * batch_size`` results wait to be
     stored. :meth:`close` stores what is left and raises the first storing error.
@@ -54,8 +60,9 @@ class StoreSession:
     def __init__(self, store, *, batch_size: int = 200, partials: PartialFiles | None = None,
                  restore: set[str] | frozenset[str] = frozenset(),
                  ready: asyncio.Future | None = None,
-                 after_commit: Callable[[list[str]], object] | None = None,
-                 committed: Callable[[list[DownloadResult]], object] | None = None) -> None:
+                 after_commit: Callable[[list[str], list[str]], object] | None = None,
+                 committed: Callable[[list[DownloadResult]], object] | None = None,
+                 refused: Callable[[dict[str, str]], object] | None = None) -> None:
         self.store = store
         self.batch_size = batch_size
         #: Where downloads of large files keep their bytes across runs (None: they do not).
@@ -64,6 +71,7 @@ class StoreSession:
         self.ready = ready
         self.after_commit = after_commit
         self.committed = committed
+        self.refused = refused
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=batch_size * 2)
         self._helper: asyncio.Future | None = None  # started with the first content in memory
         self.task = asyncio.ensure_future(self._run())
@@ -173,13 +181,19 @@ class StoreSession:
         if self.ready is not None:
             await asyncio.shield(self.ready)
         await sync_to_async(self._commit_in_thread)(batch)
+        if batch.refused:
+            if self.refused is None:
+                raise ArtifactError("; ".join(batch.refused.values()))
+            self.refused(dict(batch.refused))
+            results = [result for result in results
+                       if result.digests["sha256"] not in batch.refused]
         if self.committed is not None:
             self.committed(results)
 
     def _commit_in_thread(self, batch: ArtifactBatch) -> None:
         sha256s = batch.commit()
         if self.after_commit is not None:
-            self.after_commit(sha256s)
+            self.after_commit(sha256s, batch.created)
 
     def _prepare_fanout(self) -> None:
         """With local storage, create the artifact fan-out directories that are missing (once

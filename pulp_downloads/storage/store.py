@@ -17,7 +17,8 @@ from ..download.defaults import BLOCK_SIZE
 from ..download.digests import digests_of_file
 from ..models import Artifact, PendingArtifactFile
 from ..models.bulk import chunks
-from .batch import ArtifactBatch, Source, put_in_storage
+from .batch import (ArtifactBatch, Source, placed_size, put_in_storage, refusal,
+                    remove_placed)
 from .durability import flush_files
 from .objects import ObjectStore
 from .paths import ARTIFACT_ROOT, ArtifactError
@@ -61,18 +62,34 @@ class ArtifactStore:
         A source is a complete temporary file (moved into storage) or the content itself
         (``bytes``, for which sha256 is the only digest required). New files smaller than
         ``fsync_below`` bytes, and all content given as bytes, are flushed to disk once in
-        place; larger temporary files must be durable already."""
+        place; larger temporary files must be durable already.
+
+        A file placed with another size than its item says is removed, and no Artifact made
+        of it: once the others are committed, :class:`ArtifactError` names it (sha256, path
+        and both sizes)."""
         batch = self.begin(items, fsync_below=fsync_below)
         batch.place_all()
-        return batch.commit()
+        sha256s = batch.commit()
+        if batch.refused:
+            raise ArtifactError("; ".join(batch.refused.values()))
+        return sha256s
 
-    def replace_file(self, name: str, path: str | os.PathLike) -> None:
+    def replace_file(self, name: str, path: str | os.PathLike, size: int | None = None
+                     ) -> None:
         """Put the validated file at ``path`` under the Artifact file ``name`` in place of
         what is there (a repair of a missing or corrupt file): atomically, and durably
         before returning. The Artifact row is not touched: the bytes are the ones its
-        digests describe."""
-        destination = put_in_storage(self.storage, Path(path), name,
-                                     ObjectStore.of(self.storage), replace=True)
+        digests describe. Given the Artifact's ``size``, the placed file's size is checked
+        (one ``stat`` or HEAD): a file of another size is removed and
+        :class:`ArtifactError` raised."""
+        objects = ObjectStore.of(self.storage)
+        destination = put_in_storage(self.storage, Path(path), name, objects, replace=True)
+        if size is not None:
+            actual = placed_size(self.storage, name, destination, objects)
+            if actual != size:
+                remove_placed(self.storage, name, destination, objects)
+                sha256 = "".join(name.split("/")[1:])  # artifact/ab/cdef... -> abcdef...
+                raise ArtifactError(refusal(sha256, name, actual, size))
         if destination is not None:
             flush_files([destination], use_syncfs=False)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -10,7 +9,7 @@ from django.db.models import F, OuterRef, Subquery
 
 from ..models import Artifact, ContentUnit, Remote
 from ..models.bulk import chunks
-from ..storage.paths import local_storage_path
+from ..storage.integrity import stored_sizes
 from .manifest import ManifestEntry
 
 log = logging.getLogger(__name__)
@@ -24,29 +23,34 @@ class Plan:
     paths_by_sha256: dict[str, list[str]]
     already_present: int
     stored: set[str]  # sha256s of the listed content already stored
-    #: sha256s whose Artifact exists but whose file is missing from (local) storage: they are
-    #: downloaded again and their files put back.
+    #: sha256s whose Artifact exists but whose file is missing from storage (or has another
+    #: size than the Artifact's): they are downloaded again and their files put back.
     restore: set[str] = field(default_factory=set)
 
 
 def make_plan(entries: list[ManifestEntry], storage) -> Plan:
     """What must be downloaded: the listed content not stored yet in ``storage`` (reads
-    only)."""
+    only). The files of the Artifacts already there are checked in storage, on every
+    backend, without reading them (see :func:`~..storage.integrity.stored_sizes`): those
+    missing or of another size than their Artifact's are downloaded again (:attr:`Plan.restore`)."""
     paths_by_sha256: dict[str, list[str]] = {}
     for entry in entries:
         paths_by_sha256.setdefault(entry.sha256, []).append(entry.relative_path)
     stored: set[str] = set()
     restore: set[str] = set()
-    local = local_storage_path(storage, "")
+    rows: list[tuple[str, str, int]] = []
     for chunk in chunks(list(paths_by_sha256)):
-        for sha256, name in Artifact.objects.filter(sha256__in=chunk).values_list("sha256",
-                                                                                  "file"):
-            if local is not None and not os.path.exists(local / name):
-                restore.add(sha256)  # the row is there, its file is not
-            else:
-                stored.add(sha256)
+        rows.extend(Artifact.objects.filter(sha256__in=chunk).values_list("sha256", "file",
+                                                                            "size"))
+    sizes = stored_sizes(storage, [name for _, name, _ in rows])
+    for sha256, name, size in rows:
+        if sizes[name] != size:
+            restore.add(sha256)  # the row is there, its file is not (or not whole)
+        else:
+            stored.add(sha256)
     if restore:
-        log.warning("%d stored file(s) are missing: downloading them again", len(restore))
+        log.warning("%d stored file(s) are missing from storage or damaged: downloading them "
+                    "again", len(restore))
     first_entry: dict[str, ManifestEntry] = {}
     for entry in entries:
         if entry.sha256 not in stored:

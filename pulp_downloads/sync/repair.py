@@ -23,6 +23,7 @@ from ..download import DownloaderFactory, DownloadError
 from ..models import Artifact, ContentUnit, Remote
 from ..storage import ArtifactStore
 from ..storage.integrity import MISSING, check_file
+from ..storage.paths import ArtifactError
 from .progress import ProgressCallback, Reporter, SyncProgress
 from .run import private_library_settings
 from .summary import SyncError
@@ -166,7 +167,12 @@ async def _repair_all(store: ArtifactStore, bad: dict[str, tuple[Checked, str]],
                 except DownloadError as exc:
                     errors.append(f"{remote.name}: {exc}")
                     continue
-                await sync_to_async(store.replace_file)(artifact.name, result.path)
+                try:
+                    await sync_to_async(store.replace_file)(artifact.name, result.path,
+                                                            artifact.size)
+                except ArtifactError as exc:
+                    errors.append(f"{remote.name}: {exc}")
+                    continue
                 summary.repaired += 1
                 log.info("repaired %s (%s) from %s/%s", artifact.name, problem, remote.name,
                          relative_path)

@@ -18,6 +18,7 @@ from ..conf import app_settings, library_settings
 from ..download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from ..download.partials import PartialFiles
 from ..models import Remote
+from ..signals import artifact_stored
 from ..storage import ArtifactStore
 from ..storage.directories import prepare_fanout_directory
 from ..storage.paths import ArtifactError
@@ -98,6 +99,8 @@ class SyncRun:
         self.failed_urls: dict[str, str] = {}
         self._progress = (progress, progress_interval)
         self._plan: Plan | None = None
+        self._entries: list[ManifestEntry] = []
+        self._entries_by_sha256: dict[str, list[ManifestEntry]] | None = None
 
     async def run(self) -> SyncSummary:
         """Sync; returns the summary or raises a :class:`SyncError` carrying it."""
@@ -107,9 +110,10 @@ class SyncRun:
             raise PartialSyncError(f"{self.summary.failed} of {self.summary.listed} file(s) "
                                    "failed to download", self.summary)
         summary = self.summary
-        log.info("sync of %s: %d listed, %d already present, %d downloaded (%.1f MB), "
-                 "%d failed", self.remote.name, summary.listed, summary.already_present,
-                 summary.downloaded, summary.bytes_downloaded / 1e6, summary.failed)
+        log.info("sync of %s: %d listed, %d already present, %d downloaded (%.1f MB, "
+                 "%d restored), %d failed", self.remote.name, summary.listed,
+                 summary.already_present, summary.downloaded, summary.bytes_downloaded / 1e6,
+                 summary.restored, summary.failed)
         return self.summary
 
     async def _run(self) -> None:
@@ -125,7 +129,7 @@ class SyncRun:
                 # Units are recorded while the first downloads run; batches are committed
                 # (and linked to units) only once they are.
                 recording = asyncio.ensure_future(
-                    sync_to_async(record_units)(self.remote, entries, plan.stored))
+                    sync_to_async(self._record_units)(entries, plan.stored))
                 try:
                     if self.remote.policy == Remote.Policy.IMMEDIATE and plan.to_download:
                         await self.download(factory, recording)
@@ -162,6 +166,7 @@ class SyncRun:
     async def plan(self, entries: list[ManifestEntry]) -> Plan:
         """Decide what to download, and count the totals the progress reports show."""
         plan = self._plan = await sync_to_async(make_plan)(entries, self.store.storage)
+        self._entries = entries
         self.summary.listed = len(entries)
         self.summary.already_present = plan.already_present
         self.state.files_total = len(entries)
@@ -179,8 +184,8 @@ class SyncRun:
         session = self.store.session(
             batch_size=self.batch_size, restore=plan.restore, ready=units_recorded,
             partials=partial_files(),
-            after_commit=lambda sha256s: link_units(self.remote, sha256s),
-            committed=self._count_stored,
+            after_commit=self._after_commit,
+            committed=self._count_stored, refused=self._count_refused,
         )
         pending = iter(plan.to_download)
         # Twice the connections (one worker waits on its slot while another streams), never
@@ -239,6 +244,51 @@ class SyncRun:
             self.summary.downloaded += 1
             self.summary.bytes_downloaded += result.size
             self.state.files_done += len(self._plan.paths_by_sha256[result.digests["sha256"]])
+            if result.digests["sha256"] in self._plan.restore:
+                self.summary.restored += 1
+
+    def _count_refused(self, refused: dict[str, str]) -> None:
+        """Downloads the store refused (their file had another size once placed): failed."""
+        for sha256, why in refused.items():
+            paths = self._plan.paths_by_sha256[sha256]
+            for path in paths:
+                self.failures[path] = why
+                self.failed_urls.setdefault(path, "")
+            self.state.files_failed += len(paths)
+
+    def _record_units(self, entries: list[ManifestEntry], stored: set[str]) -> None:
+        """:func:`record_units`, then ``artifact_stored`` for the files already present
+        (database thread)."""
+        record_units(self.remote, entries, stored)
+        self._announce(stored, ())
+
+    def _after_commit(self, sha256s: list[str], created: list[str]) -> None:
+        """A batch committed (database thread): link its units, send ``artifact_stored``."""
+        link_units(self.remote, sha256s)
+        self._announce(sha256s, created)
+
+    def _announce(self, sha256s, created) -> None:
+        """Send ``artifact_stored`` once per manifest file whose content is in ``sha256s``
+        (``created``: those stored anew; the others were already, or had their file put
+        back). A receiver's exception is logged and the sync goes on."""
+        if not artifact_stored.has_listeners():
+            return
+        if self._entries_by_sha256 is None:
+            self._entries_by_sha256 = {}
+            for entry in self._entries:
+                self._entries_by_sha256.setdefault(entry.sha256, []).append(entry)
+        created = set(created)
+        restore = self._plan.restore
+        for sha256 in sha256s:
+            for entry in self._entries_by_sha256.get(sha256, ()):
+                for receiver, response in artifact_stored.send_robust(
+                        SyncRun, remote=self.remote, sha256=sha256, attachment=entry,
+                        created=sha256 in created,
+                        restored=sha256 in restore):
+                    if isinstance(response, Exception):
+                        log.error("sync of %s: artifact_stored receiver %r failed: %s: %s",
+                                  self.remote.name, receiver, type(response).__name__,
+                                  response)
 
 
 def private_library_settings():

@@ -6,13 +6,16 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass
 class SyncSummary:
-    """What a sync did. Counts are files (manifest lines) except ``downloaded``, which counts
-    downloads: files with identical content are downloaded once."""
+    """What a sync did. Counts are files (manifest lines) except ``downloaded`` and
+    ``restored``, which count downloads: files with identical content are downloaded once."""
 
     listed: int = 0
     already_present: int = 0
     downloaded: int = 0
     failed: int = 0
+    #: Of ``downloaded``: files of Artifacts already stored whose file was missing from
+    #: storage (or had another size), fetched again and put back.
+    restored: int = 0
     #: Files left for later under the ``on_demand`` and ``streamed`` policies.
     deferred: int = 0
     bytes_downloaded: int = 0

@@ -157,11 +157,13 @@ class Command(BaseCommand):
         if not summary:
             return
         deferred = summary.get("deferred", 0)
+        restored = summary.get("restored", 0)
         self.stdout.write(
             f"{remote.name}: {summary.get('listed', 0)} listed, "
             f"{summary.get('already_present', 0)} already present, "
             f"{summary.get('downloaded', 0)} downloaded "
-            f"({summary.get('bytes_downloaded', 0) / 1e6:.1f} MB), "
+            f"({summary.get('bytes_downloaded', 0) / 1e6:.1f} MB"
+            + (f"; {restored} restored: missing from storage" if restored else "") + "), "
             f"{summary.get('failed', 0)} failed"
             + (f", {deferred} left to download on demand ({remote.policy})." if deferred
                else ".")
