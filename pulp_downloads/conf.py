@@ -17,7 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .download import LibrarySettings
 from .download.addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy, parse_networks
-from .download.defaults import DEFAULT_CHECKSUMS, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from .download.defaults import (DEFAULT_CHECKSUMS, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES,
+                                MAX_RETRIES_LIMIT)
 from .download.digests import DIGEST_ALGORITHMS
 
 
@@ -84,8 +85,9 @@ def app_settings() -> AppSettings:
     retries = int(raw.get("DEFAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES))
     if concurrency < 1:
         raise ImproperlyConfigured("PULP_DOWNLOADS['DEFAULT_DOWNLOAD_CONCURRENCY'] must be >= 1")
-    if retries < 0:
-        raise ImproperlyConfigured("PULP_DOWNLOADS['DEFAULT_MAX_RETRIES'] must be >= 0")
+    if not 0 <= retries <= MAX_RETRIES_LIMIT:
+        raise ImproperlyConfigured(
+            f"PULP_DOWNLOADS['DEFAULT_MAX_RETRIES'] must be from 0 to {MAX_RETRIES_LIMIT}")
     flush_with_syncfs = raw.get("FLUSH_WITH_SYNCFS", True)
     if not isinstance(flush_with_syncfs, bool):
         raise ImproperlyConfigured("PULP_DOWNLOADS['FLUSH_WITH_SYNCFS'] must be True or False")

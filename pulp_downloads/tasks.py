@@ -16,6 +16,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 from django_tasks import task
 
+from .heartbeat import TaskHeartbeat
 from .models import Remote, SyncTask
 from .models.fields import SecretUnreadable
 from .sync import (
@@ -136,7 +137,9 @@ def _claim_and_run(sync_task_id: str) -> dict:
 
 def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
     def report(state: SyncProgress) -> None:
-        # The progress report is the heartbeat, and how a cancel reaches the running sync.
+        # The progress report records the counts (and beats too), and is how a cancel
+        # reaches the running sync. The heartbeat does not wait for it: TaskHeartbeat beats
+        # from its own thread whatever step the task is in.
         beating = SyncTask.objects.filter(pk=sync_task.pk, state=SyncTask.State.RUNNING).update(
             files_total=state.files_total, files_done=state.files_done,
             files_failed=state.files_failed,
@@ -151,7 +154,8 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
 
     fields: dict = {"finished": None}
     try:
-        summary = _work(sync_task, report)
+        with TaskHeartbeat(sync_task.pk):
+            summary = _work(sync_task, report)
     except SyncCanceled as exc:
         log.info("%s stopped: %s", sync_task, exc)
         fields.update(state=SyncTask.State.CANCELED)

@@ -85,6 +85,14 @@ def test_invalid_remote_is_400_with_the_field_named(api, fields, bad_field):
     assert not Remote.objects.exists()
 
 
+def test_max_retries_above_the_maximum_is_400_naming_max_retries(api):
+    response = api.post("/api/remotes/", remote_body(max_retries=101), format="json")
+    assert response.status_code == 400
+    assert "100" in " ".join(response.json()["max_retries"]), response.json()
+    assert api.post("/api/remotes/", remote_body(max_retries=100),
+                    format="json").status_code == 201
+
+
 def test_mismatched_client_key_is_400_on_client_key(api, ca, client_cert):
     other = ca.issue_cert("x@example.test").private_key_pem.bytes().decode()
     response = api.post("/api/remotes/", remote_body(

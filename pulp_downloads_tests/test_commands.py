@@ -101,6 +101,19 @@ def test_remote_command_reports_invalid_fields():
         run("remote", "create", "bad", "ftp://example.test/")
 
 
+def test_remote_command_refuses_max_retries_above_the_maximum(capsys):
+    from pulp_downloads.management.commands.remote import Command
+
+    Remote.objects.create(name="kept", url="https://example.test/PULP_MANIFEST")
+    for argv in (["create", "many", "https://example.test/PULP_MANIFEST", "--max-retries",
+                  "1025"], ["update", "kept", "--max-retries", "101"]):
+        with pytest.raises(SystemExit) as exited:
+            Command().run_from_argv(["manage.py", "remote", *argv])
+        assert exited.value.code != 0
+        assert "max_retries: max_retries must be at most 100." in capsys.readouterr().err
+    assert Remote.objects.get().name == "kept" and Remote.objects.get().max_retries is None
+
+
 def test_remote_command_moving_to_a_new_origin_clears_the_password(monkeypatch):
     monkeypatch.setenv("REPO_PW", "pw-FROM-ENV")
     run("remote", "create", "mv", "https://one.test/PULP_MANIFEST", "--username", "u",

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from pulp_downloads.download import DownloaderFactory, DownloadTimeout, RemoteConfig
+from pulp_downloads.conf import app_settings
+from pulp_downloads.download import DownloaderFactory, DownloadTimeout, RemoteConfig, RetryPolicy
 from pulp_downloads.download.config import DEFAULT_SOCK_READ_TIMEOUT
 from pulp_downloads.models import Remote
 
@@ -20,6 +23,22 @@ def test_null_means_default_and_zero_disables_timeouts():
     assert config.timeouts.sock_connect is None
     assert config.timeouts.total == 12
     assert config.max_retries == 0
+
+
+@pytest.mark.parametrize("attempt", [1, 64, 1025, 10**6])
+def test_backoff_stays_finite_and_capped_for_any_retry_number(attempt):
+    policy = RetryPolicy()
+    for _ in range(20):  # the delay is random: look at several
+        delay = policy.backoff(attempt)
+        assert math.isfinite(delay) and 0 <= delay <= policy.cap
+
+
+def test_the_site_default_of_max_retries_has_the_same_maximum(settings):
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "DEFAULT_MAX_RETRIES": 101}
+    with pytest.raises(ImproperlyConfigured, match=r"DEFAULT_MAX_RETRIES'\] must be from 0 to 100"):
+        app_settings()
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "DEFAULT_MAX_RETRIES": 100}
+    assert app_settings().default_max_retries == 100
 
 
 def test_config_hides_secrets_in_repr():

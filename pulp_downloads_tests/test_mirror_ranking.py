@@ -3,12 +3,14 @@ lists (their URLs and priorities become the mirrors; their hashes are checked ag
 manifest)."""
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
 
 from pulp_downloads.download.config import LibrarySettings
 from pulp_downloads.download.metalink import MetalinkError, parse_metalink
+from pulp_downloads.download.mirrors import MAX_MIRRORS, MirrorSet
 
 from .upstream import LOOPBACK_ALLOWED, delay_fault, free_port, sha256
 
@@ -118,3 +120,28 @@ def test_a_sync_refuses_a_metalink_that_disagrees_with_the_manifest(threaded_ups
         "ok.meta4", metalink(files, [(base, 1, "")]).encode())
     remote.save()
     assert sync_remote(remote).downloaded == 2
+
+
+async def test_a_mirror_list_longer_than_the_cap_gives_exactly_the_cap_and_a_warning(
+        upstream, make_factory, tmp_path, caplog):
+    base = serve_files(upstream, FILES)
+    listed = [f"http://127.0.0.1:{free_port()}/m{i}/" for i in range(MAX_MIRRORS + 500)]
+    listing = upstream.add("mirrors.txt", "\n".join(listed).encode())
+    settings = LibrarySettings(address_policy=LOOPBACK_ALLOWED, working_directory=tmp_path,
+                               mirror_ranking=False)  # the primary first: no mirror is asked
+    factory = make_factory(base, mirrorlist_url=listing, settings=settings)
+    with caplog.at_level(logging.WARNING, logger="pulp_downloads.download.mirrors"):
+        await download_all(factory, base, dict(list(FILES.items())[:1]))
+    assert factory.context.mirrors.bases == [base, *listed[:MAX_MIRRORS]]
+    assert [r.getMessage() for r in caplog.records if "left out" in r.getMessage()] == [
+        f"500 mirror(s) left out: a remote uses at most {MAX_MIRRORS} mirrors (MAX_MIRRORS)"]
+
+
+def test_adding_200000_mirrors_keeps_the_first_of_each_in_order():
+    mirrors = [f"https://m{i}.example/repo/" for i in range(200_000)]
+    given = []
+    for i, mirror in enumerate(mirrors):  # each new one (in either spelling), then a repeat
+        given += [mirror if i % 2 else mirror.rstrip("/"), mirrors[i // 2]]
+    mirror_set = MirrorSet(mirrors[7] + "PULP_MANIFEST", [], 60, max_mirrors=1_000_000)
+    mirror_set.add(given)
+    assert mirror_set.bases == [mirrors[7], *mirrors[:7], *mirrors[8:]]

@@ -166,6 +166,12 @@ def test_max_retries_must_not_be_negative():
     assert "max_retries" in errors_of(make(max_retries=-1))
 
 
+def test_max_retries_has_a_maximum():
+    assert errors_of(make(max_retries=101)) == {
+        "max_retries": ["max_retries must be at most 100."]}
+    make(max_retries=100).full_clean()
+
+
 @pytest.mark.parametrize(
     "field", ["total_timeout", "connect_timeout", "sock_connect_timeout", "sock_read_timeout"]
 )

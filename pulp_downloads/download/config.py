@@ -67,6 +67,11 @@ class Timeouts:
         )
 
 
+#: Backoff stops doubling after this many retries (``2 ** 64`` times any sensible base is
+#: far above any cap, and still a finite float).
+MAX_BACKOFF_EXPONENT = 64
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with full jitter, capped, honouring ``Retry-After`` up to a cap."""
@@ -78,10 +83,13 @@ class RetryPolicy:
     mirror_cooldown: float = 60.0
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
+        """Seconds to wait before retry number ``attempt`` (1 for the first retry): at most
+        ``cap``, for any ``attempt`` (the exponent stops growing long before it could
+        overflow)."""
         if retry_after is not None:
             return max(0.0, min(retry_after, self.retry_after_cap))
-        return random.uniform(0, min(self.cap, self.base * (2 ** (attempt - 1))))
+        exponent = min(attempt - 1, MAX_BACKOFF_EXPONENT)
+        return random.uniform(0, min(self.cap, self.base * 2.0 ** exponent))
 
 
 def _timeout(value: Any, default: float | None) -> float | None:

@@ -30,6 +30,9 @@ def parse_mirrorlist(text: str) -> list[str]:
     return mirrors
 
 
+#: Most mirrors a remote has, from its configuration and its mirror list together: a list
+#: with more (a Metalink may name hundreds of thousands) is cut to its first ones.
+MAX_MIRRORS = 1000
 #: Weight of the newest measurement in a base's throughput (an exponential moving average).
 SPEED_WEIGHT = 0.3
 #: New downloads are spread over this many of the fastest healthy bases...
@@ -50,9 +53,11 @@ class MirrorSet:
     """
 
     def __init__(self, primary_base: str, mirrors: list[str], cooldown: float, *,
-                 ranking: bool = True) -> None:
+                 ranking: bool = True, max_mirrors: int = MAX_MIRRORS) -> None:
         self.primary = base_of(primary_base)
+        self.max_mirrors = max_mirrors
         self._mirrors: list[str] = []
+        self._known: set[str] = {self.primary}
         self.cooldown = cooldown
         self.ranking = ranking
         self._unhealthy_until: dict[str, float] = {}
@@ -62,12 +67,23 @@ class MirrorSet:
         self.add(mirrors)
 
     def add(self, mirrors: list[str]) -> None:
-        """Add mirror base URLs (duplicates and the primary itself are ignored)."""
+        """Add mirror base URLs in their order (duplicates and the primary itself are
+        ignored), up to ``max_mirrors`` (:data:`MAX_MIRRORS`) mirrors in all; the rest are
+        left out with a warning naming the cap. Linear in ``len(mirrors)``."""
+        left_out = 0
         with self._lock:
             for mirror in mirrors:
                 mirror = mirror if mirror.endswith("/") else mirror + "/"
-                if mirror != self.primary and mirror not in self._mirrors:
-                    self._mirrors.append(mirror)
+                if mirror in self._known:
+                    continue
+                if len(self._mirrors) >= self.max_mirrors:
+                    left_out += 1
+                    continue
+                self._known.add(mirror)
+                self._mirrors.append(mirror)
+        if left_out:
+            log.warning("%d mirror(s) left out: a remote uses at most %d mirrors "
+                        "(MAX_MIRRORS)", left_out, self.max_mirrors)
 
     @property
     def bases(self) -> list[str]:

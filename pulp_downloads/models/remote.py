@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from pulp_downloads import urlrules
-from pulp_downloads.conf import MIN_BANDWIDTH, app_settings
+from pulp_downloads.conf import MAX_RETRIES_LIMIT, MIN_BANDWIDTH, app_settings
 
 from . import validators as v
 from .fields import EncryptedTextField, UnreadableSecret
@@ -103,7 +103,10 @@ class Remote(models.Model):
     )
     max_retries = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="Retries after the first attempt; 0 means a single attempt (empty: default).",
+        validators=[MaxValueValidator(MAX_RETRIES_LIMIT, message=(
+            f"max_retries must be at most {MAX_RETRIES_LIMIT}."))],
+        help_text=f"Retries after the first attempt, at most {MAX_RETRIES_LIMIT}; 0 means a "
+                  f"single attempt (empty: default).",
     )
     rate_limit = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(v.MIN_RATE_LIMIT)],

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -31,10 +31,11 @@ class SyncTask(models.Model):
     Artifacts, their ``artifacts`` ids).
 
     At most one task per remote is ``waiting`` or ``running`` (a database constraint), so two
-    syncs of the same remote never run at once. A running task sends a heartbeat with every
-    progress report; one whose heartbeat is older than the site's heartbeat timeout (or whose
-    process is gone from this host) is abandoned: workers mark it failed (:meth:`reap`), and
-    so does the next request to sync its remote. :meth:`cancel` ends an active task as
+    syncs of the same remote never run at once. A thread of the process running a task beats
+    its heartbeat whatever step the task is in (:mod:`pulp_downloads.heartbeat`); a task
+    whose heartbeat is older than the site's heartbeat timeout (or whose process is gone from
+    this host) is abandoned: workers mark it failed (:meth:`reap`), and so does the next
+    request to sync its remote. :meth:`cancel` ends an active task as
     ``canceled``; the process running it notices at its next progress report and stops.
     """
 
@@ -133,10 +134,14 @@ class SyncTask(models.Model):
         timeout = cls.heartbeat_timeout()
         cutoff = timezone.now() - timeout
         running = cls.objects.filter(remote=remote, state=cls.State.RUNNING)
-        gone = [task.pk for task in running if task._worker_is_gone(cutoff)]
-        if not gone:
+        dead = [task.pk for task in running if task._process_is_gone()]
+        stale = [task.pk for task in running if task._last_sign() < cutoff]
+        if not dead and not stale:
             return 0
-        return cls._fail_stopped(cls.objects.filter(pk__in=gone), timeout)
+        # The heartbeat is checked again as the update writes: it may have been beaten since
+        # it was read (on SQLite, committed by the transaction this update waited for).
+        still_stale = Q(pk__in=stale) & (Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True))
+        return cls._fail_stopped(cls.objects.filter(Q(pk__in=dead) | still_stale), timeout)
 
     @classmethod
     def reap(cls) -> int:
@@ -167,10 +172,10 @@ class SyncTask(models.Model):
         self.refresh_from_db()
         return bool(updated)
 
-    def _worker_is_gone(self, cutoff) -> bool:
-        last_sign = self.heartbeat or self.started or self.created
-        if last_sign < cutoff:
-            return True
+    def _last_sign(self) -> datetime:
+        return self.heartbeat or self.started or self.created
+
+    def _process_is_gone(self) -> bool:
         host, _, pid = self.worker.rpartition(":")
         return host == socket.gethostname() and pid.isdigit() and not process_exists(int(pid))
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 
+from ..heartbeat import beat_within_transaction
 from ..models import Artifact, ContentUnit, Remote
 from ..models.bulk import chunks
 from ..storage.integrity import stored_sizes
@@ -62,7 +63,9 @@ def make_plan(entries: list[ManifestEntry], storage) -> Plan:
 @transaction.atomic
 def record_units(remote: Remote, entries: list[ManifestEntry], stored: set[str]) -> None:
     """Insert, update and delete the remote's ContentUnits to match ``entries``; link units
-    whose content is in ``stored`` (sha256s of Artifacts)."""
+    whose content is in ``stored`` (sha256s of Artifacts). One transaction, which commits
+    the heartbeat of this process's running tasks with the units (a million of them take
+    minutes, during which SQLite lets no other connection beat it)."""
     listed = {entry.relative_path: entry for entry in entries}
     existing = {unit.relative_path: unit for unit in ContentUnit.objects.filter(remote=remote)
                 .only("pk", "relative_path", "sha256", "size", "artifact_id")}
@@ -87,6 +90,7 @@ def record_units(remote: Remote, entries: list[ManifestEntry], stored: set[str])
             artifact_id__isnull=False, artifact__sha256=F("sha256")
         ).values_list("sha256", flat=True)
         link_units(remote, sorted({sha for sha in unlinked if sha in stored}))
+    beat_within_transaction()
 
 
 def link_units(remote: Remote, sha256s: list[str]) -> None:
