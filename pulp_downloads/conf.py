@@ -56,6 +56,9 @@ class AppSettings:
     mirror_ranking: bool = True
     #: Partial downloads kept for resumption are removed once untouched for this long.
     partial_max_age: timedelta = timedelta(days=7)
+    #: Seconds a sync's database step is retried for while the database is unavailable
+    #: (0: not retried); see :mod:`pulp_downloads.dbretry`.
+    database_retry_time: float = 60.0
 
 
 def app_settings() -> AppSettings:
@@ -122,6 +125,7 @@ def app_settings() -> AppSettings:
         metrics_token=str(raw.get("METRICS_TOKEN") or ""),
         mirror_ranking=bool(raw.get("MIRROR_RANKING", True)),
         partial_max_age=_positive_seconds(raw, "PARTIAL_MAX_AGE", 7 * 86400),
+        database_retry_time=_seconds_at_least_zero(raw, "DATABASE_RETRY_TIME", 60),
     )
 
 
@@ -174,6 +178,16 @@ def _positive_seconds(raw: dict, key: str, default: float) -> timedelta:
     if not seconds > 0:
         raise ImproperlyConfigured(f"PULP_DOWNLOADS[{key!r}] must be a number of seconds > 0")
     return timedelta(seconds=seconds)
+
+
+def _seconds_at_least_zero(raw: dict, key: str, default: float) -> float:
+    try:
+        seconds = float(raw.get(key, default))
+    except (TypeError, ValueError):
+        seconds = -1
+    if not 0 <= seconds < float("inf"):
+        raise ImproperlyConfigured(f"PULP_DOWNLOADS[{key!r}] must be a number of seconds >= 0")
+    return seconds
 
 
 @functools.lru_cache(maxsize=4)

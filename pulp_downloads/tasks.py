@@ -16,6 +16,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 from django_tasks import task
 
+from .dbretry import DATABASE_UNAVAILABLE, close_broken_connections
 from .heartbeat import TaskHeartbeat
 from .models import Remote, SyncTask
 from .models.fields import SecretUnreadable
@@ -136,19 +137,37 @@ def _claim_and_run(sync_task_id: str) -> dict:
 
 
 def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
+    unrecorded = 0  # reports in a row that the database did not take
+
     def report(state: SyncProgress) -> None:
         # The progress report records the counts (and beats too), and is how a cancel
-        # reaches the running sync. The heartbeat does not wait for it: TaskHeartbeat beats
-        # from its own thread whatever step the task is in.
-        beating = SyncTask.objects.filter(pk=sync_task.pk, state=SyncTask.State.RUNNING).update(
-            files_total=state.files_total, files_done=state.files_done,
-            files_failed=state.files_failed,
-            bytes_total=state.bytes_total, bytes_done=state.bytes_done,
-            heartbeat=timezone.now(),
-        )
-        if not beating:
-            current = SyncTask.objects.filter(pk=sync_task.pk).values_list("state", flat=True)
-            raise SyncCanceled(f"the task is {current.first() or 'gone'}")
+        # reaches the running sync; TaskHeartbeat beats from its own thread whatever step the
+        # task is in. While the database is unavailable, reports are skipped (the sync goes on; its
+        # own database steps retry) and the next one tries again on a new connection.
+        nonlocal unrecorded
+        try:
+            beating = SyncTask.objects.filter(
+                pk=sync_task.pk, state=SyncTask.State.RUNNING).update(
+                files_total=state.files_total, files_done=state.files_done,
+                files_failed=state.files_failed,
+                bytes_total=state.bytes_total, bytes_done=state.bytes_done,
+                heartbeat=timezone.now(),
+            )
+            current = None if beating else (SyncTask.objects.filter(pk=sync_task.pk)
+                                             .values_list("state", flat=True).first())
+        except DATABASE_UNAVAILABLE as exc:
+            close_broken_connections()
+            if not unrecorded:
+                log.warning("task %s: progress not recorded, database unavailable (%s); the "
+                            "sync goes on", sync_task.pk, str(exc).strip())
+            unrecorded += 1
+        else:
+            if unrecorded:
+                log.info("task %s: progress recorded again after %d missed report(s)",
+                         sync_task.pk, unrecorded)
+                unrecorded = 0
+            if not beating:
+                raise SyncCanceled(f"the task is {current or 'gone'}")
         if progress is not None:
             progress(state)
 

@@ -239,10 +239,13 @@ def own_backend_pid() -> int:
 
 
 def test_a_database_error_during_a_sync_fails_it_clearly_not_running(
-        threaded_upstream, monkeypatch):
-    """A store step that meets a lost database connection ends the task 'failed' with a clear
-    error (no traceback in it, not left 'running'); the files stored before stay usable."""
+        threaded_upstream, monkeypatch, settings):
+    """A store step that meets a lost database connection for longer than its retry time
+    ends the task 'failed' with a clear error (no traceback in it, not left 'running'); the
+    files stored before stay usable."""
     from django.db import OperationalError
+
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "DATABASE_RETRY_TIME": 0.2}
 
     from pulp_downloads.storage.batch import ArtifactBatch
     from pulp_downloads.tasks import run_sync_now

@@ -283,6 +283,9 @@ PULP_DOWNLOADS = {
     "MAX_BANDWIDTH": os.environ.get("PULP_DOWNLOADS_MAX_BANDWIDTH", ""),
     # Seconds a partial download kept for the next sync to resume may stay untouched.
     "PARTIAL_MAX_AGE": float(os.environ.get("PULP_DOWNLOADS_PARTIAL_MAX_AGE", 7 * 86400)),
+    # Seconds a sync's database step (planning, recording units, storing a batch) is retried,
+    # with backoff, while the database is unavailable (0: not retried).
+    "DATABASE_RETRY_TIME": float(os.environ.get("PULP_DOWNLOADS_DATABASE_RETRY_TIME", 60)),
     # Order each remote's mirrors by measured speed and spread new downloads over the
     # fastest few (off: the primary first, then the mirrors in their configured order).
     "MIRROR_RANKING": _env_bool("PULP_DOWNLOADS_MIRROR_RANKING", True),

@@ -253,8 +253,7 @@ class BaseDownloader:
 
     def _worth_keeping(self, writer: Writer, error: BaseException, ledger: ByteLedger) -> bool:
         """Keep a resumable writer's bytes after ``error``: not when they proved wrong, nor
-        when the writer and the digests may disagree (the next run re-hashes the file, but
-        a doubtful file is not worth it)."""
+        when the writer and the digests may disagree."""
         return (hasattr(writer, "keep") and ledger.offset > 0 and not ledger.in_doubt
                 and bool(getattr(self, "_resume_validator", None))
                 and not isinstance(error, DownloadValidationError))
@@ -345,8 +344,7 @@ class BaseDownloader:
     async def _consume(
         self, blocks: AsyncIterator[bytes], writer: Writer, ledger: ByteLedger, url: str
     ) -> None:
-        """Feed ``blocks`` to the writer and the digests while the next block is read; the
-        pipeline settles ``ledger`` when the blocks end, fail or are cancelled."""
+        """Feed ``blocks`` to the writer and the digests (the pipeline settles ``ledger``)."""
         pipeline = BlockPipeline(url, ledger, writer, self.context.executor)
         position = ledger.offset  # bytes received: where this attempt started, plus its own
         bandwidth = self.context.bandwidth

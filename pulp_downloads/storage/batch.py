@@ -131,6 +131,11 @@ class ArtifactBatch:
         return batch
 
     @property
+    def new(self) -> list[str]:
+        """The sha256s of the files this batch stores (not stored yet, or restored)."""
+        return list(self._new)
+
+    @property
     def placements(self) -> list[str]:
         """The sha256s of the new files not placed yet, each to be passed to :meth:`place`."""
         return [sha256 for sha256 in self._new if sha256 not in self._placed]

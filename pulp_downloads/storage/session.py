@@ -9,12 +9,15 @@ from pathlib import Path
 
 from asgiref.sync import sync_to_async
 
+from ..dbretry import aretry_database
 from ..download import DownloadResult, MemoryWriter, TempFileWriter
 from ..download.partials import PartialFiles, ResumableFileWriter
 from ..download.executors import durability_executor
 from .batch import ArtifactBatch
 from .helper import StoreHelper
-from .paths import ARTIFACT_ROOT, ArtifactError, local_storage_path, prepare_artifact_root
+from .kept import KeptFiles
+from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, local_storage_path,
+                    prepare_artifact_root)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,11 @@ class StoreSession:
 
     Memory stays bounded: :meth:`add` waits while ``2 * batch_size`` results wait to be
     stored. :meth:`close` stores what is left and raises the first storing error.
+
+    The database steps (journal, commit, ``after_commit``) are retried while the database is
+    unavailable (see :mod:`pulp_downloads.dbretry`). When storing fails anyway, and ``kept``
+    is given, every result taken and not committed (and every result added after) is kept
+    there for a later sync to store without downloading it again.
     """
 
     def __init__(self, store, *, batch_size: int = 200, partials: PartialFiles | None = None,
@@ -62,7 +70,8 @@ class StoreSession:
                  ready: asyncio.Future | None = None,
                  after_commit: Callable[[list[str], list[str]], object] | None = None,
                  committed: Callable[[list[DownloadResult]], object] | None = None,
-                 refused: Callable[[dict[str, str]], object] | None = None) -> None:
+                 refused: Callable[[dict[str, str]], object] | None = None,
+                 kept: KeptFiles | None = None) -> None:
         self.store = store
         self.batch_size = batch_size
         #: Where downloads of large files keep their bytes across runs (None: they do not).
@@ -72,6 +81,11 @@ class StoreSession:
         self.after_commit = after_commit
         self.committed = committed
         self.refused = refused
+        #: Where validated files are kept when storing fails (None: they are not).
+        self.kept = kept
+        #: The batches taken and not committed yet, by id: their results and, once
+        #: journaled, their ArtifactBatch.
+        self._uncommitted: dict[int, tuple[list[DownloadResult], ArtifactBatch | None]] = {}
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=batch_size * 2)
         self._helper: asyncio.Future | None = None  # started with the first content in memory
         self.task = asyncio.ensure_future(self._run())
@@ -98,6 +112,9 @@ class StoreSession:
     async def add(self, result: DownloadResult) -> None:
         """Take ``result`` for storing (waits while storing is behind)."""
         if self.task.done():
+            if self.kept is not None and not self.task.cancelled() and self.task.exception():
+                await asyncio.get_running_loop().run_in_executor(
+                    durability_executor(), self._keep, [(result, None)])
             raise RuntimeError("the store session is over")
         if result.content is not None and self._helper is None:
             self._helper = asyncio.ensure_future(self._start_helper())
@@ -143,21 +160,28 @@ class StoreSession:
         fanout = loop.run_in_executor(durability_executor(), self._prepare_fanout)
         committing: asyncio.Future | None = None
         helper: StoreHelper | None = None
+        failed = False
         try:
             done = False
             while not done:
                 batch, done = await self._next_batch()
                 if not batch:
                     continue
+                self._uncommitted[id(batch)] = (batch, None)
                 if self._helper is not None and helper is None:
                     helper = await self._helper
-                stored = await sync_to_async(self._begin)(batch)
+                stored = await aretry_database(self._begin, batch,
+                                               what="journaling a batch of downloads")
+                self._uncommitted[id(batch)] = (batch, stored)
                 await self._place(stored, helper)
                 if committing is not None:
                     await committing
                 committing = asyncio.ensure_future(self._commit(stored, batch))
             if committing is not None:
                 await committing
+        except Exception:
+            failed = True
+            raise
         finally:
             # A batch whose files are placed commits, whatever failed after it (the next
             # batch, or a cancel): its files must not be left without rows. Its own failure
@@ -169,6 +193,8 @@ class StoreSession:
             if helper is not None:
                 await helper.close()
             await fanout
+            if failed and self.kept is not None:
+                await loop.run_in_executor(durability_executor(), self._keep_uncommitted)
 
     def _begin(self, results: list[DownloadResult]) -> ArtifactBatch:
         return self.store.begin(
@@ -180,7 +206,9 @@ class StoreSession:
         await asyncio.get_running_loop().run_in_executor(durability_executor(), batch.flush)
         if self.ready is not None:
             await asyncio.shield(self.ready)
-        await sync_to_async(self._commit_in_thread)(batch)
+        await aretry_database(self._commit_in_thread, batch, what="committing a batch of "
+                              f"{len(batch.sha256s)} Artifact(s)")
+        del self._uncommitted[id(results)]
         if batch.refused:
             if self.refused is None:
                 raise ArtifactError("; ".join(batch.refused.values()))
@@ -194,6 +222,46 @@ class StoreSession:
         sha256s = batch.commit()
         if self.after_commit is not None:
             self.after_commit(sha256s, batch.created)
+
+    def _keep_uncommitted(self) -> None:
+        """Keep the results of the batches not committed and of those still queued (the
+        session failed: none will be stored)."""
+        pending = [(result, batch) for results, batch in self._uncommitted.values()
+                   for result in results]
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _DONE:
+                pending.append((item, None))
+        self._uncommitted.clear()
+        self._keep(pending)
+
+    def _keep(self, pending: list[tuple[DownloadResult, ArtifactBatch | None]]) -> None:
+        """Keep each validated result in :attr:`kept`: its content, its file, or (placed in
+        local storage by its journaled ``batch`` and not committed) a link to the placed
+        file."""
+        count = size = 0
+        new = {id(batch): set(batch.new) for _, batch in pending if batch is not None}
+        for result, batch in pending:
+            sha256 = result.digests.get("sha256", "")
+            if batch is not None and sha256 not in new[id(batch)]:
+                kept = False  # stored already, or twice in the batch
+            elif result.content is not None:
+                kept = self.kept.keep(sha256, result.content)
+            elif result.path is not None and result.path.exists():
+                kept = self.kept.keep(sha256, result.path)
+                if kept:
+                    result.path = None
+            elif batch is not None:  # placed, and not committed
+                placed = local_storage_path(self.store.storage, artifact_path(sha256))
+                kept = placed is not None and placed.exists() and self.kept.keep(
+                    sha256, placed, link=True)
+            else:
+                kept = False
+            count += kept
+            size += result.size if kept else 0
+        if count:
+            log.warning("storing failed: %d validated file(s) (%d bytes) kept in %s for the "
+                        "next sync", count, size, self.kept.directory)
 
     def _prepare_fanout(self) -> None:
         """With local storage, create the artifact fan-out directories that are missing (once

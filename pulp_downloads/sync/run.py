@@ -15,12 +15,15 @@ from urllib.parse import quote
 from asgiref.sync import async_to_sync, sync_to_async
 
 from ..conf import app_settings, library_settings
+from ..dbretry import aretry_database
 from ..download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
+from ..download.executors import durability_executor
 from ..download.partials import PartialFiles
 from ..models import Remote
 from ..signals import artifact_stored
 from ..storage import ArtifactStore
 from ..storage.directories import prepare_fanout_directory
+from ..storage.kept import KeptFiles, kept_files
 from ..storage.paths import ArtifactError
 from ..storage.session import StoreSession
 from .manifest import ManifestEntry, ManifestError, parse_manifest
@@ -119,7 +122,8 @@ class SyncRun:
     async def _run(self) -> None:
         if self.store is None:
             self.store = await sync_to_async(ArtifactStore)()
-        await sync_to_async(remove_stale_work_files)(self.store)
+        await aretry_database(remove_stale_work_files, self.store,
+                              what="removing stale work files")
         library = private_library_settings()
         working = self._working = library.working_directory
         try:
@@ -128,8 +132,9 @@ class SyncRun:
                 plan = await self.plan(entries)
                 # Units are recorded while the first downloads run; batches are committed
                 # (and linked to units) only once they are.
-                recording = asyncio.ensure_future(
-                    sync_to_async(self._record_units)(entries, plan.stored))
+                recording = asyncio.ensure_future(aretry_database(
+                    self._record_units, entries, plan.stored,
+                    what=f"recording the content units of {self.remote.name}"))
                 try:
                     if self.remote.policy == Remote.Policy.IMMEDIATE and plan.to_download:
                         await self.download(factory, recording)
@@ -165,7 +170,8 @@ class SyncRun:
 
     async def plan(self, entries: list[ManifestEntry]) -> Plan:
         """Decide what to download, and count the totals the progress reports show."""
-        plan = self._plan = await sync_to_async(make_plan)(entries, self.store.storage)
+        plan = self._plan = await aretry_database(make_plan, entries, self.store.storage,
+                                                  what="planning the sync")
         self._entries = entries
         self.summary.listed = len(entries)
         self.summary.already_present = plan.already_present
@@ -181,18 +187,22 @@ class SyncRun:
         through the ``download_finished`` signal, to a :class:`StoreSession` that stores
         them in batches, committing none before ``units_recorded`` is done."""
         plan = self._plan
+        kept = kept_files()
+        taken = await self._take_kept(kept)
         session = self.store.session(
             batch_size=self.batch_size, restore=plan.restore, ready=units_recorded,
             partials=partial_files(),
             after_commit=self._after_commit,
-            committed=self._count_stored, refused=self._count_refused,
+            committed=self._count_stored, refused=self._count_refused, kept=kept,
         )
-        pending = iter(plan.to_download)
+        reused = {result.digests["sha256"] for result in taken}
+        pending = iter([entry for entry in plan.to_download if entry.sha256 not in reused])
         # Twice the connections (one worker waits on its slot while another streams), never
         # more workers than files.
         count = max(1, min(factory.config.download_concurrency * 2, len(plan.to_download)))
         workers = [asyncio.ensure_future(self._download_each(factory, pending, session))
                    for _ in range(count)]
+        workers.append(asyncio.ensure_future(self._store_taken(taken, session)))
         downloads = asyncio.gather(*workers)
         try:
             await asyncio.wait([downloads, session.task], return_when=asyncio.FIRST_COMPLETED)
@@ -210,11 +220,45 @@ class SyncRun:
                             self.summary) from exc
         if self.failures:
             await asyncio.shield(units_recorded)
-            await sync_to_async(record_failures)(self.remote, self.failures)
+            await aretry_database(record_failures, self.remote, self.failures,
+                                  what="recording the failed files")
             self.summary.failed = len(self.failures)
             self.summary.failures = [
                 {"relative_path": p, "url": self.failed_urls.get(p, ""), "error": e}
                 for p, e in sorted(self.failures.items())]
+
+    async def _take_kept(self, kept: KeptFiles) -> list[DownloadResult]:
+        """The files of the plan that an earlier sync validated and could not store (see
+        :mod:`..storage.kept`), taken into this sync's working directory and read again:
+        each is used only when its sha256 and size are the ones listed. Not downloaded."""
+        loop = asyncio.get_running_loop()
+        available = await loop.run_in_executor(durability_executor(), kept.sha256s)
+        taken: list[DownloadResult] = []
+        for entry in self._plan.to_download:
+            if entry.sha256 not in available:
+                continue
+            found = await loop.run_in_executor(
+                durability_executor(), kept.take, entry.sha256, entry.size,
+                self.store.allowed_checksums, self._working)
+            if found is None:
+                continue
+            path, digests = found
+            taken.append(DownloadResult(url=path.as_uri(), final_url=path.as_uri(),
+                                        path=path, size=entry.size, digests=digests,
+                                        attachment=entry))
+            self.state.bytes_done += entry.size
+        if taken:
+            log.info("sync of %s: %d file(s) validated by an earlier sync taken from %s, not "
+                     "downloaded again", self.remote.name, len(taken), kept.directory)
+        return taken
+
+    @staticmethod
+    async def _store_taken(taken: list[DownloadResult], session: StoreSession) -> None:
+        for result in taken:
+            try:
+                await session.add(result)
+            except RuntimeError:  # storing failed: the session kept the file again
+                return
 
     async def _download_each(self, factory: DownloaderFactory, pending,
                              session: StoreSession) -> None:
@@ -315,6 +359,10 @@ def remove_stale_work_files(store: ArtifactStore) -> None:
     removed = partial_files().cleanup(conf.partial_max_age.total_seconds())
     if removed:
         log.info("removed %d partial download file(s) older than %s", removed,
+                 conf.partial_max_age)
+    removed = kept_files().cleanup(conf.partial_max_age.total_seconds())
+    if removed:
+        log.info("removed %d kept file(s) of failed syncs older than %s", removed,
                  conf.partial_max_age)
     cutoff = time.time() - STALE_TEMP_FILE_AGE.total_seconds()
     for directory in (conf.working_directory, conf.working_directory / "serving"):
