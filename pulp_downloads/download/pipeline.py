@@ -46,14 +46,16 @@ class _Lane:
         blocking: Callable[[bytes], object] | None,
         non_blocking: Callable[[bytes], Awaitable[object]] | None,
         executor: ThreadPoolExecutor,
+        processed: int,
     ) -> None:
         self.blocking = blocking
         self.non_blocking = non_blocking
         self.executor = executor
         self.queue: asyncio.Queue = asyncio.Queue(LANE_DEPTH)
         self.error: BaseException | None = None
-        #: Bytes this consumer has processed (advanced by this lane alone).
-        self.processed = 0
+        #: Bytes this consumer has processed this attempt, including those processed before
+        #: the lane started (advanced by this lane alone).
+        self.processed = processed
         self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
@@ -114,15 +116,15 @@ class BlockPipeline:
         self._counted = True
 
     def _start_lanes(self) -> None:
-        executor = self._executor
+        executor, done = self._executor, self._handed  # blocks fed directly were processed
         blocking_write = self._writer.blocking_write
-        self._lanes = [_Lane(function, None, executor) for function in self._hash_functions]
+        self._lanes = [_Lane(function, None, executor, done) for function in self._hash_functions]
         if self._writer.inline:
             pass  # written by feed() itself
         elif blocking_write is not None:
-            self._lanes.append(_Lane(blocking_write, None, executor))
+            self._lanes.append(_Lane(blocking_write, None, executor, done))
         else:
-            self._lanes.append(_Lane(None, self._writer.write, executor))
+            self._lanes.append(_Lane(None, self._writer.write, executor, done))
 
     async def _feed_directly(self, block: bytes) -> None:
         """A small block before any large one: written and hashed right here, without lanes
