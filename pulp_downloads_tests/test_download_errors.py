@@ -34,11 +34,10 @@ from pulp_downloads.download.auth import MAX_TOKEN_ANSWER
 from pulp_downloads.download.http import parse_retry_after
 from pulp_downloads.signals import download_failed, download_started
 
-from .upstream import FAST_RETRIES, sha256, status_fault, truncate_fault
+from .upstream import FAST_RETRIES, sha256, truncate_fault
 
 DATA = os.urandom(200_000)
 BIG = "9" * 4400  # int() refuses more than 4300 digits; no int64 holds it
-DB = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
 
 
 class Oddity(BaseException):
@@ -163,6 +162,24 @@ async def test_a_malformed_url_given_to_build_is_unsupported(upstream, make_fact
     factory = make_factory("http://[::1/repo/")
     with pytest.raises(DownloadError, match="malformed URL"):
         factory.build("f")
+
+
+def test_malformed_urls_in_mirror_lists_are_skipped():
+    from pulp_downloads.download.metalink import parse_metalink
+    from pulp_downloads.download.mirrors import parse_mirrorlist
+
+    assert parse_mirrorlist("http://[::1/\nhttp://h:99999/\nhttp://ok.test/m/\n") == [
+        "http://ok.test/m/"]
+    metalink = parse_metalink(
+        '<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="f">'
+        "<url>http://[::1/f</url><url>http://ok.test/m/f</url></file></metalink>")
+    assert [mirror.base for mirror in metalink.mirrors] == ["http://ok.test/m/"]
+
+
+async def test_a_malformed_file_url_is_unsupported(file_roots, make_factory):
+    factory = make_factory(file_roots.as_uri() + "/")
+    with pytest.raises(DownloadError, match="malformed URL"):
+        await factory.build("file://[::1/x").run()
 
 
 async def test_a_token_holding_crlf_is_refused_and_never_sent(upstream, aiohttp_server,
@@ -300,7 +317,7 @@ async def test_whatever_a_callback_raises_is_a_callback_error(upstream, make_fac
 # --- 2. a cancelled download ends in download_failed, and the in-flight gauge comes back --------
 async def test_cancelling_run_sends_download_failed_and_the_gauge_returns_to_zero(
         upstream, failed_signals):
-    seen, arrived = failed_signals
+    seen, _ = failed_signals
     asked, release = threading.Event(), asyncio.Event()
     upstream.add("held.bin", DATA)
     upstream.faults["held.bin"].append(held_fault(asked, release))
@@ -322,7 +339,7 @@ async def test_cancelling_run_sends_download_failed_and_the_gauge_returns_to_zer
 async def test_a_download_cancelled_by_the_loop_shutting_down_is_counted_out(
         upstream, failed_signals):
     """As when a process stops: asyncio.Runner cancels the tasks still running."""
-    seen, arrived = failed_signals
+    seen, _ = failed_signals
     asked, release = threading.Event(), asyncio.Event()
     upstream.add("held.bin", DATA)
     upstream.faults["held.bin"].append(held_fault(asked, release))
@@ -470,7 +487,7 @@ def started_receiver():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_thread_connections")
 async def test_an_unexpected_error_of_one_file_fails_that_file_only(
-        upstream, raw_server, started_receiver, how):
+        upstream, started_receiver, how):
     from pulp_downloads.models import Artifact, Remote
     from pulp_downloads.tasks import run_sync_now
 
@@ -478,10 +495,9 @@ async def test_an_unexpected_error_of_one_file_fails_that_file_only(
     url = upstream.add_repo("repo", files)
     odd = "pool/f1.bin"
     if how == "malformed redirect":
-        bad = raw_server("/bad", raw_answer("302 Found", {"Location": "http://[::1"}))
-        upstream.faults[f"repo/{odd}"].append(
-            lambda request, up: asyncio.sleep(0, web.Response(status=302, headers={
-                "Location": bad})))
+        async def malformed_redirect(request, up):
+            return web.Response(status=302, headers={"Location": "http://[::1"})
+        upstream.faults[f"repo/{odd}"].append(malformed_redirect)
     else:
         raised = Oddity() if "BaseException" in how else ValueError("receiver bug")
 

@@ -27,7 +27,7 @@ from .exceptions import DownloadError, HttpError, redact_url
 from .headers import check_headers, redirect_target
 from .origins import TrustedOrigins
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
-from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
+from .fileurls import confine_to_roots, file_url_to_path
 from .metalink import MetalinkError, is_metalink, parse_metalink
 from .mirrors import MirrorSet, parse_mirrorlist
 from .ratelimit import RateLimiter
@@ -243,8 +243,8 @@ class DownloadContext:
         except AddressDenied as exc:
             log.warning("mirror list %s: %s; using configured mirrors", redact_url(url), exc)
             return None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FileUrlError,
-                UnicodeDecodeError, DownloadError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, DownloadError,
+                ValueError) as exc:  # FileUrlError, UnicodeDecodeError, a malformed URL
             log.warning("mirror list %s could not be fetched (%s); using configured mirrors",
                         redact_url(url), type(exc).__name__)
             return None

@@ -78,6 +78,8 @@ async def reported(downloader: Any, download: Callable[[], Awaitable[DownloadRes
                     result.path.unlink(missing_ok=True)
                 raise
     except BaseException as exc:
+        if isinstance(exc, GeneratorExit):  # the coroutine is being closed: no await left
+            raise
         stopping = must_propagate(exc)
         if isinstance(exc, DownloadError):
             error = exc
