@@ -43,7 +43,8 @@ _started: "weakref.WeakKeyDictionary[object, float]" = weakref.WeakKeyDictionary
 _OUTCOMES = {"NotFound": "not_found", "NotAuthorized": "not_authorized",
              "DigestValidationError": "digest_mismatch", "SizeValidationError": "size_mismatch",
              "DownloadTimeout": "timeout", "NetworkError": "connection", "TLSError": "tls",
-             "IncompleteDownload": "incomplete", "AddressNotAllowed": "address_not_allowed"}
+             "IncompleteDownload": "incomplete", "AddressNotAllowed": "address_not_allowed",
+             "DownloadCanceled": "canceled"}
 
 
 def error_label(error: BaseException) -> str:

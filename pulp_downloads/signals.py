@@ -6,12 +6,22 @@ Signals (all sent with ``sender`` = the downloader's class):
 ``download_finished``  kwargs ``downloader``, ``result`` (a :class:`DownloadResult`: url,
                        final_url, path, size, digests, headers, attachment).
 ``download_failed``    kwargs ``downloader``, ``url``, ``attachment``, ``error`` (a
-                       :class:`DownloadError`).
+                       :class:`DownloadError`). Sent for every download that started and
+                       did not finish, whatever ended it: an exception the library did not
+                       foresee arrives as a ``DownloadError`` (the original is its
+                       ``__cause__``), and a cancelled download (its task cancelled, a
+                       streaming client gone, the process stopping) as a
+                       :class:`~pulp_downloads.download.DownloadCanceled`, although the
+                       caller of ``run()`` sees the cancellation itself.
+
+Every download that sent ``download_started`` ends with ``download_finished`` or
+``download_failed`` (both, when a ``download_finished`` receiver raised).
 
 They are sent from the event loop with ``Signal.asend()``: async receivers run on the loop,
 sync receivers through ``sync_to_async`` (so they may use the ORM). A receiver must not
-raise; an exception from a receiver fails the download (a ``CallbackError`` for the caller
-of ``run()``).
+raise; an exception from a receiver of ``download_started`` or ``download_finished`` fails
+the download (a ``CallbackError`` for the caller of ``run()``); one from a receiver of
+``download_failed`` is logged.
 
 A sync also sends, from its database thread with ``Signal.send_robust()`` (receivers may use
 the ORM; one that raises is logged and the sync goes on):

@@ -11,11 +11,14 @@ from .exceptions import (
     AddressNotAllowed,
     CallbackError,
     DigestValidationError,
+    DownloadCanceled,
     DownloadError,
     DownloadTimeout,
     DownloadValidationError,
     HttpError,
     IncompleteDownload,
+    InvalidHeader,
+    InvalidResponse,
     NetworkError,
     NotAuthorized,
     NotFound,
@@ -34,10 +37,10 @@ from .result import DownloadResult, HeadResult
 from .writers import CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
 
 __all__ = [
-    "AddressNotAllowed", "AddressPolicy", "CallbackError", "TokenError", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadError",
+    "AddressNotAllowed", "AddressPolicy", "CallbackError", "TokenError", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadCanceled", "DownloadError",
     "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory", "FactoryDefaults", "install_defaults",
     "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
-    "HttpError", "IncompleteDownload", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",
+    "HttpError", "IncompleteDownload", "InvalidHeader", "InvalidResponse", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",
     "NotFound", "NullWriter", "RemoteConfig", "RetryPolicy", "Secret", "SizeValidationError",
     "StreamWriter", "TLSError", "TeeWriter", "TempFileWriter", "Timeouts", "UnsupportedDigest",
     "UnsupportedURL", "Writer", "WriterError",

@@ -8,6 +8,7 @@ downloads that hit the same challenge wait for one token request.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 import time
@@ -15,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-import aiohttp
-
 from .config import Secret
 from .exceptions import NotAuthorized, TokenError, http_error, translated
+from .headers import has_control_characters
 from .origins import TrustedOrigins, origin_of
 
+#: Largest answer of a token endpoint read (bytes): tokens are a few kilobytes at most.
+MAX_TOKEN_ANSWER = 256 * 1024
 
 
 class _Requester(Protocol):
@@ -167,22 +169,45 @@ class RemoteAuth:
                     raise NotAuthorized(challenge.realm, response.status, "token request refused")
                 if response.status >= 400:
                     raise http_error(challenge.realm, response.status, "token request failed")
-                try:
-                    body = await response.json(content_type=None)
-                except (ValueError, aiohttp.ContentTypeError):
-                    raise TokenError(challenge.realm, "token endpoint did not return JSON") from None
+                raw = await _read_bounded(response, challenge.realm)
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
+            raise TokenError(challenge.realm, "token endpoint did not return JSON") from None
         if not isinstance(body, dict):
             raise TokenError(challenge.realm, "token endpoint did not return a JSON object")
         token = body.get("token") or body.get("access_token")
         if not isinstance(token, str) or not token:
             raise TokenError(challenge.realm, "token endpoint returned no token")
+        if has_control_characters(token):
+            raise TokenError(challenge.realm, "token endpoint returned a token holding control "
+                                              "characters (CR, LF, NUL, ...)")
         expires_in = body.get("expires_in")
         try:
             lifetime = 60.0 if expires_in is None else float(expires_in)
         except (TypeError, ValueError):
             raise TokenError(challenge.realm, "token endpoint returned a non-numeric "
                                               "expires_in") from None
+        except OverflowError:  # an integer beyond any float
+            lifetime = float("inf")
         if not lifetime > 0 or lifetime == float("inf"):
             raise TokenError(challenge.realm, "token endpoint returned an expires_in that is "
-                                              "not a positive number of seconds")
+                                              "not a positive number of seconds (or too large)")
         return token, lifetime
+
+
+async def _read_bounded(response: Any, realm: str) -> bytes:
+    """The body of a token endpoint's answer; :class:`TokenError` past
+    :data:`MAX_TOKEN_ANSWER` bytes (nothing more is read)."""
+    too_large = TokenError(realm, f"token endpoint answered more than {MAX_TOKEN_ANSWER} bytes")
+    if (response.content_length or 0) > MAX_TOKEN_ANSWER:
+        raise too_large
+    parts, size = [], 0
+    while True:
+        part = await response.content.read(MAX_TOKEN_ANSWER + 1 - size)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+        if size > MAX_TOKEN_ANSWER:
+            raise too_large

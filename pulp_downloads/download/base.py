@@ -32,13 +32,16 @@ from .exceptions import (
     DownloadValidationError,
     HttpError,
     IncompleteDownload,
+    InvalidHeader,
     NetworkError,
     SizeValidationError,
     TLSError,
     UnsupportedDigest,
     UnsupportedURL,
     WriterError,
+    unexpected,
 )
+from .reporting import call_code, must_propagate, reported
 from .result import DownloadResult, HeadResult
 from .writers import CannotRestart, TempFileWriter, Writer
 
@@ -48,7 +51,8 @@ Validator = Callable[[DownloadResult], Any]
 Progress = Callable[[int], Any]
 
 #: Errors that end a download at once: trying again or elsewhere cannot help.
-_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError, AddressNotAllowed, CallbackError)
+_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError, AddressNotAllowed, CallbackError,
+          InvalidHeader)
 #: Errors that say a server (not the file) is unwell; its base URL is then skipped a while.
 _SERVER_FAULTS = (NetworkError, DownloadTimeout, IncompleteDownload, HttpError)
 
@@ -122,37 +126,9 @@ class BaseDownloader:
 
     # --- public API ------------------------------------------------------------------------
     async def run(self) -> DownloadResult:
-        """Download, validate and return the result; raises a :class:`DownloadError`."""
-        events = self.context.events
-        try:
-            if events is not None:
-                await self._notify(events.started, self)
-            result = await self._download()
-            if events is not None:
-                try:
-                    await self._notify(events.finished, self, result)
-                except CallbackError:
-                    if result.path is not None:  # nobody will take the file now
-                        result.path.unlink(missing_ok=True)
-                    raise
-        except DownloadError as exc:
-            if events is not None:
-                try:
-                    await events.failed(self, exc)
-                except Exception:  # noqa: BLE001 - the failure is what the caller must see
-                    log.exception("a download_failed receiver raised for %s", self.url)
-            raise
-        return result
-
-    async def _notify(self, event, *args) -> None:
-        """Send an event; a receiver that raises fails the download (as a DownloadError)."""
-        try:
-            await event(*args)
-        except DownloadError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - code outside the library
-            raise CallbackError(self.url, f"a receiver of the {event.__name__} event raised "
-                                          f"{type(exc).__name__}: {exc}") from exc
+        """Download, validate and return the result; raises a :class:`DownloadError` (see
+        :func:`.reporting.reported`: a cancellation goes through as itself)."""
+        return await reported(self, self._download)
 
     def fetch(self) -> DownloadResult:
         """``run()`` for sync code (management commands, views, worker threads)."""
@@ -164,7 +140,14 @@ class BaseDownloader:
         With ``expected_size`` set, a Content-Length that disagrees raises
         :class:`SizeValidationError` at once.
         """
-        result = await self._with_recovery(self._head_attempt)
+        try:
+            result = await self._with_recovery(self._head_attempt)
+        except DownloadError:
+            raise
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
+            raise unexpected(self.url, exc) from exc
         if (
             self.expected_size is not None
             and result.size is not None
@@ -291,7 +274,9 @@ class BaseDownloader:
                     await outcome
             except DownloadError:
                 raise
-            except Exception as exc:  # a validator said no
+            except BaseException as exc:  # a validator said no
+                if must_propagate(exc):
+                    raise
                 raise DownloadValidationError(
                     result.final_url, f"validator {getattr(validator, '__name__', validator)!r} failed: {exc}"
                 ) from None
@@ -375,15 +360,7 @@ class BaseDownloader:
 
     async def _call_back(self, callback, what: str, *args) -> None:
         """Call code given to this download; its errors fail the download (CallbackError)."""
-        try:
-            outcome = callback(*args)
-            if inspect.isawaitable(outcome):
-                await outcome
-        except DownloadError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - code outside the library
-            raise CallbackError(self.url, f"the {what} raised {type(exc).__name__}: {exc}"
-                                ) from exc
+        await call_code(self.url, what, callback, *args)
 
     # --- for subclasses --------------------------------------------------------------------
     async def _attempt(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:

@@ -18,16 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
-import yarl
 
 from .addresses import AddressDenied
 from .auth import RemoteAuth
 from .bandwidth import BandwidthCap, BandwidthCaps, process_cap
 from .defaults import BLOCK_SIZE
-from .exceptions import HttpError, redact_url
+from .exceptions import DownloadError, HttpError, redact_url
+from .headers import check_headers, redirect_target
 from .origins import TrustedOrigins
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
-from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
+from .fileurls import confine_to_roots, file_url_to_path
 from .metalink import MetalinkError, is_metalink, parse_metalink
 from .mirrors import MirrorSet, parse_mirrorlist
 from .ratelimit import RateLimiter
@@ -187,6 +187,8 @@ class DownloadContext:
         Each hop gets what its own origin may receive: ``authorize(hop_url)`` supplies its
         ``Authorization`` (or none), and :meth:`request_kwargs` its custom headers, TLS
         client certificate and proxy settings. ``headers`` (e.g. ``Range``) go to every hop.
+        Raises :class:`InvalidHeader` for a header that cannot be sent, and
+        :class:`InvalidResponse` for a redirect to a malformed URL.
         """
         session = await self.session()
         for _ in range(MAX_REDIRECTS + 1):
@@ -194,14 +196,14 @@ class DownloadContext:
             authorization = authorize(url) if authorize is not None else None
             if authorization:
                 hop_headers["Authorization"] = authorization
-            response = await session.request(
-                method, url, allow_redirects=False, **self.request_kwargs(url, hop_headers)
-            )
+            kwargs = self.request_kwargs(url, hop_headers)
+            check_headers(url, self.base_headers, kwargs["headers"])
+            response = await session.request(method, url, allow_redirects=False, **kwargs)
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
                 return response
             response.release()
-            url = str(response.url.join(yarl.URL(location)))
+            url = redirect_target(response.url, location)
             if method not in ("GET", "HEAD"):
                 method = "GET"
         raise HttpError(url, None, f"more than {MAX_REDIRECTS} redirects")
@@ -241,8 +243,8 @@ class DownloadContext:
         except AddressDenied as exc:
             log.warning("mirror list %s: %s; using configured mirrors", redact_url(url), exc)
             return None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FileUrlError,
-                UnicodeDecodeError, HttpError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, DownloadError,
+                ValueError) as exc:  # FileUrlError, UnicodeDecodeError, a malformed URL
             log.warning("mirror list %s could not be fetched (%s); using configured mirrors",
                         redact_url(url), type(exc).__name__)
             return None

@@ -117,6 +117,27 @@ class TokenError(DownloadError):
     """The token endpoint of a bearer challenge answered something that is not a token."""
 
 
+class InvalidHeader(DownloadError):
+    """A header of the request could not be sent: its name is not an HTTP token, or its
+    value holds a control character (CR, LF, NUL, ...). It comes from the remote's
+    ``headers`` or credentials (e.g. a ``bearer_token`` ending in a newline); the message
+    names the header, never its value."""
+
+
+class InvalidResponse(DownloadError):
+    """The server answered something that breaks HTTP: a malformed status line or header, a
+    number out of range (``Content-Length``, ``Content-Range``), a redirect to a malformed
+    URL. Not retried (mirrors are tried)."""
+
+
+class DownloadCanceled(DownloadError):
+    """The download was cancelled (its task was cancelled, or the process is stopping).
+
+    Never raised to the caller of ``run()``, who sees the cancellation itself
+    (``asyncio.CancelledError``): it is the ``error`` of the ``download_failed`` event that
+    ends a cancelled download."""
+
+
 class CallbackError(DownloadError):
     """Code given to the download (a progress callback, a signal receiver) raised; the
     download counts as failed."""
@@ -160,7 +181,9 @@ def translated(url: str) -> Iterator[None]:
         cls = NotAuthorized if exc.status == 407 else HttpError
         raise cls(url, exc.status, f"from proxy: {exc.message}") from None
     except aiohttp.ClientResponseError as exc:
-        raise _for_status(exc.status)(url, exc.status, exc.message or "") from None
+        # Never raise_for_status() nor aiohttp's redirects here: the parser refused the answer.
+        first_line = str(exc.message or exc).split("\n", 1)[0].rstrip(": ")
+        raise InvalidResponse(url, f"malformed answer: {_short(first_line)}") from None
     except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
         raise TLSError(url, f"TLS error: {_short(exc)}") from None
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
@@ -225,6 +248,13 @@ def http_error(
     return _for_status(status)(url, status, reason, retry_after=retry_after)
 
 
-def _short(exc: BaseException) -> str:
+def unexpected(url: str, exc: BaseException) -> DownloadError:
+    """A DownloadError for an exception the library did not foresee (its ``__cause__``)."""
+    error = DownloadError(url, f"unexpected {type(exc).__name__}: {_short(exc)}")
+    error.__cause__ = exc
+    return error
+
+
+def _short(exc: BaseException | str) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."

@@ -117,13 +117,16 @@ class DownloaderFactory:
     ) -> BaseDownloader:
         """A downloader for ``url`` (absolute, or relative to :attr:`base_url`).
 
-        Raises :class:`UnsupportedURL` for a scheme without a downloader and
+        Raises :class:`UnsupportedURL` for a malformed URL or a scheme without a downloader, and
         :class:`UnsupportedDigest` for an expected digest whose algorithm is not allowed.
         """
         scheme, sep, _ = url.partition(":")
         if not sep or "/" in scheme:  # relative to the remote's base URL
-            url = urljoin(self.base_url, url)
-            scheme = urlsplit(url).scheme
+            try:
+                url = urljoin(self.base_url, url)
+                scheme = urlsplit(url).scheme
+            except ValueError:
+                raise UnsupportedURL(url, "malformed URL") from None
         scheme = scheme.lower()
         cls = self.downloader_classes.get(scheme)
         if cls is None:

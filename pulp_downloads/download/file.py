@@ -27,6 +27,8 @@ class FileDownloader(BaseDownloader):
             return confine_to_roots(file_url_to_path(url), self.context.settings.file_roots)
         except FileUrlError as exc:
             raise UnsupportedURL(url, str(exc)) from None
+        except ValueError as exc:  # urlsplit() of a malformed URL
+            raise UnsupportedURL(url, f"malformed URL: {exc}") from None
 
     def _stat(self, url: str, path: Path) -> os.stat_result:
         try:

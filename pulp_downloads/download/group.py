@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import BaseDownloader
-from .exceptions import DownloadError
+from .exceptions import DownloadError, unexpected
+from .reporting import is_cancellation
 from .result import DownloadResult
 
 
@@ -29,7 +30,12 @@ class GroupDownloader:
 
     At most ``concurrency`` downloads are in progress at a time (the factory's own limit on
     connections applies as well). A group is reported as soon as its last download
-    finished; a failed download fails its group only, never the others::
+    finished; a failed download fails its group only, never the others, whatever it raised
+    (an exception that is not a :class:`DownloadError`, even a ``CancelledError`` or another
+    ``BaseException`` raised by a callback, becomes a DownloadError in ``errors``). Only
+    what stops everything goes through: cancelling the task iterating ``run()`` cancels
+    the downloads in progress and raises there; ``KeyboardInterrupt`` and ``SystemExit``
+    are not caught::
 
         group = GroupDownloader(concurrency=20)
         group.add("unit-1", [factory.build(u) for u in urls])
@@ -74,9 +80,12 @@ class GroupDownloader:
                     report.results.append(await downloader.run())
                 except DownloadError as exc:
                     report.errors.append(exc)
-                except Exception as exc:  # noqa: BLE001 - every group is reported, whatever
-                    report.errors.append(DownloadError(
-                        downloader.url, f"unexpected {type(exc).__name__}: {exc}"))
+                except BaseException as exc:  # noqa: BLE001 - every group is reported, whatever
+                    # This worker was cancelled (run() ends), or the process stops: asyncio
+                    # raises those two out of the event loop at once, nothing is left waiting.
+                    if is_cancellation(exc) or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                    report.errors.append(unexpected(downloader.url, exc))
                 remaining[index] -= 1
                 if remaining[index] == 0:
                     reports.put_nowait(partial.pop(index))

@@ -13,27 +13,32 @@ from .base import BaseDownloader
 from .defaults import BLOCK_SIZE
 from .ledger import ByteLedger
 from .exceptions import IncompleteDownload, http_error, translated
+from .headers import has_control_characters
 from .result import HeadResult
 from .writers import Writer
 
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+#: ASCII digits only, and no more than a byte offset can have (``int()`` of thousands of
+#: digits raises; ``\d`` would match other scripts' digits too).
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)")
+_DELTA_SECONDS = re.compile(r"[0-9]+")
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); ``None`` when
+    it says neither. A huge number of seconds is ``inf`` (the retry policy caps the wait)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)  # no digit limit, unlike int(); too many digits make inf
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when is None:
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 async def response_blocks(response: aiohttp.ClientResponse,
@@ -145,9 +150,12 @@ class HttpDownloader(BaseDownloader):
             return
         etag = response.headers.get("ETag", "")
         if etag and not etag.startswith("W/"):
-            self._resume_validator = etag
+            validator = etag
         else:
-            self._resume_validator = response.headers.get("Last-Modified")
+            validator = response.headers.get("Last-Modified")
+        # Sent back in If-Range: a value that cannot travel in a header is no validator.
+        self._resume_validator = (None if validator and has_control_characters(validator)
+                                  else validator)
 
     async def _head_attempt(self, url: str) -> HeadResult:
         with translated(url):

@@ -81,8 +81,12 @@ def parse_metalink(text: str | bytes) -> Metalink:
             found.hashes[name] = hashes
         for element in file.findall(f"{NAMESPACE}url"):
             url = (element.text or "").strip()
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or "@" in parts.netloc:
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - a malformed port raises here
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("http", "https") or "@" in parts.netloc:
                 log.warning("metalink: %s ignored: not an http(s) URL", name)
                 continue
             if not url.endswith("/" + name):

@@ -22,8 +22,13 @@ def parse_mirrorlist(text: str) -> list[str]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        parts = urlsplit(line)
-        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        try:
+            parts = urlsplit(line)
+            parts.port  # noqa: B018 - a malformed port raises here
+        except ValueError:
+            parts = None
+        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+                or "@" in parts.netloc):
             log.warning("mirror list line %d ignored: not an http(s) base URL", number)
             continue
         mirrors.append(line if line.endswith("/") else line + "/")

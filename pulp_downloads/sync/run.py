@@ -262,23 +262,33 @@ class SyncRun:
 
     async def _download_each(self, factory: DownloaderFactory, pending,
                              session: StoreSession) -> None:
+        """Download entries from ``pending`` one after the other. Whatever one of them
+        raises (a cancellation excepted) fails that file only: it is listed in the failures
+        and the others go on."""
         for entry in pending:
-            downloader = factory.build(
-                quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
-                expected_size=entry.size, attachment=entry, progress=self._count_bytes,
-                save_artifact=session,
-                **session.download_options(entry.size, self._working, key=entry.sha256),
-            )
             try:
+                downloader = factory.build(
+                    quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
+                    expected_size=entry.size, attachment=entry, progress=self._count_bytes,
+                    save_artifact=session,
+                    **session.download_options(entry.size, self._working, key=entry.sha256),
+                )
                 await downloader.run()
             except DownloadError as exc:
-                paths = self._plan.paths_by_sha256[entry.sha256]
-                for path in paths:
-                    self.failures[path] = str(exc)
-                    self.failed_urls[path] = exc.url or ""
-                self.state.files_failed += len(paths)
+                self._file_failed(entry, str(exc), exc.url or "")
                 log.warning("sync of %s: %s failed: %s", self.remote.name, entry.relative_path,
                             exc)
+            except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is
+                self._file_failed(entry, f"unexpected error: {type(exc).__name__}: {exc}", "")
+                log.exception("sync of %s: %s failed unexpectedly", self.remote.name,
+                              entry.relative_path)
+
+    def _file_failed(self, entry: ManifestEntry, error: str, url: str) -> None:
+        paths = self._plan.paths_by_sha256[entry.sha256]
+        for path in paths:
+            self.failures[path] = error
+            self.failed_urls[path] = url
+        self.state.files_failed += len(paths)
 
     def _count_bytes(self, count: int) -> None:
         self.state.bytes_done += count
