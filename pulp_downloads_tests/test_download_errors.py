@@ -23,11 +23,11 @@ from pulp_downloads.download import (
     DownloaderFactory,
     GroupDownloader,
     HttpError,
+    IncompleteDownload,
     InvalidHeader,
     InvalidResponse,
     RemoteConfig,
     RetryPolicy,
-    SizeValidationError,
     TokenError,
 )
 from pulp_downloads.download.auth import MAX_TOKEN_ANSWER
@@ -254,7 +254,7 @@ async def test_an_overflowing_content_range_on_resume_is_a_download_error(upstre
 
     upstream.faults["f"] += [truncate_fault(1000), huge_range]
     factory = make_factory(upstream.url, max_retries=1)
-    with pytest.raises(SizeValidationError):  # the fragment is no file: not resumed, refused
+    with pytest.raises(IncompleteDownload):  # the fragment is no file: never resumed or kept
         await factory.build("f", expected_size=len(DATA),
                             expected_digests={"sha256": sha256(DATA)}).run()
     assert upstream.requests[1][2]["Range"] == "bytes=1000-"  # it was a resume

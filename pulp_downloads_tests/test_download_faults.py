@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+from aiohttp import web
 
 from pulp_downloads.download import (
     DownloadTimeout,
@@ -235,3 +236,40 @@ async def test_connections_are_reused(upstream, make_factory):
         await factory.build(f"k{i}").run()
     session = await factory.context.session()
     assert len(session.connector._conns) == 1
+
+
+def wrong_part_fault(shift: int):
+    """Answer a resume with a 206 whose part starts ``shift`` bytes past the offset asked."""
+    async def fault(request, upstream):
+        data = upstream.files[request.match_info["path"]]
+        start = int(request.headers["Range"].split("=")[1].rstrip("-")) + shift
+        return web.Response(status=206, body=data[start:], headers={
+            "Accept-Ranges": "bytes", "ETag": f'"{sha256(data)[:16]}"',
+            "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+    return fault
+
+
+async def test_a_resume_answered_from_another_offset_starts_again_from_byte_0(
+        upstream, make_factory):
+    url = upstream.add("f", DATA)
+    upstream.faults["f"] += [truncate_fault(keep=1024 * 1024), wrong_part_fault(shift=4096)]
+    # No expected digests: only the download's own care keeps the part out of the file.
+    result = await make_factory(upstream.url, max_retries=2).build(url).run()
+    assert result.path.read_bytes() == DATA
+    assert result.size == len(DATA) and result.digests["sha256"] == sha256(DATA)
+    ranges = [r[2].get("Range") for r in upstream.requests if r[1] == "f"]
+    assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[2] is None
+
+
+async def test_a_part_answered_to_a_whole_request_is_never_taken_for_the_file(
+        upstream, make_factory):
+    url = upstream.add("f", DATA)
+
+    async def part(request, upstream):
+        return web.Response(status=206, body=DATA[:1000], headers={
+            "Content-Range": f"bytes 0-999/{len(DATA)}"})
+    upstream.faults["f"].append(part)
+    with pytest.raises(IncompleteDownload):
+        await make_factory(upstream.url, max_retries=0).build(url).run()
+    result = await make_factory(upstream.url, max_retries=1).build(url).run()
+    assert result.path.read_bytes() == DATA

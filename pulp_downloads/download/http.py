@@ -113,7 +113,13 @@ class HttpDownloader(BaseDownloader):
             try:
                 if offset and not self._resumes_at(response, offset):
                     await self._restart(writer, ledger)
+                    if response.status == 206:  # a part, but not the one asked for
+                        raise IncompleteDownload(url, "the server answered a resume with "
+                                                      "bytes from another offset")
                     offset = 0
+                elif response.status == 206 and not offset:
+                    raise IncompleteDownload(url, "the server answered with a part of the "
+                                                  "file (206) when the whole was asked for")
                 self._remember_resume_validator(response)
                 journal = getattr(writer, "journal", None)
                 if journal is not None and response.status == 200:
