@@ -53,6 +53,14 @@ def test_proxy_url_with_embedded_credentials_is_refused():
     assert "hunter2" not in str(errors)
 
 
+@pytest.mark.parametrize("token", ["s3cret-token\n", "s3cret\r\nX-Evil: 1", "s3cret\x00"])
+def test_a_bearer_token_with_control_characters_is_refused_without_echoing_it(token):
+    errors = errors_of(make(bearer_token=token))
+    assert list(errors) == ["bearer_token"]
+    assert "control characters" in errors["bearer_token"][0]
+    assert "s3cret" not in str(errors)
+
+
 def test_proxy_url_scheme_must_be_http_or_https():
     assert "proxy_url" in errors_of(make(proxy_url="socks5://127.0.0.1:1080"))
 

@@ -7,6 +7,7 @@ from django.db import models
 
 from pulp_downloads import urlrules
 from pulp_downloads.conf import MAX_RETRIES_LIMIT, MIN_BANDWIDTH, app_settings
+from pulp_downloads.download.headers import has_control_characters
 
 from . import validators as v
 from .fields import EncryptedTextField, UnreadableSecret
@@ -277,6 +278,10 @@ class Remote(models.Model):
             add(missing, "Proxy username and proxy password must be given together.")
         if (self.proxy_username or self.proxy_password) and not self.proxy_url:
             add("proxy_url", "Proxy credentials need a proxy URL.")
+        token = self.bearer_token
+        if token and not isinstance(token, UnreadableSecret) and has_control_characters(token):
+            add("bearer_token", "A bearer token may not contain control characters (a line "
+                                "break pasted with it?): it is sent as a header.")
 
         # TLS material must parse, and a client key must match its certificate.
         if self.ca_cert:
