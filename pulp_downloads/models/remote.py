@@ -7,7 +7,6 @@ from django.db import models
 
 from pulp_downloads import urlrules
 from pulp_downloads.conf import MAX_RETRIES_LIMIT, MIN_BANDWIDTH, app_settings
-from pulp_downloads.download.headers import has_control_characters
 
 from . import validators as v
 from .fields import EncryptedTextField, UnreadableSecret
@@ -279,7 +278,7 @@ class Remote(models.Model):
         if (self.proxy_username or self.proxy_password) and not self.proxy_url:
             add("proxy_url", "Proxy credentials need a proxy URL.")
         token = self.bearer_token
-        if token and not isinstance(token, UnreadableSecret) and has_control_characters(token):
+        if token and not isinstance(token, UnreadableSecret) and v.has_control_characters(token):
             add("bearer_token", "A bearer token may not contain control characters (a line "
                                 "break pasted with it?): it is sent as a header.")
 

@@ -67,6 +67,11 @@ def key_matches_certificate(key, certificate: x509.Certificate) -> bool:
     )
 
 
+def has_control_characters(value: str) -> bool:
+    """Whether ``value`` holds a control character other than tab (CR, LF, NUL, DEL, ...)."""
+    return any((ord(c) < 32 and c != "\t") or c == "\x7f" for c in value)
+
+
 def validate_remote_name(value: str) -> None:
     """A remote's name is a path segment of its content URLs (``/content/NAME/...``)."""
     if "/" in value or value in (".", "..") or any(ord(c) < 32 or c == "\x7f" for c in value):
