@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -16,9 +17,14 @@ def base_of(url: str) -> str:
 
 
 def parse_mirrorlist(text: str) -> list[str]:
-    """Base URLs from a mirror list: one per line, blank lines and ``#`` comments ignored."""
-    mirrors = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    """Base URLs from a mirror list: one per line, blank lines and ``#`` comments ignored.
+
+    Lines that are not http(s) base URLs are skipped (one warning counts them). Lines are
+    taken one at a time, so memory grows with the URLs kept, not with the lines read.
+    """
+    mirrors: list[str] = []
+    ignored, first_ignored = 0, 0
+    for number, raw in enumerate(_lines(text), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -29,10 +35,25 @@ def parse_mirrorlist(text: str) -> list[str]:
             parts = None
         if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
                 or "@" in parts.netloc):
-            log.warning("mirror list line %d ignored: not an http(s) base URL", number)
+            ignored += 1
+            first_ignored = first_ignored or number
             continue
         mirrors.append(line if line.endswith("/") else line + "/")
+    if ignored:
+        log.warning("mirror list: %d line(s) ignored (the first: line %d): not an http(s) "
+                    "base URL", ignored, first_ignored)
     return mirrors
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` (split at ``\\n``), one at a time."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        yield text[start:end]
+        start = end + 1
 
 
 #: Most mirrors a remote has, from its configuration and its mirror list together: a list
