@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from .exceptions import redact_url
+
 log = logging.getLogger(__name__)
 
 
@@ -95,12 +97,19 @@ class MirrorSet:
     def add(self, mirrors: list[str]) -> None:
         """Add mirror base URLs in their order (duplicates and the primary itself are
         ignored), up to ``max_mirrors`` (:data:`MAX_MIRRORS`) mirrors in all; the rest are
-        left out with a warning naming the cap. Linear in ``len(mirrors)``."""
-        left_out = 0
+        left out with a warning naming the cap. A ``file://`` mirror of an http(s) primary,
+        or an http(s) mirror of a ``file://`` one, is left out with a warning: one
+        downloader serves every candidate of a URL, so it could never be used. Linear in
+        ``len(mirrors)``."""
+        left_out = other_kind = 0
+        local = self.primary.startswith("file:")
         with self._lock:
             for mirror in mirrors:
                 mirror = mirror if mirror.endswith("/") else mirror + "/"
                 if mirror in self._known:
+                    continue
+                if mirror.startswith("file:") != local:
+                    other_kind += 1
                     continue
                 if len(self._mirrors) >= self.max_mirrors:
                     left_out += 1
@@ -110,6 +119,9 @@ class MirrorSet:
         if left_out:
             log.warning("%d mirror(s) left out: a remote uses at most %d mirrors "
                         "(MAX_MIRRORS)", left_out, self.max_mirrors)
+        if other_kind:
+            log.warning("%d mirror(s) left out: a file:// mirror cannot serve an http(s) URL, "
+                        "nor the reverse", other_kind)
 
     @property
     def bases(self) -> list[str]:
@@ -164,16 +176,17 @@ class MirrorSet:
                 return base
         return None
 
-    def mark_unhealthy(self, candidate: str) -> None:
+    def mark_unhealthy(self, candidate: str, why: str = "") -> None:
         """Skip the base that served ``candidate`` for the cool-down period (its measured
-        speed is halved too, so it comes back behind the others)."""
+        speed is halved too, so it comes back behind the others); ``why`` goes to the log."""
         base = self.base_for(candidate)
         if base is not None:
             with self._lock:
                 self._unhealthy_until[base] = time.monotonic() + self.cooldown
                 if base in self._speed:
                     self._speed[base] /= 2
-            log.warning("mirror %s marked unhealthy for %.0fs", base, self.cooldown)
+            log.warning("mirror %s marked unhealthy for %.0fs%s", redact_url(base),
+                        self.cooldown, f": {why}" if why else "")
 
     def mark_healthy(self, candidate: str) -> None:
         base = self.base_for(candidate)
