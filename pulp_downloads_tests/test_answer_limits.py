@@ -13,9 +13,8 @@ import os
 import pytest
 from aiohttp import web
 
-from pulp_downloads.download import HttpError, MemoryWriter, NotAuthorized
+from pulp_downloads.download import AnswerTooLarge, HttpError, MemoryWriter, NotAuthorized
 from pulp_downloads.download.answers import MAX_MIRRORLIST_SIZE
-from pulp_downloads.download.exceptions import AnswerTooLarge
 from pulp_downloads.download.metalink import (
     MAX_BASES,
     MAX_DEPTH,
