@@ -45,6 +45,25 @@ def validate_url(value: str, *, schemes: Iterable[str], roots: Iterable[Path] = 
         raise ValidationError("Enter a URL with a host name.", code="invalid")
 
 
+def mixed_schemes(url: str, mirrors: list, mirrorlist_url: str) -> list[tuple[str, str]]:
+    """``(field, message)`` for each mirror that can never serve ``url``: one downloader
+    serves a URL and all its mirrors, so a ``file://`` remote takes ``file://`` mirrors only
+    and an http(s) remote http(s) mirrors only (http and https mix freely). A mirror list
+    names http(s) mirrors, so a ``file://`` remote cannot use one."""
+    local = url.startswith("file:")
+    problems = [
+        ("mirrors", f"Mirror {index + 1} is {'an http(s)' if local else 'a file://'} URL, "
+                    f"but url is {'a file://' if local else 'an http(s)'} URL: a remote's "
+                    "mirrors must be of the same kind as its url (file://, or http(s)).")
+        for index, mirror in enumerate(mirrors)
+        if isinstance(mirror, str) and mirror.startswith("file:") != local
+    ]
+    if local and mirrorlist_url:
+        problems.append(("mirrorlist_url", "A mirror list names http(s) mirrors, which cannot "
+                                           "serve a file:// url."))
+    return problems
+
+
 def origins_of(urls: Iterable[str]) -> frozenset[str]:
     """The origins (scheme, host, port) the URLs point at."""
     return frozenset(origin_of(url) for url in urls)

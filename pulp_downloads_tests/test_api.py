@@ -85,6 +85,14 @@ def test_invalid_remote_is_400_with_the_field_named(api, fields, bad_field):
     assert not Remote.objects.exists()
 
 
+def test_a_file_mirror_of_an_http_remote_is_400_naming_mirrors(api, file_roots):
+    response = api.post("/api/remotes/", remote_body(mirrors=[file_roots.as_uri() + "/"]),
+                        format="json")
+    assert response.status_code == 400
+    assert "mirrors must be of the same kind as its url" in str(response.json()["mirrors"])
+    assert not Remote.objects.exists()
+
+
 def test_max_retries_above_the_maximum_is_400_naming_max_retries(api):
     response = api.post("/api/remotes/", remote_body(max_retries=101), format="json")
     assert response.status_code == 400

@@ -262,9 +262,14 @@ async def test_an_overflowing_content_range_on_resume_is_a_download_error(upstre
 
 @pytest.mark.parametrize("answer,problem", [
     (json.dumps({"token": "t", "expires_in": 10 ** 400}), "not a positive number"),
-    ("[" * 100_000 + "]" * 100_000, "did not return JSON"),  # RecursionError to parse
-    ('{"token": "t", "x": ' + "[" * 50_000 + "]" * 50_000 + "}", "did not return JSON"),
+    ("[" * 30_000 + "]" * 30_000, "did not return JSON"),  # RecursionError to parse
+    ('{"token": "t", "x": ' + "[" * 30_000 + "]" * 30_000 + "}", "did not return JSON"),
+    ('{"token": "t", "expires_in": ' + "9" * 5000 + "}", "did not return JSON"),  # int()
+    (json.dumps({"token": "t", "expires_in": "1e999"}), "not a positive number"),
+    (json.dumps({"token": "t", "expires_in": float("nan")}), "not a positive number"),
+    ('{"token": "t", "expires_in": 1' + "0" * 400 + "}", "not a positive number"),
     (json.dumps({"token": "t" * (MAX_TOKEN_ANSWER + 1)}), f"more than {MAX_TOKEN_ANSWER}"),
+    (json.dumps({"token": "t" * 100_000}), r"more than 65536 bytes \(64 KiB\)"),
 ])
 async def test_odd_token_answers_are_token_errors(upstream, aiohttp_server, make_factory,
                                                   answer, problem):

@@ -145,3 +145,14 @@ def test_adding_200000_mirrors_keeps_the_first_of_each_in_order():
     mirror_set = MirrorSet(mirrors[7] + "PULP_MANIFEST", [], 60, max_mirrors=1_000_000)
     mirror_set.add(given)
     assert mirror_set.bases == [mirrors[7], *mirrors[:7], *mirrors[8:]]
+
+
+def test_mirrors_of_the_other_kind_are_left_out_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="pulp_downloads.download.mirrors"):
+        remote = MirrorSet("https://p.test/r/PULP_MANIFEST",
+                           ["file:///srv/r/", "http://m.test/r/"], 60)
+        local = MirrorSet("file:///srv/r/PULP_MANIFEST", ["https://m.test/r/", "file:///x/"], 60)
+    assert remote.bases == ["https://p.test/r/", "http://m.test/r/"]
+    assert local.bases == ["file:///srv/r/", "file:///x/"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "1 mirror(s) left out: a file:// mirror cannot serve an http(s) URL, nor the reverse"] * 2

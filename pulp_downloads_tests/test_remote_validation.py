@@ -71,6 +71,30 @@ def test_mirror_urls_are_validated_each():
     assert "Mirror 2" in errors["mirrors"][0]
 
 
+def test_a_file_mirror_of_an_http_remote_is_refused_naming_mirrors(file_roots):
+    errors = errors_of(make(mirrors=["https://ok.test/repo/", (file_roots / "m").as_uri()]))
+    assert list(errors) == ["mirrors"]
+    assert errors["mirrors"] == [
+        "Mirror 2 is a file:// URL, but url is an http(s) URL: a remote's mirrors must be of "
+        "the same kind as its url (file://, or http(s))."]
+
+
+def test_an_http_mirror_or_mirror_list_of_a_file_remote_is_refused(file_roots):
+    errors = errors_of(make(url=(file_roots / "PULP_MANIFEST").as_uri(),
+                            mirrors=[(file_roots / "m").as_uri() + "/", "http://m.test/r/"],
+                            mirrorlist_url="https://list.test/mirrors"))
+    assert errors["mirrors"] == [
+        "Mirror 2 is an http(s) URL, but url is a file:// URL: a remote's mirrors must be of "
+        "the same kind as its url (file://, or http(s))."]
+    assert errors["mirrorlist_url"] == [
+        "A mirror list names http(s) mirrors, which cannot serve a file:// url."]
+
+
+def test_http_and_https_mirrors_mix_and_a_file_mirror_list_serves_an_http_remote(file_roots):
+    make(mirrors=["http://a.test/r/", "https://b.test/r/"],
+         mirrorlist_url=(file_roots / "mirrors.txt").as_uri()).full_clean()
+
+
 def test_mirrors_must_be_a_list():
     assert "mirrors" in errors_of(make(mirrors={"a": 1}))
 

@@ -45,6 +45,8 @@ class Upstream:
         self.server = None
         self.in_flight = 0
         self.max_in_flight = 0
+        #: Bytes written per path by :func:`endless_fault`.
+        self.sent: collections.Counter = collections.Counter()
 
     @property
     def url(self) -> str:
@@ -143,6 +145,27 @@ class Upstream:
 def status_fault(status: int, headers: dict | None = None):
     async def fault(request, upstream):
         return web.Response(status=status, headers=headers or {}, text=f"status {status}")
+    return fault
+
+
+def endless_fault(chunk: bytes, *, bound: int, status: int = 200, first: bytes = b"",
+                  headers: dict | None = None):
+    """Answer ``status`` with ``first`` then ``chunk`` again and again (chunked: no length
+    announced) until ``bound`` bytes were written or the client went away;
+    ``upstream.sent[path]`` counts the bytes written (into the socket's buffers included)."""
+    async def fault(request, upstream):
+        path = request.match_info["path"]
+        response = web.StreamResponse(status=status, headers=headers)
+        await response.prepare(request)
+        try:
+            await response.write(first)
+            upstream.sent[path] += len(first)
+            while upstream.sent[path] < bound:
+                await response.write(chunk)
+                upstream.sent[path] += len(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away
+        return response
     return fault
 
 

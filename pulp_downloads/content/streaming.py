@@ -363,15 +363,23 @@ def _link_units(unit: ContentUnit, artifact) -> None:
 
 def failure_answer(error: Exception, relative_path: str) -> tuple[int, str]:
     """The status and text a client gets when the upstream download of ``relative_path``
-    failed before its first byte."""
-    from ..download import NotFound
+    failed before its first byte. An upstream (or mirror) refused by the outbound address
+    policy is said to be, without the address it resolved to (the server log has it)."""
+    from ..download import AddressNotAllowed, NotFound
 
     if isinstance(error, NotFound):
         return 404, f"Not found upstream: {relative_path}\n"
     if isinstance(error, SecretUnreadable):
         return 502, (f"Upstream failure for {relative_path}: the remote is misconfigured "
                      "(see the server log)\n")
-    return 502, f"Upstream failure for {relative_path}: {getattr(error, 'message', error)}\n"
+    if isinstance(error, AddressNotAllowed):
+        return 502, (f"Upstream failure for {relative_path}: the upstream was refused by the "
+                     "outbound address policy (see the server log)\n")
+    skipped = len(getattr(error, "skipped", ()))
+    refused = (f"; {skipped} other upstream URL(s) refused by the outbound address policy"
+               if skipped else "")
+    return 502, (f"Upstream failure for {relative_path}: "
+                 f"{getattr(error, 'message', error)}{refused}\n")
 
 
 def _record_failure(unit: ContentUnit, error: str) -> None:

@@ -9,6 +9,7 @@ from .base import BaseDownloader
 from .config import LibrarySettings, RemoteConfig, RetryPolicy, Secret, Timeouts
 from .exceptions import (
     AddressNotAllowed,
+    AnswerTooLarge,
     CallbackError,
     DigestValidationError,
     DownloadCanceled,
@@ -37,7 +38,7 @@ from .result import DownloadResult, HeadResult
 from .writers import CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
 
 __all__ = [
-    "AddressNotAllowed", "AddressPolicy", "CallbackError", "TokenError", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadCanceled", "DownloadError",
+    "AddressNotAllowed", "AddressPolicy", "AnswerTooLarge", "CallbackError", "TokenError", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadCanceled", "DownloadError",
     "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory", "FactoryDefaults", "install_defaults",
     "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
     "HttpError", "IncompleteDownload", "InvalidHeader", "InvalidResponse", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",

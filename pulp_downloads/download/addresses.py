@@ -14,12 +14,16 @@ from typing import Any
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-#: Denied unless allowed: loopback, link-local (cloud metadata services live there), "this
-#: network", multicast, the unspecified address, and their IPv6 counterparts. Private ranges
-#: (10/8, 172.16/12, 192.168/16, fc00::/7) are not in it: on-premises mirrors live there.
+#: Denied unless allowed: loopback (the host's own services), link-local (cloud metadata
+#: services live at 169.254.169.254), the shared address space of RFC 6598 (carrier-grade
+#: NAT, where some clouds put their metadata service, e.g. 100.100.100.200), "this network",
+#: multicast and broadcast, and the IPv6 counterparts: loopback, the unspecified address,
+#: link-local, multicast and fd00:ec2::254 (a cloud metadata service's IPv6 address). Private
+#: ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are not in it: on-premises mirrors live
+#: there.
 DEFAULT_DENIED_NETWORKS: tuple[str, ...] = (
-    "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32",
-    "::1/128", "::/128", "fe80::/10", "ff00::/8",
+    "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10", "0.0.0.0/8", "224.0.0.0/4",
+    "255.255.255.255/32", "::1/128", "::/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128",
 )
 
 #: How the settings are named where operators set them, for error messages.

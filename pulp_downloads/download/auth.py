@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from .answers import read_bounded
 from .config import Secret
-from .exceptions import NotAuthorized, TokenError, http_error, translated
+from .exceptions import NotAuthorized, TokenError, http_error, size_text, translated
 from .headers import has_control_characters
 from .origins import TrustedOrigins, origin_of
 
-#: Largest answer of a token endpoint read (bytes): tokens are a few kilobytes at most.
-MAX_TOKEN_ANSWER = 256 * 1024
+#: Largest answer of a token endpoint read (bytes): tokens are a few kilobytes at most, and
+#: one is sent back as a header (servers refuse headers past 8 to 64 KiB).
+MAX_TOKEN_ANSWER = 64 * 1024
 
 
 class _Requester(Protocol):
@@ -169,7 +171,9 @@ class RemoteAuth:
                     raise NotAuthorized(challenge.realm, response.status, "token request refused")
                 if response.status >= 400:
                     raise http_error(challenge.realm, response.status, "token request failed")
-                raw = await _read_bounded(response, challenge.realm)
+                raw = await read_bounded(response, MAX_TOKEN_ANSWER, lambda: TokenError(
+                    challenge.realm, f"token endpoint answered more than {MAX_TOKEN_ANSWER} "
+                                     f"bytes ({size_text(MAX_TOKEN_ANSWER)})"))
         try:
             body = json.loads(raw)
         except (ValueError, RecursionError):  # not JSON, or nested too deep to read
@@ -194,20 +198,3 @@ class RemoteAuth:
             raise TokenError(challenge.realm, "token endpoint returned an expires_in that is "
                                               "not a positive number of seconds (or too large)")
         return token, lifetime
-
-
-async def _read_bounded(response: Any, realm: str) -> bytes:
-    """The body of a token endpoint's answer; :class:`TokenError` past
-    :data:`MAX_TOKEN_ANSWER` bytes (nothing more is read)."""
-    too_large = TokenError(realm, f"token endpoint answered more than {MAX_TOKEN_ANSWER} bytes")
-    if (response.content_length or 0) > MAX_TOKEN_ANSWER:
-        raise too_large
-    parts, size = [], 0
-    while True:
-        part = await response.content.read(MAX_TOKEN_ANSWER + 1 - size)
-        if not part:
-            return b"".join(parts)
-        parts.append(part)
-        size += len(part)
-        if size > MAX_TOKEN_ANSWER:
-            raise too_large

@@ -286,32 +286,46 @@ class BaseDownloader:
         attempt: Callable[[str], Awaitable[Any]],
         before_next_candidate: Callable[[], Awaitable[None]] | None = None,
     ) -> Any:
-        """Run ``attempt`` on each candidate URL with retries; return the first success."""
+        """Run ``attempt`` on each candidate URL with retries; return the first success.
+
+        A candidate refused by the outbound address policy is not retried: when there are
+        other candidates its base is marked unhealthy and the next one is tried, and the
+        error that ends the download (if all fail) says why it was skipped. A download
+        whose every candidate was refused raises the first :class:`AddressNotAllowed`.
+        """
         context = self.context
         policy = context.retry_policy
         candidates = await context.candidates(self.url)
         last_error: DownloadError | None = None
+        refused: list[AddressNotAllowed] = []
         for index, candidate in enumerate(candidates):
             if index and before_next_candidate is not None:
                 await before_next_candidate()
+            error: DownloadError | None = None
             for retry in range(context.config.max_retries + 1):
                 if retry:
-                    retry_after = getattr(last_error, "retry_after", None)
+                    retry_after = getattr(error, "retry_after", None)
                     delay = policy.backoff(retry, retry_after)
-                    log.info("retrying %s in %.2fs (%s)", candidate, delay, last_error)
+                    log.info("retrying %s in %.2fs (%s)", candidate, delay, error)
                     retried = getattr(context.events, "retried", None)
                     if retried is not None:
-                        retried(self, last_error)
+                        retried(self, error)
                     await asyncio.sleep(delay)  # no concurrency slot is held here
                 try:
                     async with context.loop_state().slots:
                         await context.limiter.wait()
                         self.attempts += 1
                         outcome = await attempt(candidate)
+                except AddressNotAllowed as exc:
+                    if len(candidates) == 1:
+                        raise
+                    refused.append(exc)
+                    context.mirrors.mark_unhealthy(candidate, why=exc.message)
+                    break
                 except _FATAL:
                     raise
                 except DownloadError as exc:
-                    last_error = exc
+                    error = last_error = exc
                     if exc.retryable:
                         continue
                     break
@@ -319,11 +333,15 @@ class BaseDownloader:
                     log.info("%s served by mirror %s", self.url, candidate)
                 context.mirrors.mark_healthy(candidate)
                 return outcome
-            if len(candidates) > 1 and isinstance(last_error, _SERVER_FAULTS) and (
-                last_error.retryable or isinstance(last_error, TLSError)
+            if len(candidates) > 1 and isinstance(error, _SERVER_FAULTS) and (
+                error.retryable or isinstance(error, TLSError)
             ):
                 context.mirrors.mark_unhealthy(candidate)
-        assert last_error is not None
+        skipped = [f"{exc.url}: {exc.message}" for exc in refused]
+        if last_error is None:  # every candidate was refused by the policy
+            refused[0].add_skipped(skipped[1:])
+            raise refused[0]
+        last_error.add_skipped(skipped)
         raise last_error
 
     async def _consume(

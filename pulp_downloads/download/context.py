@@ -20,10 +20,11 @@ from typing import Any
 import aiohttp
 
 from .addresses import AddressDenied
+from .answers import MAX_MIRRORLIST_SIZE, read_bounded, read_file_bounded
 from .auth import RemoteAuth
 from .bandwidth import BandwidthCap, BandwidthCaps, process_cap
 from .defaults import BLOCK_SIZE
-from .exceptions import DownloadError, HttpError, redact_url
+from .exceptions import AnswerTooLarge, DownloadError, HttpError, redact_url
 from .headers import check_headers, redirect_target
 from .origins import TrustedOrigins
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
@@ -224,14 +225,21 @@ class DownloadContext:
         return self.mirrors.candidates(url)
 
     async def _fetch_mirrorlist(self) -> list[str] | None:
-        """The mirror list's base URLs, or ``None`` when it could not be fetched."""
+        """The mirror list's base URLs, or ``None`` (with a warning saying why) when it could
+        not be fetched or used. At most :data:`~.answers.MAX_MIRRORLIST_SIZE` bytes are read;
+        the document is parsed in a worker thread."""
         url = self.config.mirrorlist_url
+        limit = MAX_MIRRORLIST_SIZE
+
+        def too_large() -> AnswerTooLarge:
+            return AnswerTooLarge(url, limit, "the mirror list")
+
+        loop = asyncio.get_running_loop()
         try:
-            content_type = ""
+            content_type, charset = "", None
             if url.startswith("file:"):
                 path = confine_to_roots(file_url_to_path(url), self.settings.file_roots)
-                loop = asyncio.get_running_loop()
-                text = await loop.run_in_executor(None, path.read_text, "utf-8")
+                raw = await loop.run_in_executor(None, read_file_bounded, path, limit, too_large)
             else:
                 async with await self.request("GET", url, {}, self.auth.authorization) as response:
                     if response.status >= 400:
@@ -239,18 +247,22 @@ class DownloadContext:
                                     redact_url(url), response.status)
                         return None
                     content_type = response.headers.get("Content-Type", "")
-                    text = await response.text(errors="replace")
+                    charset = response.charset
+                    raw = await read_bounded(response, limit, too_large)
         except AddressDenied as exc:
             log.warning("mirror list %s: %s; using configured mirrors", redact_url(url), exc)
             return None
+        except AnswerTooLarge as exc:
+            log.warning("mirror list refused: %s; using configured mirrors", exc)
+            return None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, DownloadError,
-                ValueError) as exc:  # FileUrlError, UnicodeDecodeError, a malformed URL
+                ValueError) as exc:  # FileUrlError, a malformed URL
             log.warning("mirror list %s could not be fetched (%s); using configured mirrors",
                         redact_url(url), type(exc).__name__)
             return None
         if is_metalink(url, content_type):
             try:
-                metalink = parse_metalink(text.encode("utf-8"))
+                metalink = await loop.run_in_executor(self.executor, parse_metalink, raw)
             except MetalinkError as exc:
                 log.warning("mirror list %s: %s; using configured mirrors", redact_url(url), exc)
                 return None
@@ -259,7 +271,8 @@ class DownloadContext:
             log.info("metalink %s: %d mirror(s), hashes of %d file(s)", redact_url(url),
                      len(mirrors), len(metalink.hashes))
             return mirrors
-        mirrors = parse_mirrorlist(text)
+        mirrors = await loop.run_in_executor(self.executor, parse_mirrorlist,
+                                             _decoded(raw, charset))
         log.info("mirror list %s: %d mirror(s)", url, len(mirrors))
         return mirrors
 
@@ -299,3 +312,11 @@ class DownloadContext:
                     for loop, known in list(self._states.items()):
                         if known is state:
                             del self._states[loop]
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
+    """``raw`` as text in ``charset`` (UTF-8 when unknown); undecodable bytes replaced."""
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")

@@ -43,7 +43,17 @@ class DownloadError(Exception):
         self.url = redact_url(url)
         self.status = status
         self.message = message
+        #: Why other candidates (mirrors) were skipped before this error ended the download:
+        #: e.g. ``"http://m.test/repo/: connecting to ... is not allowed by the outbound
+        #: address policy"``. Part of ``str(error)``, not of ``message``.
+        self.skipped: tuple[str, ...] = ()
         super().__init__(f"{message} ({self.url})")
+
+    def add_skipped(self, reasons: list[str]) -> None:
+        """Record why other candidates were skipped; ``str(error)`` ends with them."""
+        if reasons:
+            self.skipped = (*self.skipped, *reasons)
+            self.args = (f"{self.args[0]}; skipped {'; '.join(reasons)}",)
 
 
 class UnsupportedURL(DownloadError):
@@ -115,6 +125,25 @@ class IncompleteDownload(DownloadError):
 
 class TokenError(DownloadError):
     """The token endpoint of a bearer challenge answered something that is not a token."""
+
+
+class AnswerTooLarge(DownloadError):
+    """An answer kept in memory is larger than its limit: a mirror list or Metalink
+    document, or a body given to a :class:`~.writers.MemoryWriter` (a sync's manifest).
+    Nothing past the limit is read. Not retried (mirrors are tried)."""
+
+    def __init__(self, url: str, limit: int, what: str = "the answer") -> None:
+        self.limit = limit
+        super().__init__(url, f"{what} is larger than {size_text(limit)} ({limit} bytes), "
+                              "the most read into memory")
+
+
+def size_text(size: int) -> str:
+    """``size`` bytes in words: ``"16 MiB"``, ``"64 KiB"``, ``"1000 bytes"``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
 
 
 class InvalidHeader(DownloadError):

@@ -2,13 +2,14 @@
 locations, and the hashes of the files they describe."""
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import iterparse
 
 log = logging.getLogger(__name__)
 
@@ -48,59 +49,109 @@ def is_metalink(url: str, content_type: str) -> bool:
             or urlsplit(url).path.endswith(SUFFIX))
 
 
+#: Deepest element nesting read: a Metalink needs 3 (metalink, file, url); more is refused.
+MAX_DEPTH = 32
+#: Most elements read (a file with its hashes and a dozen mirrors takes about 20); a
+#: document with more is refused, which bounds the time spent parsing it.
+MAX_ELEMENTS = 500_000
+#: Most distinct mirror bases kept from one document (a remote uses at most
+#: :data:`~.mirrors.MAX_MIRRORS` of them); URLs of further bases are ignored with a warning.
+MAX_BASES = 10_000
+
+
 def parse_metalink(text: str | bytes) -> Metalink:
     """The mirrors and hashes of a Metalink 4 document.
 
     Each ``<file name="path">`` gives hashes for ``path``; each of its ``<url>`` that ends
     with ``path`` gives the mirror base in front of it. A base's priority is the best
     (lowest) it has on any file. URLs that are not http(s), or do not end with their file's
-    name, are skipped with a warning. Raises :class:`MetalinkError` on a malformed document.
+    name, are skipped with a warning. Raises :class:`MetalinkError` on a malformed document,
+    one nested deeper than :data:`MAX_DEPTH` or one of more than :data:`MAX_ELEMENTS`
+    elements.
+
+    The document is parsed as a stream and each element is dropped once read, so memory
+    grows with the mirrors and hashes kept (at most :data:`MAX_BASES` bases), not with the
+    document's elements.
     """
+    source = io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text)
+    bases: dict[str, MetalinkMirror] = {}
+    found = Metalink()
+    stack: list[Element] = []
+    name = ""  # of the <file> being read ("" when unusable)
+    hashes: dict[str, str] = {}
+    skipped = {"url": 0, "name": 0, "bases": 0}
+    elements = 0
     try:
-        root = fromstring(text)  # entity bombs and external references are refused
+        for event, element in iterparse(source, events=("start", "end")):
+            if event == "start":
+                elements += 1
+                if elements > MAX_ELEMENTS:
+                    raise MetalinkError(f"more than {MAX_ELEMENTS} elements")
+                if not stack and element.tag != f"{NAMESPACE}metalink":
+                    raise MetalinkError("not a Metalink 4 document (root element "
+                                        f"{element.tag.split('}')[-1]!r})")
+                stack.append(element)
+                if len(stack) > MAX_DEPTH:
+                    raise MetalinkError(f"nested deeper than {MAX_DEPTH} elements")
+                if element.tag == f"{NAMESPACE}file" and len(stack) == 2:
+                    name = (element.get("name") or "").lstrip("/")
+                    if not name or ".." in name.split("/"):
+                        name = ""
+                        skipped["name"] += 1
+                    hashes = {}
+                continue
+            stack.pop()
+            parent = stack[-1] if stack else None
+            in_file = len(stack) == 2 and parent.tag == f"{NAMESPACE}file"
+            if in_file and name and element.tag == f"{NAMESPACE}hash":
+                algorithm = HASH_TYPES.get((element.get("type") or "").lower())
+                if algorithm and element.text:
+                    hashes[algorithm] = element.text.strip().lower()
+            elif in_file and name and element.tag == f"{NAMESPACE}url":
+                _add_url(bases, name, element, skipped)
+            elif element.tag == f"{NAMESPACE}file" and len(stack) == 1 and name and hashes:
+                found.hashes[name] = hashes
+            if parent is not None:
+                parent.remove(element)  # the last child: read, and not needed again
     except ParseError as exc:
         raise MetalinkError(f"not well-formed XML: {exc}") from None
     except DefusedXmlException as exc:
         raise MetalinkError(f"refused: {type(exc).__name__}") from None
-    if root.tag != f"{NAMESPACE}metalink":
-        raise MetalinkError("not a Metalink 4 document (root element "
-                            f"{root.tag.split('}')[-1]!r})")
-    bases: dict[str, MetalinkMirror] = {}
-    found = Metalink()
-    for file in root.iter(f"{NAMESPACE}file"):
-        name = (file.get("name") or "").lstrip("/")
-        if not name or ".." in name.split("/"):
-            log.warning("metalink: a <file> without a usable name is ignored")
-            continue
-        hashes = {}
-        for element in file.findall(f"{NAMESPACE}hash"):
-            algorithm = HASH_TYPES.get((element.get("type") or "").lower())
-            if algorithm and element.text:
-                hashes[algorithm] = element.text.strip().lower()
-        if hashes:
-            found.hashes[name] = hashes
-        for element in file.findall(f"{NAMESPACE}url"):
-            url = (element.text or "").strip()
-            try:
-                parts = urlsplit(url)
-                parts.port  # noqa: B018 - a malformed port raises here
-            except ValueError:
-                parts = None
-            if parts is None or parts.scheme not in ("http", "https") or "@" in parts.netloc:
-                log.warning("metalink: %s ignored: not an http(s) URL", name)
-                continue
-            if not url.endswith("/" + name):
-                log.warning("metalink: a URL of %s does not end with its name; ignored", name)
-                continue
-            base = url[:-len(name)]
-            try:
-                priority = int(element.get("priority") or 999_999)
-            except ValueError:
-                priority = 999_999
-            location = (element.get("location") or "").lower()
-            known = bases.get(base)
-            if known is None or priority < known.priority:
-                bases[base] = MetalinkMirror(base, priority, location or
-                                             (known.location if known else ""))
+    if skipped["name"]:
+        log.warning("metalink: %d <file>(s) without a usable name ignored", skipped["name"])
+    if skipped["url"]:
+        log.warning("metalink: %d URL(s) ignored: not http(s), or not ending with their "
+                    "file's name", skipped["url"])
+    if skipped["bases"]:
+        log.warning("metalink: URLs of more than %d mirror bases; %d URL(s) of further bases "
+                    "ignored", MAX_BASES, skipped["bases"])
     found.mirrors = sorted(bases.values(), key=lambda mirror: (mirror.priority, mirror.base))
     return found
+
+
+def _add_url(bases: dict[str, MetalinkMirror], name: str, element: Element,
+             skipped: dict[str, int]) -> None:
+    """Take the mirror base of a ``<url>`` of the file ``name`` into ``bases``."""
+    url = (element.text or "").strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or "@" in parts.netloc
+            or not url.endswith("/" + name)):
+        skipped["url"] += 1
+        return
+    base = url[:-len(name)]
+    known = bases.get(base)
+    if known is None and len(bases) >= MAX_BASES:
+        skipped["bases"] += 1
+        return
+    try:
+        priority = int(element.get("priority") or 999_999)
+    except ValueError:
+        priority = 999_999
+    location = (element.get("location") or "").lower()
+    if known is None or priority < known.priority:
+        bases[base] = MetalinkMirror(base, priority, location or
+                                     (known.location if known else ""))

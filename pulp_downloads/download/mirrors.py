@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
+
+from .exceptions import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +19,14 @@ def base_of(url: str) -> str:
 
 
 def parse_mirrorlist(text: str) -> list[str]:
-    """Base URLs from a mirror list: one per line, blank lines and ``#`` comments ignored."""
-    mirrors = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    """Base URLs from a mirror list: one per line, blank lines and ``#`` comments ignored.
+
+    Lines that are not http(s) base URLs are skipped (one warning counts them). Lines are
+    taken one at a time, so memory grows with the URLs kept, not with the lines read.
+    """
+    mirrors: list[str] = []
+    ignored, first_ignored = 0, 0
+    for number, raw in enumerate(_lines(text), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -29,10 +37,25 @@ def parse_mirrorlist(text: str) -> list[str]:
             parts = None
         if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
                 or "@" in parts.netloc):
-            log.warning("mirror list line %d ignored: not an http(s) base URL", number)
+            ignored += 1
+            first_ignored = first_ignored or number
             continue
         mirrors.append(line if line.endswith("/") else line + "/")
+    if ignored:
+        log.warning("mirror list: %d line(s) ignored (the first: line %d): not an http(s) "
+                    "base URL", ignored, first_ignored)
     return mirrors
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` (split at ``\\n``), one at a time."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        yield text[start:end]
+        start = end + 1
 
 
 #: Most mirrors a remote has, from its configuration and its mirror list together: a list
@@ -74,12 +97,19 @@ class MirrorSet:
     def add(self, mirrors: list[str]) -> None:
         """Add mirror base URLs in their order (duplicates and the primary itself are
         ignored), up to ``max_mirrors`` (:data:`MAX_MIRRORS`) mirrors in all; the rest are
-        left out with a warning naming the cap. Linear in ``len(mirrors)``."""
-        left_out = 0
+        left out with a warning naming the cap. A ``file://`` mirror of an http(s) primary,
+        or an http(s) mirror of a ``file://`` one, is left out with a warning: one
+        downloader serves every candidate of a URL, so it could never be used. Linear in
+        ``len(mirrors)``."""
+        left_out = other_kind = 0
+        local = self.primary.startswith("file:")
         with self._lock:
             for mirror in mirrors:
                 mirror = mirror if mirror.endswith("/") else mirror + "/"
                 if mirror in self._known:
+                    continue
+                if mirror.startswith("file:") != local:
+                    other_kind += 1
                     continue
                 if len(self._mirrors) >= self.max_mirrors:
                     left_out += 1
@@ -89,6 +119,9 @@ class MirrorSet:
         if left_out:
             log.warning("%d mirror(s) left out: a remote uses at most %d mirrors "
                         "(MAX_MIRRORS)", left_out, self.max_mirrors)
+        if other_kind:
+            log.warning("%d mirror(s) left out: a file:// mirror cannot serve an http(s) URL, "
+                        "nor the reverse", other_kind)
 
     @property
     def bases(self) -> list[str]:
@@ -143,16 +176,17 @@ class MirrorSet:
                 return base
         return None
 
-    def mark_unhealthy(self, candidate: str) -> None:
+    def mark_unhealthy(self, candidate: str, why: str = "") -> None:
         """Skip the base that served ``candidate`` for the cool-down period (its measured
-        speed is halved too, so it comes back behind the others)."""
+        speed is halved too, so it comes back behind the others); ``why`` goes to the log."""
         base = self.base_for(candidate)
         if base is not None:
             with self._lock:
                 self._unhealthy_until[base] = time.monotonic() + self.cooldown
                 if base in self._speed:
                     self._speed[base] /= 2
-            log.warning("mirror %s marked unhealthy for %.0fs", base, self.cooldown)
+            log.warning("mirror %s marked unhealthy for %.0fs%s", redact_url(base),
+                        self.cooldown, f": {why}" if why else "")
 
     def mark_healthy(self, candidate: str) -> None:
         base = self.base_for(candidate)

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from .executors import CPUS, INLINE_LIMIT, hashing_executor
-from .exceptions import WriterError
+from .exceptions import AnswerTooLarge, WriterError
 from .ledger import ByteLedger
-from .writers import CannotRestart, Writer
+from .writers import CannotRestart, TooLargeForMemory, Writer
 
 LANE_DEPTH = 3
 _STOP = object()
@@ -144,6 +144,8 @@ class BlockPipeline:
     def _fail(self, error: BaseException) -> None:
         if isinstance(error, CannotRestart):
             raise WriterError(self.url, str(error)) from None
+        if isinstance(error, TooLargeForMemory):
+            raise AnswerTooLarge(self.url, error.limit) from None
         detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise WriterError(self.url, f"could not write the download: {detail}") from None
 

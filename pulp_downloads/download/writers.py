@@ -227,27 +227,34 @@ class TempFileWriter(Writer):
             self._file.close()
 
 
+class TooLargeForMemory(ValueError):
+    """A :class:`MemoryWriter` was given more than its ``max_size`` (the download reports
+    it as :class:`~.exceptions.AnswerTooLarge`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"larger than the {limit} bytes allowed in memory")
+
+
 class MemoryWriter(Writer):
     """Keeps the bytes in memory (for small documents such as manifests), up to ``max_size``.
 
-    ``getvalue()`` returns them once the download finished.
+    ``getvalue()`` returns them once the download finished. A block that would take it past
+    ``max_size`` is refused (:class:`TooLargeForMemory`, reported as
+    :class:`~.exceptions.AnswerTooLarge`): the writer is ``inline``, so the download stops
+    reading at that block and never holds more than ``max_size`` bytes.
     """
+
+    inline = True
 
     def __init__(self, max_size: int = 64 * 1024 * 1024) -> None:
         self.max_size = max_size
         self._buffer = bytearray()
 
-    @property
-    def blocking_write(self) -> Callable[[bytes], object] | None:
-        return self._append
-
-    def _append(self, block: bytes) -> None:
-        if len(self._buffer) + len(block) > self.max_size:
-            raise ValueError(f"larger than the {self.max_size} bytes allowed in memory")
-        self._buffer.extend(block)
-
     async def write(self, block: bytes) -> None:
-        self._append(block)
+        if len(self._buffer) + len(block) > self.max_size:
+            raise TooLargeForMemory(self.max_size)
+        self._buffer.extend(block)
 
     async def finish(self) -> None:
         self.content, self._buffer = bytes(self._buffer), bytearray()

@@ -262,6 +262,10 @@ class Remote(models.Model):
                     urlrules.validate_url(mirror, schemes=urlrules.REMOTE_SCHEMES, roots=roots)
                 except ValidationError as exc:
                     add("mirrors", f"Mirror {index + 1}: {' '.join(exc.messages)}")
+            if self.url:
+                for field, message in urlrules.mixed_schemes(self.url, self.mirrors,
+                                                             self.mirrorlist_url):
+                    add(field, message)
 
         cap = conf.max_download_concurrency
         if self.download_concurrency is not None and self.download_concurrency > cap:
