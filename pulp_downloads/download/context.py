@@ -260,7 +260,7 @@ class DownloadContext:
                      len(mirrors), len(metalink.hashes))
             return mirrors
         mirrors = parse_mirrorlist(text)
-        log.info("mirror list %s: %d mirror(s)", url, len(mirrors))
+        log.info("mirror list %s: %d mirror(s)", redact_url(url), len(mirrors))
         return mirrors
 
     # --- lifecycle -------------------------------------------------------------------------

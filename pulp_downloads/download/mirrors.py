@@ -7,6 +7,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from .exceptions import redact_url
+
 log = logging.getLogger(__name__)
 
 
@@ -152,7 +154,7 @@ class MirrorSet:
                 self._unhealthy_until[base] = time.monotonic() + self.cooldown
                 if base in self._speed:
                     self._speed[base] /= 2
-            log.warning("mirror %s marked unhealthy for %.0fs", base, self.cooldown)
+            log.warning("mirror %s marked unhealthy for %.0fs", redact_url(base), self.cooldown)
 
     def mark_healthy(self, candidate: str) -> None:
         base = self.base_for(candidate)
