@@ -59,7 +59,7 @@ def split_header_line(line: str) -> tuple[str, str] | None:
 def check_header_name(name: object) -> None:
     """Raise ``ValidationError`` naming the header when ``name`` may not be set."""
     if not isinstance(name, str) or not _HEADER_NAME.match(name):
-        raise ValidationError(f"Invalid header name {name!r}.", code="invalid")
+        raise ValidationError(f"Invalid header name {name!r}.", code="header_name")
     lowered = name.lower()
     if lowered in CREDENTIAL_HEADERS:
         raise ValidationError(
@@ -76,8 +76,10 @@ def validate_headers(value) -> None:
 
     A value no configured key decrypts (:class:`UnreadableSecret`) is accepted as it is: it
     was valid when stored."""
+    # No code here may be "invalid": the JSON field would put its own message in its place.
     if not isinstance(value, dict):
-        raise ValidationError("Headers must be an object of name: value pairs.", code="invalid")
+        raise ValidationError("Headers must be an object of name: value pairs.",
+                              code="headers_object")
     seen: set[str] = set()
     for name, header_value in value.items():
         check_header_name(name)
@@ -89,7 +91,7 @@ def validate_headers(value) -> None:
         if not isinstance(header_value, str) or has_control_characters(header_value):
             raise ValidationError(
                 f"Header {name!r} must have a single-line string value without control "
-                "characters.", code="invalid")
+                "characters.", code="header_value")
 
 
 def masked(headers: Mapping | None) -> dict[str, str]:
@@ -124,7 +126,7 @@ def merge_headers(stored: Mapping | None, changes: Mapping[str, str | None]
             continue
         if not isinstance(value, str):
             raise ValidationError(f"Header {name!r} must have a string value (or null to "
-                                  "remove it).", code="invalid")
+                                  "remove it).", code="header_value")
         if value == MASK:
             if existing is None:
                 raise ValidationError(
