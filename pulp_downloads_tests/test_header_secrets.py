@@ -218,3 +218,12 @@ def test_rotation_re_encrypts_header_values(monkeypatch):
     assert raw_headers(remote.pk)["X-Api-Key"] != before
     monkeypatch.setenv("PULP_DOWNLOADS_DB_KEY", new)
     assert Remote.objects.get(pk=remote.pk).headers == {"X-Api-Key": "key-1"}
+
+
+def test_a_browsable_api_form_leaves_the_headers_as_they_are(api):
+    href = create(api, {"X-Api-Key": "key-SECRET"})["href"]
+    response = api.patch(href, {"policy": "on_demand", "headers": ""}, format="multipart")
+    assert response.status_code == 200, response.json()
+    assert Remote.objects.get().headers == {"X-Api-Key": "key-SECRET"}
+    form = api.get(href, HTTP_ACCEPT="text/html").content.decode()
+    assert "key-SECRET" not in form

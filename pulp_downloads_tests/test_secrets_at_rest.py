@@ -29,7 +29,7 @@ from .upstream import sha256, status_fault
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# --- unreadable secrets break only their own use --------------------------------------------------
+# --- unreadable secrets break only their own use ------------------------------------------------
 def not_utf8_token() -> str:
     """A value the configured key decrypts, to bytes that are not UTF-8."""
     return PREFIX + secret_cipher().encrypt(b"\xff\xfe not text \x80").decode()
@@ -98,7 +98,7 @@ def test_an_unreadable_header_value_breaks_only_its_use_and_is_kept(make_user, s
         assert json.loads(cursor.fetchone()[0])["X-Api-Key"] == value
 
 
-# --- the SQLite files are private ------------------------------------------------------------------
+# --- the SQLite files are private -------------------------------------------------------------
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -141,7 +141,7 @@ def test_migrate_creates_the_database_private_and_tightens_an_existing_one(tmp_p
         holder.close()
 
 
-# --- logs never carry query strings -----------------------------------------------------------------
+# --- logs never carry query strings -----------------------------------------------------------
 class LogLines:
     """Every record of every logger of this process, DEBUG and up, formatted, except the
     access log of the test's upstream servers (theirs, not the app's)."""

@@ -6,6 +6,8 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
 from ..models import SECRET_FIELDS, Artifact, ContentUnit, Remote, SyncTask
 from ..models.headers import MASK, masked, merge_headers
@@ -48,6 +50,18 @@ class HeadersField(serializers.Field):
         "not_a_dict": "Expected an object of header name: value (a string, or null to "
                       "remove that header).",
     }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("style", {"base_template": "dict_field.html"})  # as DictField's
+        super().__init__(**kwargs)
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary):  # a browsable API form: as DictField reads it
+            result = html.parse_html_dict(dictionary, prefix=self.field_name, default=empty)
+            if result is not empty:
+                return result
+            return {} if self.field_name in dictionary else empty
+        return dictionary.get(self.field_name, empty)
 
     def to_representation(self, value):
         return masked(value)

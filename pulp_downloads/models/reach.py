@@ -61,7 +61,8 @@ class StoredReach:
             return None
         headers = values["headers"]
         return cls(
-            places={secret: places(values, fields) for secret, (fields, _) in SECRET_REACH.items()},
+            places={secret: places(values, fields)
+                    for secret, (fields, _) in SECRET_REACH.items()},
             secrets={**{secret: values[secret] for secret in SECRET_REACH},
                      "headers": dict(headers) if isinstance(headers, dict) else {}},
         )
