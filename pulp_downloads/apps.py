@@ -11,15 +11,19 @@ class PulpDownloadsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
         from . import checks  # noqa: F401 - registers the system checks
+        from .dbfiles import on_connection_created
         from .download import install_defaults
         from .signals import connect_receivers
 
         install_defaults(site_factory_defaults)  # the library itself knows nothing of Django
         connect_receivers()
         post_migrate.connect(_ensure_role_groups, sender=self)
+        connection_created.connect(on_connection_created,
+                                   dispatch_uid="pulp_downloads.private_sqlite_files")
         _forget_stored_files_when_remotes_change()
         _hide_queue_results_from_admin()
 

@@ -53,12 +53,31 @@ def test_proxy_url_with_embedded_credentials_is_refused():
     assert "hunter2" not in str(errors)
 
 
-@pytest.mark.parametrize("token", ["s3cret-token\n", "s3cret\r\nX-Evil: 1", "s3cret\x00"])
-def test_a_bearer_token_with_control_characters_is_refused_without_echoing_it(token):
-    errors = errors_of(make(bearer_token=token))
-    assert list(errors) == ["bearer_token"]
-    assert "control characters" in errors["bearer_token"][0]
+@pytest.mark.parametrize("field", ["password", "bearer_token", "proxy_password"])
+@pytest.mark.parametrize("value", ["s3cret\r\nX-Evil: 1", "s3cret\x00", "s3\x1bcret"])
+def test_a_secret_with_control_characters_is_refused_naming_it_without_echoing_it(
+        field, value):
+    pairs = {"password": {"username": "u"},
+             "proxy_password": {"proxy_username": "p", "proxy_url": "http://127.0.0.1:3128"}}
+    errors = errors_of(make(**{field: value}, **pairs.get(field, {})))
+    assert list(errors) == [field]
+    assert "control characters" in errors[field][0]
+    assert field.replace("_", " ") in errors[field][0]
     assert "s3cret" not in str(errors)
+
+
+@pytest.mark.parametrize("field", ["password", "bearer_token", "proxy_password"])
+def test_a_secret_is_stripped_of_surrounding_whitespace(field):
+    pairs = {"password": {"username": "u"},
+             "proxy_password": {"proxy_username": "p", "proxy_url": "http://127.0.0.1:3128"}}
+    remote = make(**{field: " \ts3cret-token\r\n"}, **pairs.get(field, {}))
+    remote.save()
+    remote.refresh_from_db()
+    assert getattr(remote, field) == "s3cret-token"
+
+
+def test_a_secret_of_whitespace_only_is_no_secret():
+    assert "password" in errors_of(make(username="u", password=" \n "))
 
 
 def test_proxy_url_scheme_must_be_http_or_https():

@@ -65,12 +65,14 @@ def test_a_new_mirror_or_mirror_list_origin_clears_the_credentials(api):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_new_proxy_clears_only_the_proxy_credentials(api):
+def test_a_new_proxy_clears_the_proxy_and_the_origin_credentials(api):
+    # A proxy relays a plain-http request's Authorization as it is: a new proxy is a new
+    # place for the origin's credentials too.
     href = create(api, proxy_url="http://127.0.0.1:3128", proxy_username="p",
                   proxy_password="px-SECRET")["href"]
     moved = api.patch(href, {"proxy_url": "http://127.0.0.1:3129"}, format="json").json()
     assert not moved["has_proxy_password"] and moved["proxy_username"] == ""
-    assert moved["has_password"] and moved["has_bearer_token"]
+    assert not moved["has_password"] and not moved["has_bearer_token"]
 
 
 @pytest.mark.django_db(transaction=True)

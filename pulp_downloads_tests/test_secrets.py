@@ -147,3 +147,24 @@ def test_check_reports_an_invalid_key(monkeypatch):
     monkeypatch.setenv("PULP_DOWNLOADS_DB_KEY", "not-a-key")
     with pytest.raises(SystemCheckError, match="pulp_downloads.E001"):
         call_command("check")
+
+
+def test_the_api_strips_secrets_and_refuses_control_characters_naming_the_field(
+        api_client_for):
+    api = api_client_for("remote administrator")
+    response = api.post("/api/remotes/", {
+        "name": "pasted", "url": "https://example.test/PULP_MANIFEST", "username": "u",
+        "password": " pw-PASTED\n", "bearer_token": "tok-PASTED\r\n",
+        "proxy_url": "http://127.0.0.1:3128", "proxy_username": "p",
+        "proxy_password": "\tpx-PASTED ",
+    }, format="json")
+    assert response.status_code == 201, response.json()
+    remote = Remote.objects.get(name="pasted")
+    assert (remote.password, remote.bearer_token, remote.proxy_password) == (
+        "pw-PASTED", "tok-PASTED", "px-PASTED")
+    for field in ("password", "bearer_token", "proxy_password"):
+        refused = api.patch(response.json()["href"], {field: "in\x07side-PASTED"}, format="json")
+        assert refused.status_code == 400
+        assert list(refused.json()) == [field]
+        assert "control characters" in refused.json()[field][0]
+        assert "PASTED" not in refused.content.decode()

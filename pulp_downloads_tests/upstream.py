@@ -235,22 +235,61 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
+class Recorder:
+    """A hostile loopback server, an "origin" or a "proxy", that records the method, target
+    and headers of every request it receives (``seen``) and answers each with ``status``:
+    by default ``401`` with a Basic challenge, which would draw credentials out of a client
+    that holds some for it."""
+
+    def __init__(self, status: int = 401) -> None:
+        self.status = status
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.server = None
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/"))
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append((request.method, str(request.url), dict(request.headers)))
+        challenge = {"WWW-Authenticate": 'Basic realm="give me your password"'}
+        return web.Response(status=self.status, text="recorded",
+                            headers=challenge if self.status == 401 else None)
+
+    def received(self) -> str:
+        """Everything received, as one text: targets, header names and values."""
+        return "\n".join(f"{method} {target}\n" + "\n".join(f"{k}: {v}" for k, v in headers.items())
+                         for method, target, headers in self.seen)
+
+
 @contextlib.contextmanager
-def running_threaded_upstream():
-    """An :class:`Upstream` served on 127.0.0.1 from a thread of its own."""
+def running_threaded(owner):
+    """Serve ``owner.app()`` on 127.0.0.1 from a thread of its own; ``owner.server`` is the
+    test server while the block runs."""
     from aiohttp.test_utils import TestServer
 
     loop = asyncio.new_event_loop()
-    up = Upstream()
-    server = TestServer(up.app())
+    server = TestServer(owner.app())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
-    up.server = server
+    owner.server = server
     try:
-        yield up
+        yield owner
     finally:
         asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@contextlib.contextmanager
+def running_threaded_upstream():
+    """An :class:`Upstream` served on 127.0.0.1 from a thread of its own."""
+    with running_threaded(Upstream()) as up:
+        yield up

@@ -30,6 +30,9 @@ from pulp_downloads.download.addresses import DEFAULT_DENIED_NETWORKS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PULP_DOWNLOADS_VAR_DIR", BASE_DIR / "var"))
+# The app's data directory (SQLite database, the demo's key, metrics) is private to its owner;
+# pulp_downloads.dbfiles tightens one made before this rule.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 # Prometheus metrics: every process of this machine (web and workers) writes its values
 # under one directory, which /metrics adds up (prometheus_client's multiprocess mode). Set
 # before anything imports prometheus_client.

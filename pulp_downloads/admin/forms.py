@@ -1,12 +1,12 @@
-"""The Remote form of the admin: secrets write-only, mirrors and headers edited as lines,
-PEM fields in monospaced boxes."""
+"""The Remote form of the admin: secrets write-only, mirrors and headers edited as lines
+(header values masked), PEM fields in monospaced boxes."""
 from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
 
 from ..models import SECRET_FIELDS, Remote
-from ..models.validators import split_header_line
+from ..models.headers import MASK, masked, merge_headers, split_header_line
 
 
 class PemTextarea(forms.Textarea):
@@ -34,13 +34,14 @@ class LinesField(forms.CharField):
 
 
 class HeaderLinesField(forms.CharField):
-    """A dict of header names to values edited as one ``Name: value`` a line."""
+    """A dict of header names to values edited as one ``Name: value`` a line. Stored values
+    are shown masked; a line left with the mask keeps its stored value."""
 
     widget = forms.Textarea(attrs={"rows": 3, "cols": 70, "spellcheck": "false"})
 
     def prepare_value(self, value):
         if isinstance(value, dict):  # by name: PostgreSQL's jsonb keeps no order
-            return "\n".join(f"{name}: {value[name]}" for name in sorted(value, key=str.lower))
+            return "\n".join(f"{name}: {shown}" for name, shown in masked(value).items())
         return value
 
     def to_python(self, value) -> dict[str, str]:
@@ -98,7 +99,9 @@ class RemoteAdminForm(forms.ModelForm):
     )
     headers = HeaderLinesField(
         required=False,
-        help_text="Extra request headers, one <code>Name: value</code> a line.",
+        help_text=f"Extra request headers, one <code>Name: value</code> a line. Values are "
+                  f"secrets, shown as <code>{MASK}</code>: leave a line as it is to keep its "
+                  f"value, type a new value to replace it, delete the line to remove it.",
     )
 
     class Meta:
@@ -140,6 +143,22 @@ class RemoteAdminForm(forms.ModelForm):
 
     def clean_bearer_token(self) -> str:
         return self._secret("bearer_token")
+
+    def clean_headers(self) -> dict:
+        """The lines are the whole set: a line with a new value sets that header, a masked
+        line keeps the stored value, a missing line removes the header."""
+        given = self.cleaned_data.get("headers") or {}
+        row = Remote.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        stored = (row.headers or {}) if row is not None else {}
+        changes: dict[str, str | None] = {name: None for name in stored
+                                          if name.lower() not in {g.lower() for g in given}}
+        changes.update(given)
+        try:
+            headers, supplied = merge_headers(stored, changes)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+        self.instance.supplied_headers = self.instance.supplied_headers | supplied
+        return headers
 
     def clean(self):
         cleaned = super().clean()

@@ -77,12 +77,13 @@ class RemoteAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: Remote, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if obj.dropped_secrets:
-            names = ", ".join(name.replace("_", " ") for name in obj.dropped_secrets)
+            names = ", ".join(f"headers ({', '.join(obj.dropped_headers)})" if name == "headers"
+                              else name.replace("_", " ") for name in obj.dropped_secrets)
             self.message_user(
                 request,
                 f"{obj.name}: cleared {names}, which would now reach a server it was not "
-                "given for (the URL, mirrors or proxy changed). Enter it again if that is "
-                "intended.",
+                "given for (the URL, mirrors, mirror list or proxy changed). Enter it again if "
+                "that is intended.",
                 messages.WARNING,
             )
 

@@ -6,8 +6,11 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
 from ..models import SECRET_FIELDS, Artifact, ContentUnit, Remote, SyncTask
+from ..models.headers import MASK, masked, merge_headers
 
 
 def href(view_name: str, pk, request=None) -> str:
@@ -35,12 +38,52 @@ class HrefField(serializers.Field):
 extend_schema_field(OpenApiTypes.STR)(HrefField)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string",
+                                                                  "nullable": True},
+                      "example": {"X-Api-Key": MASK}})
+class HeadersField(serializers.Field):
+    """Extra request headers: names with masked values when read. On write, an object of
+    name -> value merged into the stored headers: a string sets or replaces that header,
+    ``null`` removes it, the mask keeps the stored value, and headers not named are kept."""
+
+    default_error_messages = {
+        "not_a_dict": "Expected an object of header name: value (a string, or null to "
+                      "remove that header).",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("style", {"base_template": "dict_field.html"})  # as DictField's
+        super().__init__(**kwargs)
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary):  # a browsable API form: as DictField reads it
+            result = html.parse_html_dict(dictionary, prefix=self.field_name, default=empty)
+            if result is not empty:
+                return result
+            return {} if self.field_name in dictionary else empty
+        return dictionary.get(self.field_name, empty)
+
+    def to_representation(self, value):
+        return masked(value)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or not all(
+                isinstance(name, str) and (value is None or isinstance(value, str))
+                for name, value in data.items()):
+            self.fail("not_a_dict")
+        return dict(data)
+
+
 class RemoteSerializer(serializers.ModelSerializer):
     """A Remote. ``password``, ``proxy_password``, ``client_key`` and ``bearer_token`` are
     accepted on write and never returned; ``has_*`` fields say whether one is set.
 
-    A change of ``url``, ``mirrors``, ``mirrorlist_url`` or ``proxy_url`` that adds an origin
-    clears the stored secrets that would reach it, unless the same request gives them again.
+    ``headers`` values are secrets too: shown as ``"********"``; a write changes only the
+    headers it names (``null`` removes one).
+
+    A change of ``url``, ``mirrors``, ``mirrorlist_url`` or ``proxy_url`` that adds a place
+    (an origin, or a proxy) clears the stored secrets that would reach it, unless the same
+    request gives them again.
     """
 
     href = HrefField("remote-detail")
@@ -58,7 +101,7 @@ class RemoteSerializer(serializers.ModelSerializer):
     has_client_key = serializers.SerializerMethodField()
     latest_task = serializers.SerializerMethodField()
     mirrors = serializers.ListField(child=serializers.CharField(), required=False)
-    headers = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    headers = HeadersField(required=False)
 
     class Meta:
         model = Remote
@@ -97,9 +140,18 @@ class RemoteSerializer(serializers.ModelSerializer):
             candidate = Remote.objects.get(pk=self.instance.pk)
         else:
             candidate = Remote()
+        supplied_headers: frozenset[str] = frozenset()
+        if "headers" in attrs:
+            try:
+                attrs["headers"], supplied_headers = merge_headers(candidate.headers,
+                                                                   attrs["headers"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"headers": exc.messages}) from None
         for field, value in attrs.items():
             setattr(candidate, field, value)
         candidate.supplied_secrets = frozenset(f for f in SECRET_FIELDS if f in attrs)
+        candidate.supplied_headers = supplied_headers
+        self._supplied_headers = supplied_headers
         try:
             candidate.full_clean()
         except DjangoValidationError as exc:
@@ -117,6 +169,7 @@ class RemoteSerializer(serializers.ModelSerializer):
         for field, value in validated_data.items():
             setattr(instance, field, value)
         instance.supplied_secrets = frozenset(f for f in SECRET_FIELDS if f in validated_data)
+        instance.supplied_headers = getattr(self, "_supplied_headers", frozenset())
         instance.save()
         return instance
 

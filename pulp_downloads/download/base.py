@@ -39,6 +39,7 @@ from .exceptions import (
     UnsupportedDigest,
     UnsupportedURL,
     WriterError,
+    redact_url,
     unexpected,
 )
 from .reporting import call_code, must_propagate, reported
@@ -229,7 +230,7 @@ class BaseDownloader:
             await self._restart(writer, ledger)
             return
         self._resume_validator = resumed.validator
-        log.info("resuming %s at byte %d", self.url, resumed.size)
+        log.info("resuming %s at byte %d", redact_url(self.url), resumed.size)
         if self.progress is not None and resumed.size > self._progress_mark:
             new, self._progress_mark = resumed.size - self._progress_mark, resumed.size
             await self._call_back(self.progress, "progress callback", new)
@@ -306,7 +307,7 @@ class BaseDownloader:
                 if retry:
                     retry_after = getattr(error, "retry_after", None)
                     delay = policy.backoff(retry, retry_after)
-                    log.info("retrying %s in %.2fs (%s)", candidate, delay, error)
+                    log.info("retrying %s in %.2fs (%s)", redact_url(candidate), delay, error)
                     retried = getattr(context.events, "retried", None)
                     if retried is not None:
                         retried(self, error)
@@ -330,7 +331,7 @@ class BaseDownloader:
                         continue
                     break
                 if index:
-                    log.info("%s served by mirror %s", self.url, candidate)
+                    log.info("%s served by mirror %s", redact_url(self.url), redact_url(candidate))
                 context.mirrors.mark_healthy(candidate)
                 return outcome
             if len(candidates) > 1 and isinstance(error, _SERVER_FAULTS) and (

@@ -174,7 +174,9 @@ class RemoteConfig:
                 ),
                 sock_read=_timeout(get("sock_read_timeout", None), DEFAULT_SOCK_READ_TIMEOUT),
             ),
-            headers=tuple(dict(get("headers", {}) or {}).items()),
+            # str(): a header value the app could not decrypt raises its error here too.
+            headers=tuple((name, str(value))
+                          for name, value in dict(get("headers", {}) or {}).items()),
         )
 
 

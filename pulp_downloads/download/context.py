@@ -273,7 +273,7 @@ class DownloadContext:
             return mirrors
         mirrors = await loop.run_in_executor(self.executor, parse_mirrorlist,
                                              _decoded(raw, charset))
-        log.info("mirror list %s: %d mirror(s)", url, len(mirrors))
+        log.info("mirror list %s: %d mirror(s)", redact_url(url), len(mirrors))
         return mirrors
 
     # --- lifecycle -------------------------------------------------------------------------

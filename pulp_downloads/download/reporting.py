@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .exceptions import CallbackError, DownloadCanceled, DownloadError, unexpected
+from .exceptions import CallbackError, DownloadCanceled, DownloadError, redact_url, unexpected
 from .result import DownloadResult
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ async def reported(downloader: Any, download: Callable[[], Awaitable[DownloadRes
         elif stopping:
             error = DownloadCanceled(url, f"the download was cancelled ({type(exc).__name__})")
         else:
-            log.error("download of %s raised %s", url, type(exc).__name__, exc_info=exc)
+            log.error("download of %s raised %s", redact_url(url), type(exc).__name__, exc_info=exc)
             error = unexpected(url, exc)
         if events is not None:
             await _send_failed(events, downloader, error)
@@ -102,4 +102,5 @@ async def _send_failed(events: Any, downloader: Any, error: DownloadError) -> No
     except BaseException as exc:  # noqa: BLE001 - the download's own error is what counts
         if must_propagate(exc):
             raise
-        log.error("a receiver of the failed event raised for %s", downloader.url, exc_info=exc)
+        log.error("a receiver of the failed event raised for %s", redact_url(downloader.url),
+                  exc_info=exc)

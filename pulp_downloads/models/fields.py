@@ -24,19 +24,21 @@ class SecretUnreadable(ImproperlyConfigured):
 
 
 class UnreadableSecret:
-    """What a secret reads as when no configured key decrypts it.
+    """What a secret reads as when no configured key decrypts it, or when it decrypts to
+    bytes that are not UTF-8 text.
 
     It is truthy (a value is set), shows as ``<unreadable secret>``, is written back unchanged
     when its row is saved, and raises :class:`SecretUnreadable` when its text is needed, so
     lists and pages keep working and only the use of that secret fails.
     """
 
-    __slots__ = ("stored", "field", "owner")
+    __slots__ = ("stored", "field", "owner", "not_text")
 
-    def __init__(self, stored: str, field: str) -> None:
+    def __init__(self, stored: str, field: str, *, not_text: bool = False) -> None:
         self.stored = stored
         self.field = field
         self.owner = ""  # the row's description, filled in by the model when it knows it
+        self.not_text = not_text  # decrypted, but to bytes that are not UTF-8
 
     def __bool__(self) -> bool:
         return True
@@ -46,6 +48,10 @@ class UnreadableSecret:
 
     def __str__(self) -> str:
         owner = f" of {self.owner}" if self.owner else ""
+        if self.not_text:
+            raise SecretUnreadable(
+                f"cannot use the {self.field}{owner}: it decrypts to bytes that are not UTF-8 "
+                "text; enter the secret again")
         raise SecretUnreadable(
             f"cannot decrypt the {self.field}{owner}: none of the keys in PULP_DOWNLOADS_DB_KEY "
             "(or the SECRET_KEY it was derived from) matches; set the key it was stored with, "
@@ -94,8 +100,32 @@ def encrypt(value: str) -> str:
 
 
 def decrypt(stored: str) -> str:
-    """The plain text of a stored ``fernet:<token>``; raises ``InvalidToken``."""
+    """The plain text of a stored ``fernet:<token>``; raises ``InvalidToken``, or
+    ``UnicodeDecodeError`` when the plaintext is not UTF-8."""
     return secret_cipher().decrypt(stored[len(PREFIX):].encode()).decode()
+
+
+def read_secret(stored, field: str):
+    """What a stored value reads as: ``stored`` itself when it is empty or was written before
+    encryption (no prefix), its plain text, or an :class:`UnreadableSecret` (never raises)."""
+    if not isinstance(stored, str) or not stored.startswith(PREFIX):
+        return stored
+    try:
+        return decrypt(stored)
+    except InvalidToken:
+        return UnreadableSecret(stored, field)
+    except UnicodeDecodeError:
+        return UnreadableSecret(stored, field, not_text=True)
+
+
+def write_secret(value):
+    """The stored form of ``value``: ``fernet:<token>``; empty stays empty, and an
+    :class:`UnreadableSecret` is kept as it was stored."""
+    if isinstance(value, UnreadableSecret):
+        return value.stored
+    if not value:
+        return value
+    return encrypt(value)
 
 
 def rotate(stored: str) -> str:
@@ -112,12 +142,7 @@ class EncryptedTextField(models.TextField):
     """
 
     def from_db_value(self, value, expression, connection):
-        if not value or not value.startswith(PREFIX):
-            return value
-        try:
-            return decrypt(value)
-        except InvalidToken:
-            return UnreadableSecret(value, self.verbose_name)
+        return read_secret(value, self.verbose_name)
 
     def to_python(self, value):
         if isinstance(value, UnreadableSecret):
@@ -127,7 +152,29 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value):
         if isinstance(value, UnreadableSecret):
             return value.stored  # kept as it was: still readable with the right key
-        value = super().get_prep_value(value)
-        if not value:
-            return value
-        return encrypt(value)
+        return write_secret(super().get_prep_value(value))
+
+
+class EncryptedHeadersField(models.JSONField):
+    """A JSON object of header name -> value whose values are stored ``fernet:<token>``
+    (the names stay readable) and read back as plain text; a value that cannot be read is
+    an :class:`UnreadableSecret` named after its header. Values written before encryption
+    (no prefix) are read as they are and encrypted on the next save."""
+
+    def from_db_value(self, value, expression, connection):
+        headers = super().from_db_value(value, expression, connection)
+        if not isinstance(headers, dict):
+            return headers
+        return {name: read_secret(item, f"{name} header") for name, item in headers.items()}
+
+    def get_prep_value(self, value):
+        if isinstance(value, dict):
+            value = {name: write_secret(item) if isinstance(item, (str, UnreadableSecret))
+                     else item for name, item in value.items()}
+        return super().get_prep_value(value)
+
+    def validate(self, value, model_instance):
+        if isinstance(value, dict):  # unreadable values are JSON as stored
+            value = {name: item.stored if isinstance(item, UnreadableSecret) else item
+                     for name, item in value.items()}
+        super().validate(value, model_instance)

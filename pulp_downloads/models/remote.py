@@ -9,20 +9,15 @@ from pulp_downloads import urlrules
 from pulp_downloads.conf import MAX_RETRIES_LIMIT, MIN_BANDWIDTH, app_settings
 
 from . import validators as v
-from .fields import EncryptedTextField, UnreadableSecret
+from .fields import EncryptedHeadersField, EncryptedTextField, UnreadableSecret
+from .headers import has_control_characters
+from .reach import Cleared, StoredReach, clear_for_new_places
 
-#: Fields whose values are secrets: never shown back, never logged, encrypted at rest.
+#: Fields whose values are secrets: never shown back, never logged, encrypted at rest. (The
+#: values of ``headers`` are secrets too; its names are not.)
 SECRET_FIELDS = ("password", "proxy_password", "client_key", "bearer_token")
-
-_UPSTREAM_URLS = ("url", "mirrors", "mirrorlist_url")
-#: Where each secret may go: secret -> (URL fields whose origins receive it, the field that is
-#: cleared with it because the pair is useless without the secret).
-SECRET_REACH: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "password": (_UPSTREAM_URLS, "username"),
-    "bearer_token": (_UPSTREAM_URLS, None),
-    "client_key": (_UPSTREAM_URLS, "client_cert"),
-    "proxy_password": (("proxy_url",), "proxy_username"),
-}
+#: Secrets typed in by people: stripped of surrounding whitespace, no control characters.
+TYPED_SECRETS = ("password", "bearer_token", "proxy_password")
 
 
 class Remote(models.Model):
@@ -133,9 +128,11 @@ class Remote(models.Model):
         null=True, blank=True, validators=[v.validate_timeout],
         help_text="Seconds without receiving a byte, more than 0 (empty: default).",
     )
-    headers = models.JSONField(
+    headers = EncryptedHeadersField(
         default=dict, blank=True, validators=[v.validate_headers],
-        help_text="Extra request headers, as an object of name: value.",
+        help_text="Extra request headers, as an object of name: value; the values are "
+                  "secrets (encrypted, never shown back) sent to the remote's URL and "
+                  "configured mirrors only.",
     )
 
     created = models.DateTimeField(auto_now_add=True)
@@ -156,72 +153,55 @@ class Remote(models.Model):
     #: Secrets that the current change supplies again (set by the API, the admin and the
     #: command line before saving); a secret whose value changed counts as supplied too.
     supplied_secrets: frozenset[str] = frozenset()
-    #: Secrets the last ``save()`` dropped because they would have reached a new origin.
+    #: The same for custom headers: lower-cased names whose values the change gives again.
+    supplied_headers: frozenset[str] = frozenset()
+    #: Secrets the last ``save()`` dropped because they would have reached a new place
+    #: (``"headers"`` when custom headers went; :attr:`dropped_headers` names them).
     dropped_secrets: tuple[str, ...] = ()
-    _pending_drops: tuple[str, ...] = ()
+    dropped_headers: tuple[str, ...] = ()
+    _pending = Cleared()
 
     @classmethod
     def from_db(cls, db, field_names, values):
         remote = super().from_db(db, field_names, values)
-        for field in SECRET_FIELDS:
-            value = remote.__dict__.get(field)
+        owner = f"remote {remote.__dict__.get('name') or remote.pk!r}"
+        headers = remote.__dict__.get("headers")
+        for value in (*(remote.__dict__.get(field) for field in SECRET_FIELDS),
+                      *(headers.values() if isinstance(headers, dict) else ())):
             if isinstance(value, UnreadableSecret):
-                value.owner = f"remote {remote.__dict__.get('name') or remote.pk!r}"
+                value.owner = owner
         remote._remember_stored_state()
         return remote
 
-    def _origins(self, fields: tuple[str, ...]) -> frozenset:
-        urls: list[str] = []
-        for field in fields:
-            value = self.__dict__.get(field)
-            if isinstance(value, str) and value:
-                urls.append(value)
-            elif isinstance(value, list):
-                urls.extend(item for item in value if isinstance(item, str))
-        return urlrules.origins_of(urls)
-
     def _remember_stored_state(self) -> None:
-        """What the database holds now: the origins each secret reaches, and the secrets."""
-        loaded = self.__dict__
-        if not all(f in loaded for f in (*_UPSTREAM_URLS, "proxy_url", *SECRET_FIELDS)):
-            self._stored_state = None  # a partial load (.only()): nothing to compare with
-            return
-        self._stored_state = {
-            "origins": {secret: self._origins(fields)
-                        for secret, (fields, _) in SECRET_REACH.items()},
-            "secrets": {field: loaded[field] for field in SECRET_FIELDS},
-        }
+        """What the database holds now: the places each secret reaches, and the secrets."""
+        self._stored_state = StoredReach.of(self.__dict__)
 
     def drop_secrets_for_new_origins(self) -> tuple[str, ...]:
-        """Clear each stored secret that a changed ``url``, ``mirrors``, ``mirrorlist_url`` or
-        ``proxy_url`` would now send to an origin it never went to, unless the change supplies
-        it again (:attr:`supplied_secrets`, or a new value). Returns the cleared fields."""
+        """Clear each stored secret that a changed ``url``, ``mirrors``, ``mirrorlist_url``
+        or ``proxy_url`` would now send to a place it never went to, unless the change
+        supplies it again (:attr:`supplied_secrets`, :attr:`supplied_headers`, or a new
+        value). The rule is :mod:`pulp_downloads.models.reach`'s. Returns the cleared
+        fields."""
         stored = getattr(self, "_stored_state", None)
         if self.pk is None or stored is None:
             return ()
-        dropped = []
-        for secret, (fields, companion) in SECRET_REACH.items():
-            value = getattr(self, secret)
-            if not value or secret in self.supplied_secrets:
-                continue
-            if value != stored["secrets"][secret]:
-                continue  # a new value: supplied with this change
-            if self._origins(fields) <= stored["origins"][secret]:
-                continue
-            setattr(self, secret, "")
-            if companion:
-                setattr(self, companion, "")
-            dropped.append(secret)
+        cleared = clear_for_new_places(self, stored, self.supplied_secrets,
+                                       self.supplied_headers)
         # clean() may run more than once before a save (a form, then save()): remember all.
-        self._pending_drops = (*self._pending_drops, *dropped)
-        return tuple(dropped)
+        pending = self._pending
+        self._pending = Cleared(
+            (*pending.secrets, *(s for s in cleared.secrets if s not in pending.secrets)),
+            (*pending.headers, *cleared.headers))
+        return cleared.secrets
 
     def save(self, *args, **kwargs) -> None:
         self.full_clean()
         super().save(*args, **kwargs)
         self._remember_stored_state()
-        self.supplied_secrets = frozenset()
-        self.dropped_secrets, self._pending_drops = self._pending_drops, ()
+        self.supplied_secrets = self.supplied_headers = frozenset()
+        self.dropped_secrets, self.dropped_headers = self._pending.secrets, self._pending.headers
+        self._pending = Cleared()
 
     def clean(self) -> None:
         """Cross-field validation; errors are keyed by the field they concern."""
@@ -272,6 +252,16 @@ class Remote(models.Model):
             add("download_concurrency",
                 f"At most {cap} simultaneous downloads are allowed on this site.")
 
+        # Typed secrets lose surrounding whitespace; control characters are refused.
+        for field in TYPED_SECRETS:
+            value = getattr(self, field)
+            if not isinstance(value, str) or not value:
+                continue
+            setattr(self, field, value.strip())
+            if has_control_characters(value.strip()):
+                label = self._meta.get_field(field).verbose_name
+                add(field, f"The {label} may not contain control characters (a line break "
+                           "pasted with it?): it is sent in a header.")
         # Credentials come in pairs.
         if bool(self.username) != bool(self.password):
             missing = "password" if self.username else "username"
@@ -281,10 +271,6 @@ class Remote(models.Model):
             add(missing, "Proxy username and proxy password must be given together.")
         if (self.proxy_username or self.proxy_password) and not self.proxy_url:
             add("proxy_url", "Proxy credentials need a proxy URL.")
-        token = self.bearer_token
-        if token and not isinstance(token, UnreadableSecret) and v.has_control_characters(token):
-            add("bearer_token", "A bearer token may not contain control characters (a line "
-                                "break pasted with it?): it is sent as a header.")
 
         # TLS material must parse, and a client key must match its certificate.
         if self.ca_cert:

@@ -5,31 +5,15 @@ repeats a secret value back.
 """
 from __future__ import annotations
 
-import re
-
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ValidationError
 
+# Named here by migration 0001; the header rules live in .headers.
+from .headers import validate_headers  # noqa: F401
 
 #: The lowest ``rate_limit`` (requests per second): one request per 10 seconds.
 MIN_RATE_LIMIT = 0.1
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-#: Headers the downloader manages itself; setting them by hand would break the transfer.
-FORBIDDEN_HEADERS = frozenset(
-    {
-        "connection",
-        "content-length",
-        "host",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 
 
 def parse_certificates(pem: str) -> list[x509.Certificate]:
@@ -67,11 +51,6 @@ def key_matches_certificate(key, certificate: x509.Certificate) -> bool:
     )
 
 
-def has_control_characters(value: str) -> bool:
-    """Whether ``value`` holds a control character other than tab (CR, LF, NUL, DEL, ...)."""
-    return any((ord(c) < 32 and c != "\t") or c == "\x7f" for c in value)
-
-
 def validate_remote_name(value: str) -> None:
     """A remote's name is a path segment of its content URLs (``/content/NAME/...``)."""
     if "/" in value or value in (".", "..") or any(ord(c) < 32 or c == "\x7f" for c in value):
@@ -88,46 +67,3 @@ def validate_timeout(value) -> None:
     if value is not None and not value > 0:
         raise ValidationError("Enter a number of seconds greater than 0, or leave it empty "
                               "for the default.", code="min_value")
-
-
-#: Headers that carry credentials: they belong in the remote's secret fields, which are
-#: encrypted at rest, never shown back, and sent to trusted origins only.
-CREDENTIAL_HEADERS = {
-    "authorization": "the username/password or bearer_token fields",
-    "proxy-authorization": "the proxy_username/proxy_password fields",
-    "cookie": "a bearer_token or username/password (cookies are not supported)",
-}
-
-
-def split_header_line(line: str) -> tuple[str, str] | None:
-    """``(name, value)`` of one ``Name: value`` line (the text form of ``headers`` in the
-    admin and on the command line), or ``None`` when it has no name or no colon."""
-    name, colon, value = line.partition(":")
-    name = name.strip()
-    if not colon or not name:
-        return None
-    return name, value.strip()
-
-
-def validate_headers(value) -> None:
-    """Extra request headers: a JSON object of header name -> string value."""
-    if not isinstance(value, dict):
-        raise ValidationError("Headers must be an object of name: value pairs.", code="invalid")
-    for name, header_value in value.items():
-        if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            raise ValidationError(f"Invalid header name {name!r}.", code="invalid")
-        if name.lower() in CREDENTIAL_HEADERS:
-            raise ValidationError(
-                f"Header {name!r} carries credentials and cannot be a custom header; use "
-                f"{CREDENTIAL_HEADERS[name.lower()]}.",
-                code="credentials",
-            )
-        if name.lower() in FORBIDDEN_HEADERS:
-            raise ValidationError(
-                f"Header {name!r} is managed by the downloader and cannot be set.",
-                code="forbidden",
-            )
-        if not isinstance(header_value, str) or any(c in header_value for c in "\r\n\x00"):
-            raise ValidationError(
-                f"Header {name!r} must have a single-line string value.", code="invalid"
-            )

@@ -3,7 +3,9 @@
 Every Remote field has an option (``--help`` of ``create`` and ``update`` lists them, with the
 model's own help texts). Secrets never travel on the command line, where ``ps`` and shell
 history would keep them: they are read from an environment variable (``--password-env VAR``)
-or, for the client key, from a file.
+or, for the client key, from a file. Custom header values are secrets too: ``--header-env
+'NAME=VAR'`` reads one from the environment (``--header 'NAME: VALUE'`` is for values that
+may be seen); ``show`` prints header names with masked values.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
 from pulp_downloads.models import SECRET_FIELDS, Remote
-from pulp_downloads.models.validators import split_header_line
+from pulp_downloads.models.headers import masked, merge_headers, split_header_line
 
 #: Plain options: (flag, model field, type). Their help is the field's help text.
 VALUE_OPTIONS = (
@@ -84,10 +86,19 @@ def _add_field_options(parser: CommandParser) -> None:
                          help=_help("mirrors") + " Repeat for each mirror; replaces the list.")
     general.add_argument("--no-mirrors", dest="mirrors", action="store_const", const=[],
                          help="remove every mirror")
-    general.add_argument("--header", dest="headers", action="append", metavar="'NAME: VALUE'",
-                         help="an extra request header; repeat for each; replaces them all")
-    general.add_argument("--no-headers", dest="headers", action="store_const", const=[],
-                         help="remove every extra header")
+    headers = parser.add_argument_group(
+        "extra request headers (values are secrets; others keep their values)")
+    headers.add_argument("--header", dest="headers", action="append", metavar="'NAME: VALUE'",
+                         help="set or replace one header; repeat for each (the value is "
+                              "visible to other users of this machine: prefer --header-env)")
+    headers.add_argument("--header-env", dest="header_envs", action="append",
+                         metavar="NAME=VAR",
+                         help="set or replace header NAME with the value of environment "
+                              "variable VAR; repeat for each")
+    headers.add_argument("--remove-header", dest="removed_headers", action="append",
+                         metavar="NAME", help="remove one header; repeat for each")
+    headers.add_argument("--no-headers", dest="no_headers", action="store_true",
+                         help="remove every extra header (before setting any given here)")
     files = parser.add_argument_group("TLS material (PEM files)")
     for flag, field in FILE_OPTIONS:
         files.add_argument(flag, dest=f"{field}_file", metavar="PATH",
@@ -99,14 +110,32 @@ def _add_field_options(parser: CommandParser) -> None:
                                   "variable VAR (empty: remove it)")
 
 
-def _headers(lines: list[str]) -> dict[str, str]:
-    headers = {}
-    for line in lines:
+def _header_changes(remote: Remote, options: dict[str, Any]) -> dict[str, str | None]:
+    """What the header options ask for: name -> new value, or ``None`` to remove it."""
+    changes: dict[str, str | None] = {}
+    if options.get("no_headers"):
+        changes.update({name: None for name in remote.headers or {}})
+    for name in options.get("removed_headers") or ():
+        changes[name] = None
+    for line in options.get("headers") or ():
         header = split_header_line(line)
         if header is None:
             raise CommandError(f"--header {line!r}: expected 'Name: value'.")
-        headers[header[0]] = header[1]
-    return headers
+        changes[header[0]] = header[1]
+    for item in options.get("header_envs") or ():
+        name, equals, variable = item.partition("=")
+        if not equals or not name.strip() or not variable.strip():
+            raise CommandError(f"--header-env {item!r}: expected 'NAME=VAR'.")
+        value = os.environ.get(variable.strip())
+        if value is None:
+            raise CommandError(f"--header-env: environment variable {variable.strip()} is not "
+                               "set.")
+        changes[name.strip()] = value
+    # A name given again (removed, then set) counts once, the last word winning.
+    by_name: dict[str, tuple[str, str | None]] = {}
+    for name, value in changes.items():
+        by_name[name.lower()] = (name, value)
+    return dict(by_name.values())
 
 
 def apply_options(remote: Remote, options: dict[str, Any]) -> None:
@@ -119,8 +148,13 @@ def apply_options(remote: Remote, options: dict[str, Any]) -> None:
             setattr(remote, field, options[field])
     if options.get("mirrors") is not None:
         remote.mirrors = options["mirrors"]
-    if options.get("headers") is not None:
-        remote.headers = _headers(options["headers"])
+    header_changes = _header_changes(remote, options)
+    if header_changes:
+        try:
+            remote.headers, supplied_headers = merge_headers(remote.headers, header_changes)
+        except ValidationError as exc:
+            raise CommandError(f"headers: {' '.join(exc.messages)}") from None
+        remote.supplied_headers = supplied_headers
     supplied = set()
     for flag, field in FILE_OPTIONS:
         path = options.get(f"{field}_file")
@@ -206,6 +240,8 @@ class Command(BaseCommand):
             value = getattr(remote, field)
             if field in SECRET_FIELDS:
                 value = "(set)" if value else ""
+            elif field == "headers":
+                value = masked(value)
             elif field in ("ca_cert", "client_cert") and value:
                 value = f"(PEM, {value.count('BEGIN CERTIFICATE')} certificate(s))"
             data[field] = value
@@ -248,8 +284,10 @@ class Command(BaseCommand):
             raise CommandError("Invalid remote:\n  " + "\n  ".join(lines)) from None
         self.stdout.write(done)
         if remote.dropped_secrets:
+            names = [f"headers ({', '.join(remote.dropped_headers)})" if name == "headers"
+                     else name for name in remote.dropped_secrets]
             self.stderr.write(
-                f"Cleared {', '.join(remote.dropped_secrets)}: the new URL, mirrors or proxy "
+                f"Cleared {', '.join(names)}: the new URL, mirrors, mirror list or proxy "
                 "would send it to a server it was not given for; give it again to keep it."
             )
 

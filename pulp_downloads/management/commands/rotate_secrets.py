@@ -1,5 +1,8 @@
-"""``manage.py rotate_secrets``: re-encrypt every stored secret under the first key."""
+"""``manage.py rotate_secrets``: re-encrypt every stored secret (the secret fields and the
+values of custom headers) under the first key."""
 from __future__ import annotations
+
+import json
 
 from cryptography.fernet import InvalidToken
 from django.core.management.base import BaseCommand, CommandError
@@ -15,25 +18,37 @@ class Command(BaseCommand):
             "keys.")
 
     def handle(self, *args, **options) -> None:
-        rotated = unreadable = 0
-        problems = []
+        rotated = 0
+        problems: list[str] = []
+
+        def again(name: str, what: str, value):
+            """``value`` under the first key (``None``: nothing to do, or unreadable)."""
+            nonlocal rotated
+            if not value or not isinstance(value, str):
+                return None
+            try:
+                new = rotate(value) if value.startswith(PREFIX) else encrypt(value)
+            except InvalidToken:
+                problems.append(f"remote {name!r}: {what} cannot be decrypted with any key")
+                return None
+            rotated += 1
+            return new
+
         for pk, name in Remote.objects.values_list("pk", "name"):
             stored = self._stored_values(pk)
+            headers = _as_dict(stored.pop("headers"))
             changes = {}
             for field, value in stored.items():
-                if not value:
-                    continue
-                try:
-                    new = rotate(value) if value.startswith(PREFIX) else encrypt(value)
-                except InvalidToken:
-                    unreadable += 1
-                    problems.append(f"remote {name!r}: {field} cannot be decrypted with any key")
-                    continue
-                changes[field] = new
+                if (new := again(name, field, value)) is not None:
+                    changes[field] = new
+            for header, value in headers.items():
+                if (new := again(name, f"{header} header", value)) is not None:
+                    headers[header] = new
+                    changes["headers"] = json.dumps(headers)
             if changes:
                 with transaction.atomic():
                     self._write_stored_values(pk, changes)
-                rotated += len(changes)
+        unreadable = len(problems)
         for problem in problems:
             self.stderr.write(problem)
         self.stdout.write(f"Re-encrypted {rotated} secret(s) under the first key.")
@@ -49,12 +64,13 @@ class Command(BaseCommand):
         from django.db import connection
 
         table = connection.ops.quote_name(Remote._meta.db_table)
+        fields = (*SECRET_FIELDS, "headers")
         columns = ", ".join(connection.ops.quote_name(Remote._meta.get_field(f).column)
-                            for f in SECRET_FIELDS)
+                            for f in fields)
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {columns} FROM {table} WHERE id = %s", [pk])
             row = cursor.fetchone()
-        return dict(zip(SECRET_FIELDS, row))
+        return dict(zip(fields, row))
 
     @staticmethod
     def _write_stored_values(pk, values: dict[str, str]) -> None:
@@ -67,3 +83,13 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute(f"UPDATE {table} SET {assignments} WHERE id = %s",
                            [*values.values(), pk])
+
+
+def _as_dict(raw) -> dict:
+    """The headers column as stored: JSON text (or an already decoded object)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return dict(raw) if isinstance(raw, dict) else {}
