@@ -69,16 +69,20 @@ from .upstream import (  # noqa: E402
 
 @pytest.fixture
 async def upstream(aiohttp_server):
+    """An :class:`Upstream` on loopback in the test's event loop (its gates open at the end)."""
     up = Upstream()
     up.server = await aiohttp_server(up.app())
-    return up
+    yield up
+    up.open_gates()
 
 
 @pytest.fixture
 async def mirror(aiohttp_server):
+    """A second :class:`Upstream`, another origin."""
     up = Upstream()
     up.server = await aiohttp_server(up.app())
-    return up
+    yield up
+    up.open_gates()
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ async def test_downloads_never_mutate_the_remote(upstream):
 
 async def test_total_timeout_bounds_a_whole_request(upstream, make_factory):
     url = upstream.add("f", b"x" * 100_000)
-    upstream.faults["f"].append(stall_fault(5))
+    upstream.faults["f"].append(stall_fault(upstream.gate()))  # until the test ends
     with pytest.raises(DownloadTimeout):
         await make_factory(upstream.url, total_timeout=0.3, sock_read_timeout=0,
                            max_retries=0).build(url).run()
