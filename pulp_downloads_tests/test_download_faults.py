@@ -19,7 +19,7 @@ from pulp_downloads.download import (
 from pulp_downloads.download.http import parse_retry_after
 
 from .upstream import FAST_RETRIES, free_port, sha256, stall_fault, status_fault, truncate_fault
-from .waiting import eventually
+from .waiting import PATIENCE, eventually
 
 DATA = os.urandom(2 * 1024 * 1024 + 5)
 
@@ -103,7 +103,7 @@ async def test_no_concurrency_slot_is_held_while_waiting_to_retry(upstream, make
         # "slow" got its 503 and now waits ten minutes to retry...
         await eventually(lambda: upstream.hits["slow"], "the first request of 'slow'")
         # ...while "fast" gets the only slot (it would wait those ten minutes for it).
-        result = await asyncio.wait_for(factory.build(fast).run(), 120)
+        result = await asyncio.wait_for(factory.build(fast).run(), PATIENCE)
         assert result.size == 4 and not waiting.done()
     finally:
         waiting.cancel()
@@ -131,12 +131,14 @@ async def test_truncated_body_without_retries_is_incomplete_download(upstream, m
     assert info.value.url == url
 
 
-# The stalled answers below stall until the test ends: only the read timeout can end them.
+# The stalled answers below stall until the test ends: only the read timeout can end them
+# (without one, the test fails after PATIENCE seconds).
 async def test_stalled_read_times_out_then_retry_succeeds(upstream, make_factory):
     url = upstream.add("f", DATA)
     upstream.faults["f"].append(stall_fault(upstream.gate()))
-    result = await make_factory(upstream.url, sock_read_timeout=1, max_retries=1).build(
-        url, expected_digests={"sha256": sha256(DATA)}).run()
+    result = await asyncio.wait_for(make_factory(
+        upstream.url, sock_read_timeout=1, max_retries=1).build(
+        url, expected_digests={"sha256": sha256(DATA)}).run(), PATIENCE)
     assert result.size == len(DATA)
     assert upstream.hits["f"] == 2
 
@@ -145,7 +147,8 @@ async def test_stalled_read_without_retries_raises_timeout(upstream, make_factor
     url = upstream.add("f", DATA)
     upstream.faults["f"].append(stall_fault(upstream.gate()))
     with pytest.raises(DownloadTimeout):
-        await make_factory(upstream.url, sock_read_timeout=1, max_retries=0).build(url).run()
+        await asyncio.wait_for(make_factory(
+            upstream.url, sock_read_timeout=1, max_retries=0).build(url).run(), PATIENCE)
 
 
 async def test_connection_refused_is_a_network_error_in_plain_words(make_factory):
