@@ -119,6 +119,8 @@ class Upstream:
         self.basic_auth: tuple[str, str] | None = None
         self.bearer: dict | None = None  # {"realm": url, "token": str, "service":..., "scope":...}
         self.token_requests = 0
+        #: When set, token requests wait at this gate before they are answered.
+        self.token_gate: Gate | None = None
         self.gzip_paths: set[str] = set()
         self.server = None
         self.in_flight = 0
@@ -161,7 +163,8 @@ class Upstream:
 
     async def token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
-        await asyncio.sleep(0.05)  # let concurrent downloads pile up on the challenge
+        if self.token_gate is not None:
+            await self.token_gate.wait()
         if self.basic_auth:
             expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
             if request.headers.get("Authorization") != expected:
