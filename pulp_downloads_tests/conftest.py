@@ -160,7 +160,7 @@ def asgi_server():
 
     from pulp_downloads.content import streaming
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # (only a download held upstream takes that long)
     while streaming._flights and time.monotonic() < deadline:  # let downloads finish saving
         time.sleep(0.05)
     server.should_exit = True

@@ -315,7 +315,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
+    """Return once something listens on 127.0.0.1:``port`` (a server starting up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
