@@ -34,8 +34,8 @@ class Gate:
     all of them, now and later (:meth:`open`), or a given number (:meth:`let_through`).
 
     Usable from any thread and any event loop (a threaded upstream waits in its own loop
-    while the test opens the gate from its thread). :attr:`arrived` counts the waits begun,
-    so a test can wait for the held requests to be there.
+    while the test opens the gate from its thread). :attr:`held` counts the waiters held, so
+    a test can wait for the requests it holds to be there.
     """
 
     def __init__(self) -> None:
@@ -43,12 +43,6 @@ class Gate:
         self._open = False
         self._passes = 0
         self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
-        #: How many waits began (held or not).
-        self.arrived = 0
-
-    @property
-    def is_open(self) -> bool:
-        return self._open
 
     @property
     def held(self) -> int:
@@ -75,7 +69,6 @@ class Gate:
         """Return once the gate lets this caller through."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            self.arrived += 1
             if self._open:
                 return
             if self._passes:
