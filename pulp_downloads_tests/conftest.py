@@ -69,16 +69,20 @@ from .upstream import (  # noqa: E402
 
 @pytest.fixture
 async def upstream(aiohttp_server):
+    """An :class:`Upstream` on loopback in the test's event loop (its gates open at the end)."""
     up = Upstream()
     up.server = await aiohttp_server(up.app())
-    return up
+    yield up
+    up.open_gates()
 
 
 @pytest.fixture
 async def mirror(aiohttp_server):
+    """A second :class:`Upstream`, another origin."""
     up = Upstream()
     up.server = await aiohttp_server(up.app())
-    return up
+    yield up
+    up.open_gates()
 
 
 @pytest.fixture
@@ -156,7 +160,7 @@ def asgi_server():
 
     from pulp_downloads.content import streaming
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # (only a download held upstream takes that long)
     while streaming._flights and time.monotonic() < deadline:  # let downloads finish saving
         time.sleep(0.05)
     server.should_exit = True

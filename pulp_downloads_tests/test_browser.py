@@ -14,6 +14,9 @@ from django.contrib.auth.models import User
 from pulp_downloads.models import Artifact, SyncTask
 
 CHROMIUM = "/usr/bin/chromium"
+#: Milliseconds a page may take to show what a test waits for: only a failure takes that
+#: long (the task page polls every second), a loaded machine merely takes longer.
+WAIT_MS = 60_000
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -60,7 +63,7 @@ def _walk_through(browser, live_server, threaded_upstream) -> None:
     manifest_url = threaded_upstream.add_repo("repo", files)
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "admin-pass")
@@ -110,7 +113,7 @@ def test_roles_and_secret_clearing_in_the_admin(browser, live_server, monkeypatc
 
 def _login(browser, live_server, username: str, password: str):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
@@ -160,25 +163,28 @@ def admin_page(browser, live_server, monkeypatch):
     connections.close_all()
 
 
-def _slow_remote(threaded_upstream, name: str, files: int = 40, delay: float = 0.2):
-    """A remote whose files each take ``delay`` s to arrive, two at a time."""
+def _held_remote(threaded_upstream, name: str, files: int = 40):
+    """A remote whose files the upstream holds until the test lets them through (two are
+    asked at a time); returns the remote and the gate holding its files."""
     from pulp_downloads.models import Remote
 
-    from .upstream import delay_fault
+    from .upstream import held_fault
 
+    gate = threaded_upstream.gate()
     content = {f"pool/{i:03d}.bin": os.urandom(50_000) for i in range(files)}
     url = threaded_upstream.add_repo(name, content)
     for path in content:
-        threaded_upstream.faults[f"{name}/{path}"].append(delay_fault(delay))
-    return Remote.objects.create(name=name, url=url, download_concurrency=2)
+        threaded_upstream.faults[f"{name}/{path}"].append(held_fault(gate))
+    return Remote.objects.create(name=name, url=url, download_concurrency=2), gate
 
 
 def _sync_in_background(remote):
     """Start a sync of ``remote`` in a thread; returns the thread and its SyncTask."""
     import threading
-    import time
 
     from pulp_downloads.tasks import run_sync_now
+
+    from .waiting import wait_for
 
     def run() -> None:
         from django.db import connections
@@ -190,10 +196,7 @@ def _sync_in_background(remote):
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not SyncTask.objects.filter(remote=remote).exists():
-        assert time.monotonic() < deadline, "the sync did not start"
-        time.sleep(0.05)
+    wait_for(SyncTask.objects.filter(remote=remote).exists, "the sync to start")
     return thread, SyncTask.objects.get(remote=remote)
 
 
@@ -202,20 +205,25 @@ BAR_VALUE = "() => Number(document.getElementById('sync-bar').value)"
 
 def test_task_page_bar_moves_while_the_sync_runs_and_ends_at_100(admin_page, live_server,
                                                                   threaded_upstream):
-    remote = _slow_remote(threaded_upstream, "slow")
+    remote, gate = _held_remote(threaded_upstream, "slow")
     thread, task = _sync_in_background(remote)
     page = admin_page
     page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/{task.pk}/change/")
     first = page.evaluate(BAR_VALUE)
-    assert first < 100
-    # The page polls the task and moves the bar without being reloaded.
-    page.wait_for_function(f"() => {{ const v = ({BAR_VALUE})(); return v > {first} && v < 100; }}")
+    assert first == 0  # every file is held
+    # The page polls the task and moves the bar without being reloaded: 10 files of 40
+    # come, the others stay held.
+    gate.let_through(10)
+    page.wait_for_function(f"() => ({BAR_VALUE})() == 25")
     middle = page.evaluate(BAR_VALUE)
+    page.wait_for_function("() => document.getElementById('sync-eta').textContent"
+                           ".includes('left')")
     assert page.inner_text("#sync-rate").endswith("/s")
-    assert "left" in page.inner_text("#sync-eta")
     shot(page, "admin-task-progress")
-    page.wait_for_selector("#sync-progress[data-state=completed]", timeout=60_000)
-    thread.join(30)
+    with page.expect_navigation():  # once the task ended, the page reloads itself once
+        gate.open()
+    page.wait_for_selector("#sync-progress[data-state=completed]")
+    thread.join(60)
     assert first <= middle < page.evaluate(BAR_VALUE) == 100
     assert page.inner_text("#sync-files") == "40 of 40 files"
     assert page.locator("#sync-summary").inner_text().count("40") >= 2  # listed, downloaded
@@ -223,17 +231,18 @@ def test_task_page_bar_moves_while_the_sync_runs_and_ends_at_100(admin_page, liv
 
 
 def test_cancel_button_stops_a_running_sync(admin_page, live_server, threaded_upstream):
-    remote = _slow_remote(threaded_upstream, "to-cancel", files=60)
+    remote, gate = _held_remote(threaded_upstream, "to-cancel", files=60)
     thread, task = _sync_in_background(remote)
+    gate.let_through(5)  # five files come, the others stay held: the sync cannot end
     page = admin_page
     page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/{task.pk}/change/")
     assert page.locator("a.deletelink").count() == 0  # no Delete on an active task
     page.click("#cancel-sync")
     page.wait_for_selector("text=Canceled the sync of to-cancel")
-    thread.join(30)
+    thread.join(60)
     assert not thread.is_alive()
     task.refresh_from_db()
-    assert task.state == "canceled" and task.files_done < 60
+    assert task.state == "canceled" and task.files_done <= 5
     assert page.locator("#sync-progress[data-state=canceled]").count() == 1
     assert page.locator("#cancel-sync").count() == 0
 

@@ -12,9 +12,9 @@ from asgiref.sync import sync_to_async
 
 from pulp_downloads.models import Artifact, ContentFlight, ContentUnit, Remote
 
-from .content_app import (DATA, gated_fault, get, remote_with_units,
-                          stop_while_a_request_waits, wait_until)
-from .upstream import delay_fault, sha256, status_fault
+from .content_app import DATA, get, remote_with_units, stop_while_a_request_waits, wait_for_artifact
+from .upstream import delay_fault, held_body_fault, held_fault, sha256, stall_fault, status_fault
+from .waiting import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
@@ -25,10 +25,7 @@ async def test_on_demand_streams_first_then_serves_from_storage(upstream, asgi_s
     remote = await remote_with_units(url, "on_demand", {"a.bin": DATA})
     status, headers, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
     assert status == 200 and body == DATA
-    for _ in range(100):  # the Artifact is saved right after the last byte validated
-        if await Artifact.objects.filter(sha256=sha256(DATA)).aexists():
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_artifact(sha256(DATA))  # saved right after the last byte validated
     unit = await ContentUnit.objects.select_related("artifact").aget(remote=remote)
     assert unit.artifact is not None and unit.artifact.sha256 == sha256(DATA)
     status, headers, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
@@ -51,11 +48,19 @@ async def test_streamed_is_served_and_never_saved_with_forwarded_headers(upstrea
 
 
 async def test_concurrent_requests_share_one_upstream_download(upstream, asgi_server):
+    from pulp_downloads.content import streaming
+
+    gate = upstream.gate()
     url = upstream.add_repo("repo", {"a.bin": DATA})
-    upstream.faults["repo/a.bin"].append(delay_fault(0.5))
+    upstream.faults["repo/a.bin"].append(held_fault(gate))
     remote = await remote_with_units(url, "on_demand", {"a.bin": DATA})
-    results = await asyncio.gather(*(get(f"{asgi_server}/content/{remote.name}/a.bin")
-                                     for _ in range(5)))
+    clients = [asyncio.ensure_future(get(f"{asgi_server}/content/{remote.name}/a.bin"))
+               for _ in range(5)]
+    # The upstream holds its answer until all five requests read a download in flight.
+    await eventually(lambda: sum(len(flight.readers) for flight in list(
+        streaming._flights.values())) == 5, "five readers of the download in flight")
+    gate.open()
+    results = await asyncio.gather(*clients)
     assert all(status == 200 and body == DATA for status, _, body in results)
     assert upstream.hits["repo/a.bin"] == 1
 
@@ -80,12 +85,9 @@ async def test_digest_mismatch_aborts_the_response_and_saves_nothing(upstream, a
     remote = await remote_with_units(url, "on_demand", {"a.bin": DATA}, max_retries=0)
     with pytest.raises(aiohttp.ClientPayloadError):
         await get(f"{asgi_server}/content/{remote.name}/a.bin")
-    deadline = asyncio.get_running_loop().time() + 20
-    while asyncio.get_running_loop().time() < deadline:  # the failure is recorded after
-        unit = await ContentUnit.objects.aget(remote=remote)  # the response was cut
-        if unit.last_error:
-            break
-        await asyncio.sleep(0.05)
+    unit = await eventually(  # the failure is recorded after the response was cut
+        lambda: ContentUnit.objects.filter(remote=remote).exclude(last_error="").afirst(),
+        "the failure to be recorded")
     assert "digest mismatch" in unit.last_error
     assert not await Artifact.objects.aexists()
 
@@ -107,11 +109,7 @@ async def test_client_disconnect_under_on_demand_still_saves(upstream, asgi_serv
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{asgi_server}/content/{remote.name}/a.bin") as response:
             await response.content.read(1024)  # then hang up
-    for _ in range(100):
-        if await Artifact.objects.filter(sha256=sha256(DATA)).aexists():
-            break
-        await asyncio.sleep(0.05)
-    assert await Artifact.objects.filter(sha256=sha256(DATA)).aexists()
+    await wait_for_artifact(sha256(DATA))
 
 
 async def test_mirror_serves_when_the_primary_fails(upstream, mirror, asgi_server):
@@ -139,20 +137,16 @@ async def test_verify_before_serve_sends_nothing_until_the_file_validated(upstre
 async def test_client_disconnect_under_streamed_stops_the_download(upstream, asgi_server):
     from pulp_downloads.content import streaming
 
-    from .upstream import stall_fault
-
     url = upstream.add_repo("repo", {"a.bin": DATA})
-    upstream.faults["repo/a.bin"].append(stall_fault(5, keep=512 * 1024))
-    remote = await remote_with_units(url, "streamed", {"a.bin": DATA}, sock_read_timeout=30)
+    upstream.faults["repo/a.bin"].append(stall_fault(upstream.gate(), keep=512 * 1024))
+    remote = await remote_with_units(url, "streamed", {"a.bin": DATA})
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{asgi_server}/content/{remote.name}/a.bin") as response:
             await response.content.read(1024)
             flights = list(streaming._flights.values())
             assert len(flights) == 1
-    for _ in range(40):
-        if flights[0].task.done():
-            break
-        await asyncio.sleep(0.05)
+    # The upstream stalls until the test ends: only the client leaving can end the download.
+    await eventually(lambda: flights[0].task.done(), "the download to stop")
     assert flights[0].task.cancelled(), "nobody reads any more: the download stopped"
     assert not await Artifact.objects.aexists()
 
@@ -185,17 +179,10 @@ async def test_a_streamed_download_stops_when_its_only_client_leaves_before_the_
         upstream, asgi_server, settings):
     from pulp_downloads.content import streaming
 
-    release = asyncio.Event()
-    asked = asyncio.Event()
-
-    async def held(request, up):
-        asked.set()
-        await release.wait()
-        return await up.serve(request, request.match_info["path"])
-
+    gate = upstream.gate()
     data = DATA[:4000]
     url = upstream.add_repo("repo", {"a.bin": data})
-    upstream.faults["repo/a.bin"].append(held)
+    upstream.faults["repo/a.bin"].append(held_fault(gate))
     remote = await remote_with_units(url, "streamed", {"a.bin": data})
     serving = Path(settings.PULP_DOWNLOADS["WORKING_DIRECTORY"]) / "serving"
 
@@ -205,17 +192,14 @@ async def test_a_streamed_download_stops_when_its_only_client_leaves_before_the_
                 await response.read()
 
     client = asyncio.ensure_future(leave_early())
-    await asyncio.wait_for(asked.wait(), 20)  # the download reached the upstream
+    await eventually(lambda: gate.held, "the download to reach the upstream")
     assert streaming._flights
     client.cancel()  # the client goes away before any header came back
     await asyncio.gather(client, return_exceptions=True)
-    deadline = asyncio.get_running_loop().time() + 20
-    while (streaming._flights or list(serving.glob("*.part"))) and \
-            asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
-    assert not streaming._flights, "the download was not cancelled"
-    assert not list(serving.glob("*.part")), "a .part file stayed"
-    release.set()
+    # The upstream still holds its answer: only the client leaving can end the download.
+    await eventually(lambda: not streaming._flights and not list(serving.glob("*.part")),
+                     "the download to be cancelled, leaving no .part file")
+    gate.open()
 
 
 def test_uvicorn_stops_promptly_with_a_download_in_flight(
@@ -254,9 +238,9 @@ async def test_streamed_keeps_nothing_on_disk_and_a_late_client_gets_its_own_dow
         upstream, asgi_server, settings):
     from pulp_downloads.content import streaming
 
-    release = asyncio.Event()
+    gate = upstream.gate()
     url = upstream.add_repo("repo", {"a.bin": DATA})
-    upstream.faults["repo/a.bin"] += [gated_fault(1 << 20, release)] * 2
+    upstream.faults["repo/a.bin"] += [held_body_fault(gate, 1 << 20)] * 2
     remote = await remote_with_units(url, "streamed", {"a.bin": DATA})
     serving = Path(settings.PULP_DOWNLOADS["WORKING_DIRECTORY"]) / "serving"
     async with aiohttp.ClientSession(auto_decompress=False) as session:
@@ -264,12 +248,12 @@ async def test_streamed_keeps_nothing_on_disk_and_a_late_client_gets_its_own_dow
         head = await first.content.readexactly(512 * 1024)
         flight = next(iter(streaming._flights.values()))
         # Once its only client read them, the first bytes are gone from memory...
-        await wait_until(lambda: flight.memory_start > 0, "the bytes read were kept")
+        await eventually(lambda: flight.memory_start > 0, "the bytes read to be dropped")
         assert not serving.exists() or not list(serving.iterdir()), "streamed bytes hit the disk"
         # ...so a client asking now gets a download of its own, from the first byte.
         second = asyncio.ensure_future(get(f"{asgi_server}/content/{remote.name}/a.bin"))
-        await wait_until(lambda: upstream.hits["repo/a.bin"] == 2, "no second download")
-        release.set()
+        await eventually(lambda: upstream.hits["repo/a.bin"] == 2, "a second download")
+        gate.open()
         assert head + await first.read() == DATA
         first.release()
         status, _, body = await second
@@ -289,9 +273,14 @@ async def test_a_streamed_download_goes_at_the_pace_of_its_client(
         async with session.get(f"{asgi_server}/content/{remote.name}/big.bin") as response:
             head = await response.content.readexactly(1000)
             flight = next(iter(streaming._flights.values()))
-            # The client stops reading: the download stops too, socket buffers full and at
-            # most the window (plus the block that arrived last) held in memory.
-            await wait_until(lambda: flight.received > 2 * 1024 * 1024, "nothing arrived")
+            # The client stops reading: once the socket buffers are full, the download waits
+            # a window ahead of what the client took...
+            await eventually(lambda: flight.readers and flight.received - min(
+                reader.offset for reader in flight.readers) > streaming.WINDOW,
+                "the download to get a window ahead of its client")
+            # ...and stays there, with at most the window (and the block that arrived last)
+            # in memory. (The pauses give a download that would not wait the time to run
+            # ahead: they wait for nothing to happen, so a slow machine cannot fail them.)
             held = []
             for _ in range(10):
                 await asyncio.sleep(0.05)
@@ -315,8 +304,7 @@ async def test_an_on_demand_client_that_falls_behind_reads_the_rest_from_the_fil
             flight = next(iter(streaming._flights.values()))
             # The download completes without waiting for its slow client, keeping at most
             # the window in memory; the client then gets the rest from the stored file.
-            await wait_until(lambda: flight.done.done(), "the download waited for the client",
-                             seconds=60)
+            await eventually(lambda: flight.done.done(), "the download to end without its client")
             assert flight.received == len(data)
             assert flight.received - flight.memory_start <= streaming.WINDOW
             assert head + await response.read() == data
@@ -345,16 +333,13 @@ async def test_every_artifact_comes_through_the_download_finished_signal(upstrea
         remote = await remote_with_units(url, "on_demand", {"served.bin": served})
         status, _, body = await get(f"{asgi_server}/content/{remote.name}/served.bin")
         assert status == 200 and body == served
-        await wait_until(lambda: (sha256(served), True) in seen, "no signal for served.bin")
+        await eventually(lambda: (sha256(served), True) in seen, "the signal for served.bin")
         async with DownloaderFactory(RemoteConfig(url=url), settings=None) as factory:
             result = await factory.build("fetched.bin", save_artifact=True).run()
         assert result.artifact.sha256 == sha256(fetched)
     finally:
         download_finished.disconnect(dispatch_uid="test-spy")
-    for _ in range(100):  # the on_demand Artifact is committed after the signal
-        if await Artifact.objects.filter(sha256=sha256(served)).aexists():
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_artifact(sha256(served))  # committed after the signal
     stored = {a.sha256 async for a in Artifact.objects.all()}
     assert stored == {sha256(d) for d in [*synced.values(), served, fetched]}
     assert stored == {sha for sha, saved in seen if saved}
@@ -419,7 +404,7 @@ async def test_a_file_claimed_by_another_process_is_awaited_then_served_stored(
     client = asyncio.ensure_future(get(f"{asgi_server}/content/{remote.name}/a.bin"))
     from pulp_downloads.content import streaming
 
-    await wait_until(lambda: streaming._claiming or client.done(), "the request to wait")
+    await eventually(lambda: streaming._claiming or client.done(), "the request to wait")
     assert not client.done() and not upstream.requests, "the claim was not respected"
     # The other process stores the file and links the unit: the waiting client gets it.
     temp = tmp_path / "a.part"
@@ -444,8 +429,8 @@ async def test_an_expired_claim_of_a_dead_process_is_taken_over(upstream, asgi_s
                                         expires=timezone.now() - timedelta(seconds=1))
     status, _, body = await get(f"{asgi_server}/content/{remote.name}/a.bin")
     assert status == 200 and body == data and upstream.hits["repo/a.bin"] == 1
-    for _ in range(100):
-        if not await ContentFlight.objects.aexists():
-            break
-        await asyncio.sleep(0.05)
-    assert not await ContentFlight.objects.aexists(), "the claim was not released"
+    await eventually(lambda: _no_claim_left(), "the claim to be released")
+
+
+async def _no_claim_left() -> bool:
+    return not await ContentFlight.objects.aexists()

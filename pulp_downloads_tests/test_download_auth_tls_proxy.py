@@ -12,6 +12,7 @@ import trustme
 from pulp_downloads.download import NetworkError, NotAuthorized, TLSError
 
 from .upstream import Upstream, sha256
+from .waiting import PATIENCE, eventually
 
 DATA = os.urandom(512 * 1024)
 
@@ -42,11 +43,17 @@ async def test_bearer_token_from_challenge_is_fetched_once_for_concurrent_downlo
     upstream.basic_auth = ("alice", "wonder")
     for i in range(8):
         upstream.add(f"blobs/{i}", DATA)
+    upstream.token_gate = gate = upstream.gate()
     factory = make_factory(upstream.url, username="alice", password="wonder",
                            download_concurrency=8)
-    results = await asyncio.gather(*(factory.build(f"blobs/{i}",
-                                                   expected_digests={"sha256": sha256(DATA)}).run()
-                                     for i in range(8)))
+    downloads = asyncio.gather(*(factory.build(f"blobs/{i}",
+                                               expected_digests={"sha256": sha256(DATA)}).run()
+                                 for i in range(8)))
+    # The token is held back until all eight downloads were challenged.
+    await eventually(lambda: all(upstream.hits[f"blobs/{i}"] for i in range(8)),
+                     "eight challenged downloads")
+    gate.open()
+    results = await asyncio.wait_for(downloads, PATIENCE)
     assert len(results) == 8
     assert upstream.token_requests == 1
     # Later downloads send the cached token straight away: no further challenge.

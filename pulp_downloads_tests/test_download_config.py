@@ -1,6 +1,7 @@
 """Reading a Remote into download settings; fetch() inside Django views; timeouts."""
 from __future__ import annotations
 
+import asyncio
 import copy
 import math
 
@@ -13,6 +14,7 @@ from pulp_downloads.download.config import DEFAULT_SOCK_READ_TIMEOUT
 from pulp_downloads.models import Remote
 
 from .upstream import sha256, stall_fault
+from .waiting import PATIENCE
 
 
 def test_null_means_default_and_zero_disables_timeouts():
@@ -64,10 +66,10 @@ async def test_downloads_never_mutate_the_remote(upstream):
 
 async def test_total_timeout_bounds_a_whole_request(upstream, make_factory):
     url = upstream.add("f", b"x" * 100_000)
-    upstream.faults["f"].append(stall_fault(5))
+    upstream.faults["f"].append(stall_fault(upstream.gate()))  # until the test ends
     with pytest.raises(DownloadTimeout):
-        await make_factory(upstream.url, total_timeout=0.3, sock_read_timeout=0,
-                           max_retries=0).build(url).run()
+        await asyncio.wait_for(make_factory(upstream.url, total_timeout=0.3, sock_read_timeout=0,
+                                            max_retries=0).build(url).run(), PATIENCE)
 
 
 @pytest.mark.urls("pulp_downloads_tests.urls")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 
@@ -18,7 +19,8 @@ from pulp_downloads.download import (
 )
 from pulp_downloads.download.http import parse_retry_after
 
-from .upstream import free_port, sha256, stall_fault, status_fault, truncate_fault
+from .upstream import FAST_RETRIES, free_port, sha256, stall_fault, status_fault, truncate_fault
+from .waiting import PATIENCE, eventually
 
 DATA = os.urandom(2 * 1024 * 1024 + 5)
 
@@ -94,21 +96,19 @@ def test_retry_after_is_capped_and_backoff_is_jittered_and_capped():
 async def test_no_concurrency_slot_is_held_while_waiting_to_retry(upstream, make_factory):
     slow = upstream.add("slow", b"slow")
     fast = upstream.add("fast", b"fast")
-    upstream.faults["slow"].append(status_fault(503, {"Retry-After": "4"}))
-    factory = make_factory(upstream.url, download_concurrency=1, max_retries=1)
-    finished = []
-
-    async def go(url):
-        await factory.build(url).run()
-        finished.append(url)
-
-    first = asyncio.ensure_future(go(slow))
-    while not upstream.hits["slow"]:  # "slow" got its 503 and now waits 4 s to retry
-        await asyncio.sleep(0.01)
-    await go(fast)  # gets the only slot while "slow" waits
-    assert finished == [fast] and not first.done()
-    await first
-    assert finished == [fast, slow]
+    upstream.faults["slow"].append(status_fault(503, {"Retry-After": "600"}))
+    factory = make_factory(upstream.url, download_concurrency=1, max_retries=1,
+                           retry_policy=dataclasses.replace(FAST_RETRIES, retry_after_cap=600))
+    waiting = asyncio.ensure_future(factory.build(slow).run())
+    try:
+        # "slow" got its 503 and now waits ten minutes to retry...
+        await eventually(lambda: upstream.hits["slow"], "the first request of 'slow'")
+        # ...while "fast" gets the only slot (it would wait those ten minutes for it).
+        result = await asyncio.wait_for(factory.build(fast).run(), PATIENCE)
+        assert result.size == 4 and not waiting.done()
+    finally:
+        waiting.cancel()
+    assert upstream.hits["slow"] == 1
 
 
 async def test_truncated_body_is_resumed_with_a_range_request(upstream, make_factory):
@@ -132,19 +132,24 @@ async def test_truncated_body_without_retries_is_incomplete_download(upstream, m
     assert info.value.url == url
 
 
+# The stalled answers below stall until the test ends: only the read timeout can end them
+# (without one, the test fails after PATIENCE seconds).
 async def test_stalled_read_times_out_then_retry_succeeds(upstream, make_factory):
     url = upstream.add("f", DATA)
-    upstream.faults["f"].append(stall_fault(10))
-    result = await make_factory(upstream.url, sock_read_timeout=0.3, max_retries=1).build(
-        url, expected_digests={"sha256": sha256(DATA)}).run()
+    upstream.faults["f"].append(stall_fault(upstream.gate()))
+    result = await asyncio.wait_for(make_factory(
+        upstream.url, sock_read_timeout=1, max_retries=1).build(
+        url, expected_digests={"sha256": sha256(DATA)}).run(), PATIENCE)
     assert result.size == len(DATA)
+    assert upstream.hits["f"] == 2
 
 
 async def test_stalled_read_without_retries_raises_timeout(upstream, make_factory):
     url = upstream.add("f", DATA)
-    upstream.faults["f"].append(stall_fault(10))
+    upstream.faults["f"].append(stall_fault(upstream.gate()))
     with pytest.raises(DownloadTimeout):
-        await make_factory(upstream.url, sock_read_timeout=0.3, max_retries=0).build(url).run()
+        await asyncio.wait_for(make_factory(
+            upstream.url, sock_read_timeout=1, max_retries=0).build(url).run(), PATIENCE)
 
 
 async def test_connection_refused_is_a_network_error_in_plain_words(make_factory):

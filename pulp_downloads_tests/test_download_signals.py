@@ -174,14 +174,20 @@ async def test_group_downloader_reports_each_group_and_isolates_failures(upstrea
 
 
 async def test_group_reports_arrive_as_groups_complete(upstream, make_factory):
-    from .upstream import delay_fault
+    import asyncio
+
+    from .upstream import held_fault
 
     factory = make_factory(upstream.url, download_concurrency=4)
+    gate = upstream.gate()
     upstream.add("slow", b"s" * 20)
-    upstream.faults["slow"].append(delay_fault(0.5))
+    upstream.faults["slow"].append(held_fault(gate))  # held until "quick" was reported
     upstream.add("quick", b"q")
     group = GroupDownloader(concurrency=4)
     group.add("slow", [factory.build("slow")])
     group.add("quick", [factory.build("quick")])
-    order = [report.key async for report in group.run()]
+    reports = group.run()
+    first = await asyncio.wait_for(anext(reports), 60)
+    gate.open()
+    order = [first.key] + [report.key async for report in reports]
     assert order == ["quick", "slow"]

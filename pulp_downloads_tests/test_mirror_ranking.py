@@ -1,6 +1,9 @@
 """Mirror ranking (new downloads go to the fastest healthy mirror) and Metalink 4 mirror
 lists (their URLs and priorities become the mirrors; their hashes are checked against the
-manifest)."""
+manifest).
+
+Which mirror is fast is decided in the mirror set's own time (a test clock the slow server
+moves forward), so a busy machine cannot make the fast mirror look slow."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +15,7 @@ from pulp_downloads.download.config import LibrarySettings
 from pulp_downloads.download.metalink import MetalinkError, parse_metalink
 from pulp_downloads.download.mirrors import MAX_MIRRORS, MirrorSet
 
-from .upstream import LOOPBACK_ALLOWED, delay_fault, free_port, sha256
+from .upstream import FAST_RETRIES, LOOPBACK_ALLOWED, delay_fault, free_port, sha256
 
 FILES = {f"pool/{i:02d}.bin": os.urandom(30_000 + i) for i in range(10)}
 
@@ -35,11 +38,33 @@ async def download_all(factory, base: str, files) -> None:
         await factory.build(base + path, expected_digests={"sha256": sha256(data)}).run()
 
 
+class LaggingClock:
+    """Monotonic seconds that pass only when told (:meth:`lag`), plus a microsecond a look."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1e-6
+        return self.now
+
+    def lag(self, seconds: float):
+        """An upstream fault: the answer takes ``seconds`` of this clock, then comes."""
+        async def fault(request, upstream):
+            self.now += seconds
+            return await upstream.serve(request, request.match_info["path"])
+        return fault
+
+
 async def test_new_downloads_move_to_the_faster_mirror(upstream, mirror, make_factory, tmp_path):
-    slow = serve_files(upstream, FILES, delay=0.25)  # the primary answers late, every time
+    clock = LaggingClock()
+    slow = serve_files(upstream, FILES)
+    for path in FILES:  # the primary answers a quarter of a second late, every time
+        upstream.faults[f"repo/{path}"] += [clock.lag(0.25)] * len(FILES)
     fast = serve_files(mirror, FILES)
     settings = LibrarySettings(address_policy=LOOPBACK_ALLOWED, working_directory=tmp_path)
     factory = make_factory(slow, mirrors=[fast], settings=settings)
+    factory.context.mirrors = MirrorSet(slow, [fast], FAST_RETRIES.mirror_cooldown, clock=clock)
     await download_all(factory, slow, FILES)
     assert served(upstream) <= 2, "the slow primary kept being asked first"
     assert served(mirror) >= 8

@@ -172,7 +172,8 @@ def test_a_worker_killed_mid_upload_leaves_nothing_once_the_next_sync_ran(
     from pulp_downloads.sync import sync_remote
     from pulp_downloads.tasks import enqueue_sync
 
-    from .test_task_faults import DB_BACKEND, start_worker, wait_for
+    from .test_task_faults import DB_BACKEND, start_worker
+    from .waiting import wait_for
 
     settings.TASKS = DB_BACKEND
     client, bucket = s3_storage
@@ -221,7 +222,8 @@ def test_two_workers_share_one_database_and_one_bucket(
     from pulp_downloads.models import SyncTask
     from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync
 
-    from .test_task_faults import DB_BACKEND, start_worker, wait_for
+    from .test_task_faults import DB_BACKEND, start_worker
+    from .waiting import wait_for
 
     settings.TASKS = DB_BACKEND
     client, bucket = s3_storage

@@ -17,6 +17,7 @@ from pulp_downloads.download.config import LibrarySettings
 from pulp_downloads.download.partials import PartialFiles, ResumableFileWriter
 
 from .upstream import LOOPBACK_ALLOWED, sha256, stall_fault, truncate_fault
+from .waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -71,22 +72,22 @@ def test_a_killed_sync_is_resumed_by_the_next_one(threaded_upstream, subprocess_
 
     data = os.urandom(4 * MB)
     url = threaded_upstream.add_repo("r", {"big.bin": data})
-    threaded_upstream.faults["r/big.bin"].append(stall_fault(60, 2 * MB, resumable=True))
+    threaded_upstream.faults["r/big.bin"].append(
+        stall_fault(threaded_upstream.gate(), 2 * MB, resumable=True))  # until the test ends
     Remote.objects.create(name="r", url=url)
     partials = PartialFiles(Path(settings.PULP_DOWNLOADS["WORKING_DIRECTORY"]) / "partials")
     worker = subprocess.Popen([sys.executable, "manage.py", "sync_remote", "r"], cwd=ROOT,
                               env=subprocess_env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
         key = sha256(data)
-        while True:  # looked at, not loaded: load() is for the download holding the file
+
+        def wrote_2_mb() -> bool:  # looked at, not loaded: load() is for the download
             journal, written = partials.journal_path(key), partials.data_path(key)
-            if (journal.exists() and written.exists()
-                    and written.stat().st_size >= 2 * MB - 64 * 1024):  # what reached the disk
-                break
-            assert time.monotonic() < deadline, "the sync never wrote 2 MB"
-            time.sleep(0.05)
+            return (journal.exists() and written.exists()
+                    and written.stat().st_size >= 2 * MB - 64 * 1024)  # what reached the disk
+
+        wait_for(wrote_2_mb, "the sync to write 2 MB")
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)

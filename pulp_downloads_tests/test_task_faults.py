@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,26 +20,18 @@ from django.db import connection
 from pulp_downloads.models import Artifact, Remote, SyncTask
 from pulp_downloads.tasks import enqueue_sync
 
+from .upstream import held_fault
+from .waiting import wait_for
+
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent
 DB_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
 @pytest.fixture
-def gate():
+def gate(threaded_upstream):
     """Held upstream requests wait on this; it opens when the test ends."""
-    opened = threading.Event()
-    yield opened
-    opened.set()
-
-
-def held_until(gate: threading.Event):
-    async def fault(request, upstream):
-        import asyncio
-
-        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 300)
-        return await upstream.serve(request, request.match_info["path"])
-    return fault
+    return threaded_upstream.gate()
 
 
 def slow_repo(upstream, gate, free: int = 3, held: int = 12) -> str:
@@ -49,7 +40,7 @@ def slow_repo(upstream, gate, free: int = 3, held: int = 12) -> str:
     content = {f"f{i:02d}.bin": os.urandom(5_000 + i) for i in range(free + held)}
     url = upstream.add_repo("repo", content)
     for name in sorted(content)[free:]:
-        upstream.faults[f"repo/{name}"].append(held_until(gate))
+        upstream.faults[f"repo/{name}"].append(held_fault(gate))
     return url
 
 
@@ -57,16 +48,6 @@ def start_worker(env, log: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--interval", "0.2",
          *args], cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-
-
-def wait_for(predicate, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def task_state(task: SyncTask) -> SyncTask:

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from pulp_downloads.models import Artifact, ContentUnit, Remote, SyncTask
 
-from .upstream import delay_fault
+from .upstream import held_body_fault, held_fault
+from .waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,11 +52,12 @@ def test_sync_task_goes_from_waiting_to_completed_on_a_real_worker(
 def test_two_workers_syncing_shared_files_store_each_artifact_once(
         settings, threaded_upstream, subprocess_env):
     shared = {f"shared/{i}.bin": os.urandom(30_000) for i in range(30)}
+    gate = threaded_upstream.gate()
     for name in ("one", "two"):
         own = {f"own/{name}-{i}.bin": os.urandom(5_000) for i in range(3)}
         url = threaded_upstream.add_repo(name, {**shared, **own})
-        for path in shared:  # slow the shared files so both workers hold them at once
-            threaded_upstream.faults[f"{name}/{path}"].append(delay_fault(0.2))
+        for path in shared:  # the shared files are held until both workers are asking
+            threaded_upstream.faults[f"{name}/{path}"].append(held_fault(gate))
         Remote.objects.create(name=name, url=url, download_concurrency=10)
     procs = [
         subprocess.Popen([sys.executable, "manage.py", "sync_remote", name, "--progress", "none"],
@@ -63,6 +65,13 @@ def test_two_workers_syncing_shared_files_store_each_artifact_once(
                          stderr=subprocess.PIPE, text=True)
         for name in ("one", "two")
     ]
+    try:
+        wait_for(lambda: all(threaded_upstream.hits[f"{name}/{path}"] >= 1
+                             for name in ("one", "two") for path in list(shared)[:5])
+                 or any(proc.poll() is not None for proc in procs),
+                 "both workers to ask for the first shared files")
+    finally:
+        gate.open()
     outputs = [proc.communicate(timeout=180) for proc in procs]
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err[-2000:]
@@ -83,23 +92,25 @@ def _artifact_files(media_root: str) -> set[str]:
 def test_killed_sync_leaves_no_bad_artifact_and_the_next_sync_completes(
         settings, threaded_upstream, subprocess_env):
     import signal
-    import time
 
     content = {f"f{i:02d}.bin": os.urandom(50_000) for i in range(40)}
     url = threaded_upstream.add_repo("repo", content)
-    for path in content:
-        threaded_upstream.faults[f"repo/{path}"].append(delay_fault(0.25))
+    gate = threaded_upstream.gate()
+    for path in sorted(content)[5:]:  # the first five come at once, the others half-way
+        threaded_upstream.faults[f"repo/{path}"].append(held_body_fault(gate, 25_000))
     remote = Remote.objects.create(name="killme", url=url, download_concurrency=2)
     proc = subprocess.Popen([sys.executable, "manage.py", "sync_remote", "killme",
                              "--progress", "none"], cwd=ROOT, env=subprocess_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while Artifact.objects.count() < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    try:  # killed with five files stored and two half-way through their bodies
+        wait_for(lambda: Artifact.objects.count() == 5 and gate.held == 2,
+                 "five files stored and two held")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    gate.open()
     stored = Artifact.objects.count()
-    assert 5 <= stored < 40, "killed in the middle of the sync"
+    assert stored == 5, "killed in the middle of the sync"
 
     # No Artifact whose bytes disagree with its digests.
     for artifact in Artifact.objects.all():
@@ -122,12 +133,12 @@ def test_killed_sync_leaves_no_bad_artifact_and_the_next_sync_completes(
 
 def test_progress_is_visible_through_the_api_while_the_sync_runs(threaded_upstream):
     import threading
-    import time
 
     content = {f"f{i:02d}.bin": os.urandom(20_000) for i in range(30)}
     url = threaded_upstream.add_repo("repo", content)
-    for path in content:
-        threaded_upstream.faults[f"repo/{path}"].append(delay_fault(0.15))
+    gate = threaded_upstream.gate()
+    for path in sorted(content)[10:]:  # a third come at once, the rest when the test says
+        threaded_upstream.faults[f"repo/{path}"].append(held_fault(gate))
     remote = Remote.objects.create(name="progress", url=url, download_concurrency=2)
     client = APIClient()
     client.force_authenticate(User.objects.create_superuser("watcher"))
@@ -142,25 +153,27 @@ def test_progress_is_visible_through_the_api_while_the_sync_runs(threaded_upstre
         finally:
             connections.close_all()
 
-    worker = threading.Thread(target=sync_in_thread)
-    worker.start()
-    seen = []
-    deadline = time.monotonic() + 30
-    while worker.is_alive() and time.monotonic() < deadline:
+    def seen_through_the_api():
         listing = client.get("/api/tasks/", {"remote": remote.pk}).json()["results"]
         if listing:
-            seen.append((listing[0]["state"], listing[0]["progress"]["files_done"],
-                         listing[0]["progress"]["files_total"]))
-        time.sleep(0.2)
-    worker.join(30)
-    running = [s for s in seen if s[0] == "running" and 0 < s[1] < s[2] == 30]
-    assert running, f"no intermediate progress seen: {seen}"
+            return (listing[0]["state"], listing[0]["progress"]["files_done"],
+                    listing[0]["progress"]["files_total"])
+        return None
+
+    worker = threading.Thread(target=sync_in_thread)
+    worker.start()
+    try:
+        wait_for(lambda: seen_through_the_api() == ("running", 10, 30),
+                 "the API to show 10 of 30 files done while the sync runs")
+    finally:
+        gate.open()
+        worker.join(60)
+    assert seen_through_the_api() == ("completed", 30, 30)
     assert SyncTask.objects.get().state == "completed"
 
 
 def test_status_counts_a_running_worker_until_it_stops(subprocess_env):
     import signal
-    import time
 
     from pulp_downloads.models import Worker
 
@@ -169,9 +182,7 @@ def test_status_counts_a_running_worker_until_it_stops(subprocess_env):
         cwd=ROOT, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not Worker.objects.exists():
-            time.sleep(0.1)
+        wait_for(Worker.objects.exists, "the worker to register")
         status = APIClient().get("/status/").json()
         assert status["workers"]["online"] == 1, status
         assert Worker.objects.get().name.endswith(f":{worker.pid}")

@@ -1,5 +1,9 @@
 """Loopback servers and fault scripts for the tests: a scriptable upstream file server, its
-fault helpers, and small network helpers. Fixtures built on them live in ``conftest.py``."""
+fault helpers, a :class:`Gate` that holds answers until the test releases them, and small
+network helpers. Fixtures built on them live in ``conftest.py``.
+
+A "slow" upstream is one held at a gate, never one that sleeps: a sleep races the code under
+test (a loaded machine loses the race), a gate decides the order of events."""
 from __future__ import annotations
 
 import asyncio
@@ -25,12 +29,79 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class Gate:
+    """A door held upstream answers wait at (:meth:`wait`) until the test lets them through:
+    all of them, now and later (:meth:`open`), or a given number (:meth:`let_through`).
+
+    Usable from any thread and any event loop (a threaded upstream waits in its own loop
+    while the test opens the gate from its thread). :attr:`held` counts the waiters held, so
+    a test can wait for the requests it holds to be there.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = False
+        self._passes = 0
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
+
+    @property
+    def held(self) -> int:
+        """How many waiters are held at the gate right now."""
+        with self._lock:
+            return len(self._waiting)
+
+    def open(self) -> None:
+        """Let every waiter through, now and from now on."""
+        with self._lock:
+            self._open = True
+            woken, self._waiting = self._waiting, []
+        _wake(woken)
+
+    def let_through(self, count: int = 1) -> None:
+        """Let ``count`` more waiters through: those held first (oldest first), then the
+        next ones to arrive."""
+        with self._lock:
+            woken, self._waiting = self._waiting[:count], self._waiting[count:]
+            self._passes += count - len(woken)
+        _wake(woken)
+
+    async def wait(self) -> None:
+        """Return once the gate lets this caller through."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._open:
+                return
+            if self._passes:
+                self._passes -= 1
+                return
+            waiter = (loop, loop.create_future())
+            self._waiting.append(waiter)
+        try:
+            await waiter[1]
+        except asyncio.CancelledError:
+            with self._lock:
+                if waiter in self._waiting:
+                    self._waiting.remove(waiter)
+            raise
+
+
+def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]]) -> None:
+    def release(future: asyncio.Future) -> None:
+        if not future.done():
+            future.set_result(None)
+
+    for loop, future in waiters:
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+            loop.call_soon_threadsafe(release, future)
+
+
 class Upstream:
     """A loopback file server whose answers can be scripted per path.
 
     ``files`` maps a path (no leading slash) to bytes. ``faults[path]`` is a list of
     coroutine functions ``(request, upstream) -> Response`` consumed one per request before
-    the file is served normally. ``hits`` counts requests per path.
+    the file is served normally. ``hits`` counts requests per path. Gates made by
+    :meth:`gate` are opened by :meth:`open_gates` (the fixtures do it when the test ends).
     """
 
     def __init__(self) -> None:
@@ -41,12 +112,26 @@ class Upstream:
         self.basic_auth: tuple[str, str] | None = None
         self.bearer: dict | None = None  # {"realm": url, "token": str, "service":..., "scope":...}
         self.token_requests = 0
+        #: When set, token requests wait at this gate before they are answered.
+        self.token_gate: Gate | None = None
         self.gzip_paths: set[str] = set()
         self.server = None
         self.in_flight = 0
         self.max_in_flight = 0
         #: Bytes written per path by :func:`endless_fault`.
         self.sent: collections.Counter = collections.Counter()
+        self.gates: list[Gate] = []
+
+    def gate(self) -> Gate:
+        """A new closed :class:`Gate`, opened at the latest by :meth:`open_gates`."""
+        gate = Gate()
+        self.gates.append(gate)
+        return gate
+
+    def open_gates(self) -> None:
+        """Open every gate of :meth:`gate`: nothing stays held when the server closes."""
+        for gate in self.gates:
+            gate.open()
 
     @property
     def url(self) -> str:
@@ -73,7 +158,8 @@ class Upstream:
 
     async def token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
-        await asyncio.sleep(0.05)  # let concurrent downloads pile up on the challenge
+        if self.token_gate is not None:
+            await self.token_gate.wait()
         if self.basic_auth:
             expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
             if request.headers.get("Authorization") != expected:
@@ -184,9 +270,10 @@ def truncate_fault(keep: int):
     return fault
 
 
-def stall_fault(seconds: float, keep: int = 10, *, resumable: bool = False):
-    """Send ``keep`` bytes, then stall for ``seconds`` (with ``resumable``, the response
-    advertises ranges and an ETag, as the file's normal answer does)."""
+def stall_fault(gate: Gate, keep: int = 10, *, resumable: bool = False):
+    """Send ``keep`` bytes, then stall until ``gate`` lets this answer through, and end it
+    short (with ``resumable``, the response advertises ranges and an ETag, as the file's
+    normal answer does)."""
     async def fault(request, upstream):
         data = upstream.files[request.match_info["path"]]
         response = web.StreamResponse(headers={"Accept-Ranges": "bytes",
@@ -195,13 +282,37 @@ def stall_fault(seconds: float, keep: int = 10, *, resumable: bool = False):
         response.content_length = len(data)
         await response.prepare(request)
         await response.write(data[:keep])
-        await asyncio.sleep(seconds)
+        await gate.wait()
+        return response
+    return fault
+
+
+def held_fault(gate: Gate):
+    """Wait until ``gate`` lets this request through, then serve the file normally."""
+    async def fault(request, upstream):
+        await gate.wait()
+        return await upstream.serve(request, request.match_info["path"])
+    return fault
+
+
+def held_body_fault(gate: Gate, keep: int):
+    """Send the headers and ``keep`` bytes, then the rest once ``gate`` lets this answer
+    through."""
+    async def fault(request, upstream):
+        data = upstream.files[request.match_info["path"]]
+        response = web.StreamResponse()
+        response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[:keep])
+        await gate.wait()
+        await response.write(data[keep:])
         return response
     return fault
 
 
 def delay_fault(seconds: float):
-    """Wait ``seconds``, then serve the file normally."""
+    """Wait ``seconds``, then serve the file normally (slowness as a lower bound only: to
+    order events, hold the request at a :class:`Gate` with :func:`held_fault`)."""
     async def fault(request, upstream):
         await asyncio.sleep(seconds)
         return await upstream.serve(request, request.match_info["path"])
@@ -220,7 +331,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
+    """Return once something listens on 127.0.0.1:``port`` (a server starting up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -277,12 +389,15 @@ def running_threaded(owner):
     server = TestServer(owner.app())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(10)
+    asyncio.run_coroutine_threadsafe(server.start_server(), loop).result(60)
     owner.server = server
     try:
         yield owner
     finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        open_gates = getattr(owner, "open_gates", None)
+        if open_gates is not None:  # nothing stays held when the server closes
+            open_gates()
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

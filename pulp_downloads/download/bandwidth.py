@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 
 #: The smallest piece a capped download reads at once.
 MIN_PIECE = 16 * 1024
@@ -19,10 +20,16 @@ class BandwidthCap:
     the cap allows it: the pieces get consecutive slots of ``len(piece) / rate`` seconds, so
     the average over any few seconds stays at or under ``rate`` however many downloads share
     the cap. ``rate=None`` (or 0) means no cap.
+
+    ``clock`` (seconds, monotonic) and ``sleep`` are the time the cap keeps and waits in:
+    tests give their own, to see the waits asked for without spending them.
     """
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(self, rate: float | None, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.rate = float(rate) if rate else 0.0
+        self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -38,11 +45,11 @@ class BandwidthCap:
         if not self.rate or count <= 0:
             return
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             slot = max(now, self._next)
             self._next = slot + count / self.rate
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await self._sleep(slot - now)
 
 
 class BandwidthCaps:

@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -255,9 +254,9 @@ class BaseDownloader:
     async def _attempt_into(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
         if ledger.in_doubt:  # an earlier attempt ended with the consumers in disagreement
             await self._restart(writer, ledger)
-        began, before = time.monotonic(), ledger.offset
+        began, before = self.context.mirrors.clock(), ledger.offset
         meta = await self._attempt(url, writer, ledger)
-        self.context.mirrors.record(url, ledger.offset - before, time.monotonic() - began)
+        self.context.mirrors.record(url, ledger.offset - before, self.context.mirrors.clock() - began)
         if self.expected_size is not None and ledger.offset != self.expected_size:
             raise SizeValidationError(url, self.expected_size, ledger.offset)
         if self.expected_digests:

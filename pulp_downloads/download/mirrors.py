@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 from .exceptions import redact_url
@@ -78,10 +78,16 @@ class MirrorSet:
     fastest in turn, so they spread instead of all starting at one base. Without it, the
     primary comes first and the mirrors follow in their configured order. Unhealthy bases
     (after a server fault) come last, until their cool-down ends.
+
+    Speeds and cool-downs are measured in ``clock``'s seconds (monotonic; tests give their
+    own, so that which base is fast does not depend on how busy the machine is).
     """
 
     def __init__(self, primary_base: str, mirrors: list[str], cooldown: float, *,
-                 ranking: bool = True, max_mirrors: int = MAX_MIRRORS) -> None:
+                 ranking: bool = True, max_mirrors: int = MAX_MIRRORS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        #: The time of :meth:`record`'s measurements and of the cool-downs.
+        self.clock = clock
         self.primary = base_of(primary_base)
         self.max_mirrors = max_mirrors
         self._mirrors: list[str] = []
@@ -135,7 +141,7 @@ class MirrorSet:
         if not url.startswith(self.primary):
             return [url]
         relative = url[len(self.primary):]
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             healthy = [b for b in self.bases if self._unhealthy_until.get(b, 0) <= now]
             sick = [b for b in self.bases if self._unhealthy_until.get(b, 0) > now]
@@ -155,7 +161,8 @@ class MirrorSet:
         return top[start:] + top[:start] + ranked[len(top):]
 
     def record(self, candidate: str, size: int, seconds: float) -> None:
-        """A download of ``size`` bytes from ``candidate`` took ``seconds`` (whole)."""
+        """A download of ``size`` bytes from ``candidate`` took ``seconds`` (whole, in
+        :attr:`clock`'s seconds)."""
         base = self.base_for(candidate)
         if base is None or seconds <= 0:
             return
@@ -182,7 +189,7 @@ class MirrorSet:
         base = self.base_for(candidate)
         if base is not None:
             with self._lock:
-                self._unhealthy_until[base] = time.monotonic() + self.cooldown
+                self._unhealthy_until[base] = self.clock() + self.cooldown
                 if base in self._speed:
                     self._speed[base] /= 2
             log.warning("mirror %s marked unhealthy for %.0fs%s", redact_url(base),
@@ -196,4 +203,4 @@ class MirrorSet:
 
     def is_healthy(self, base: str) -> bool:
         with self._lock:
-            return self._unhealthy_until.get(base, 0) <= time.monotonic()
+            return self._unhealthy_until.get(base, 0) <= self.clock()
