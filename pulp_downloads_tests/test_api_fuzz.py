@@ -64,4 +64,4 @@ AUTH = {"Authorization": f"Token {TOKEN}"}
 def test_api_never_fails_or_leaks(case, fuzz_data):
     response = case.call(headers=AUTH)
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
-    case.validate_response(response, checks=[no_secret_echoed])
+    case.validate_response(response, headers=AUTH, additional_checks=[no_secret_echoed])
