@@ -258,6 +258,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "pulp_downloads.api.schema.AutoSchema",
+    # Every error answer: {"detail": "...", field: [messages]} (docs/rest-api.md).
+    "EXCEPTION_HANDLER": "pulp_downloads.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "pulp_downloads API",
@@ -269,6 +271,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The documented request bodies are JSON (the browsable API's forms still post forms).
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
 }
 
 # --- Tasks ----------------------------------------------------------------------------------
