@@ -266,3 +266,13 @@ def test_admin_and_api_refuse_to_be_framed_and_the_csrf_cookie_is_httponly(clien
     response = client.get("/api/auth/login/")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert client.get("/api/").headers["X-Frame-Options"] == "DENY"
+
+
+def test_ssl_redirect_leaves_content_to_plain_http_clients(client, settings):
+    """With ``SECURE_SSL_REDIRECT`` the admin and the API go to HTTPS; ``/content/`` stays
+    reachable over HTTP, through Django as through the fast path (which never redirects)."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/api/remotes/").status_code == 301
+    assert client.get("/admin/").status_code == 301
+    response = client.get("/content/")
+    assert response.status_code == 200 and response.headers["Content-Security-Policy"] == "sandbox"
