@@ -112,3 +112,16 @@ def test_production_variables_set_the_settings(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "SECURE_HSTS_SECONDS must be" in result.stderr
+
+
+def test_a_content_origin_must_be_an_origin(tmp_path, settings):
+    from django.core.checks import run_checks
+
+    result = load_settings(SECRET_KEY="x" * 50, MEDIA_ROOT=str(tmp_path / "m"),
+                           PULP_DOWNLOADS_CONTENT_ORIGIN="content.example.com/path")
+    assert result.returncode != 0 and "PULP_DOWNLOADS_CONTENT_ORIGIN must be" in result.stderr
+    result = load_settings(SECRET_KEY="x" * 50, MEDIA_ROOT=str(tmp_path / "m"),
+                           PULP_DOWNLOADS_CONTENT_ORIGIN="https://content.example.com")
+    assert result.returncode == 0, result.stderr
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "CONTENT_ORIGIN": "ftp://c.test"}
+    assert [error.id for error in run_checks()] == ["pulp_downloads.E002"]
