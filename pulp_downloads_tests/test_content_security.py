@@ -75,6 +75,8 @@ async def test_every_answer_of_the_asgi_app_is_sandboxed(upstream, asgi_server):
     assert {answers[key][0] for key in ("not listed", "no remote", "no directory")} == {404}
     answers["no slash"] = await request("GET", f"{asgi_server}/content/{stored.name}")
     assert answers["no slash"][0] in (301, 404)
+    answers["content, no slash"] = await request("GET", f"{asgi_server}/content")
+    assert answers["content, no slash"][0] == 301
     from pulp_downloads.models import Artifact
 
     artifact = await Artifact.objects.aget(sha256=sha256(files["gone.bin"]))

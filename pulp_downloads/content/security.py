@@ -69,7 +69,14 @@ def content_origin_host(origin: str) -> str:
         raise ImproperlyConfigured(
             f"PULP_DOWNLOADS_CONTENT_ORIGIN must be an origin such as "
             f"https://content.example.com, got {origin!r}")
-    return parts.netloc.lower()
+    return _without_default_port(parts.netloc.lower())
+
+
+def _without_default_port(host: str) -> str:
+    for default in (":80", ":443"):
+        if host.endswith(default):
+            return host[:-len(default)]
+    return host
 
 
 class ContentSecurityMiddleware:
@@ -102,7 +109,7 @@ class ContentSecurityMiddleware:
 
 
 def _secure(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    if request.path.startswith(PREFIX):
+    if request.path.startswith(PREFIX) or request.path == PREFIX[:-1]:
         for name, value in HEADERS.items():
             response[name] = value
     return response
@@ -116,7 +123,7 @@ def _refused(request: HttpRequest) -> HttpResponse | None:
         (getattr(settings, "PULP_DOWNLOADS", None) or {}).get("CONTENT_ORIGIN") or "")
     if not host or request.path.startswith(_CONTENT_ORIGIN_PATHS):
         return None
-    if request.get_host().lower() != host:
+    if _without_default_port(request.get_host().lower()) != host:
         return None
     return HttpResponseNotFound(
         "This origin serves /content/ only; the admin and the API are on the site's main "
