@@ -120,8 +120,13 @@ def test_a_content_origin_must_be_an_origin(tmp_path, settings):
     result = load_settings(SECRET_KEY="x" * 50, MEDIA_ROOT=str(tmp_path / "m"),
                            PULP_DOWNLOADS_CONTENT_ORIGIN="content.example.com/path")
     assert result.returncode != 0 and "PULP_DOWNLOADS_CONTENT_ORIGIN must be" in result.stderr
-    result = load_settings(SECRET_KEY="x" * 50, MEDIA_ROOT=str(tmp_path / "m"),
-                           PULP_DOWNLOADS_CONTENT_ORIGIN="https://content.example.com")
+    env = dict(os.environ, SECRET_KEY="x" * 50, MEDIA_ROOT=str(tmp_path / "m"),
+               ALLOWED_HOSTS="app.example.com",
+               PULP_DOWNLOADS_CONTENT_ORIGIN="https://content.example.com")
+    env.pop("DEBUG", None)
+    result = subprocess.run([sys.executable, "-c", "import settings; print(settings.ALLOWED_HOSTS)"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['app.example.com', 'content.example.com']"
     settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "CONTENT_ORIGIN": "ftp://c.test"}
     assert [error.id for error in run_checks()] == ["pulp_downloads.E002"]

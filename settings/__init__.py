@@ -93,9 +93,14 @@ CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
 #: /content/ on a host of its own: nothing else of the site is served there.
 CONTENT_ORIGIN = os.environ.get("PULP_DOWNLOADS_CONTENT_ORIGIN", "").strip().rstrip("/")
 if CONTENT_ORIGIN:
+    from urllib.parse import urlsplit
+
     from pulp_downloads.content.security import content_origin_host
 
-    _content_host = content_origin_host(CONTENT_ORIGIN).rsplit(":", 1)[0].strip("[]")
+    content_origin_host(CONTENT_ORIGIN)  # refuses anything but an http(s) origin
+    _content_host = urlsplit(CONTENT_ORIGIN).hostname
+    if ":" in _content_host:  # IPv6, as ALLOWED_HOSTS spells it
+        _content_host = f"[{_content_host}]"
     if _content_host not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
         ALLOWED_HOSTS.append(_content_host)
 
