@@ -1,12 +1,18 @@
 """The one shape of every API error answer, and the JSON 404/500 of paths under ``/api/``.
 
-Every error answer of the API is a JSON object with ``detail``, one sentence saying what went
-wrong. Invalid input (``400``) also names each offending field with its list of messages
-(``non_field_errors`` for the request as a whole); a ``409`` about a busy remote adds the
-``task`` in the way. For example::
+Every error answer of the API is a JSON object of one of two kinds, told apart by ``detail``:
 
-    {"detail": "Invalid remote: No remote named 'nope'.", "remote": ["No remote named 'nope'."]}
+- an error about the request as a whole (authentication, permission, an unknown object, a
+  body that is not JSON, a conflict): ``{"detail": "one sentence"}``, where a ``409`` about a
+  busy remote adds the ``task`` in the way;
+- invalid input (``400``): each offending field with its list of messages, strings only
+  (``non_field_errors`` for the body as a whole; a nested field's messages start with their
+  key, ``"X-Header: ..."``).
+
+For example::
+
     {"detail": "Not found."}
+    {"remote": ["No remote named 'nope'."]}
 
 :data:`ERROR_SCHEMA` is that shape in OpenAPI (every 4xx of the schema uses it), and
 ``docs/rest-api.md`` documents it.
@@ -21,15 +27,15 @@ API_PREFIX = "/api/"
 NON_FIELD = "non_field_errors"
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "`detail`: what went wrong, in one sentence. Invalid input also names "
-                   "each field (`non_field_errors`: the request as a whole) with its "
-                   "messages.",
+    "description": "`detail`: what went wrong with the request as a whole, in one sentence; "
+                   "or, for invalid input, each field (`non_field_errors`: the body as a "
+                   "whole) with its messages.",
     "properties": {
         "detail": {"type": "string"},
         "task": {"type": "string", "description": "409: the task already waiting or running."},
     },
-    "required": ["detail"],
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    "minProperties": 1,
 }
 
 
@@ -43,16 +49,11 @@ def exception_handler(exc, context):
 
 def error_body(data) -> dict:
     """DRF error data (``{"detail": ...}``, ``{field: [messages]}`` with nested fields, or a
-    bare list) as ``{"detail": sentence, field: [messages], ...}``."""
-    if isinstance(data, dict) and set(data) == {"detail"} and isinstance(data["detail"], str):
-        return {"detail": str(data["detail"])}
-    fields: dict[str, list[str]] = {}
+    bare list) in the one shape: ``{"detail": sentence}`` or ``{field: [messages], ...}``."""
     if isinstance(data, dict):
-        for name, errors in data.items():
-            fields[str(name)] = _messages(errors)
-    else:
-        fields[NON_FIELD] = _messages(data)
-    return {"detail": _summary(fields), **fields}
+        return {str(name): str(errors) if name == "detail" and isinstance(errors, str)
+                else _messages(errors) for name, errors in data.items()}
+    return {NON_FIELD: _messages(data)}
 
 
 def _messages(errors, prefix: str = "") -> list[str]:
@@ -64,16 +65,6 @@ def _messages(errors, prefix: str = "") -> list[str]:
     if isinstance(errors, (list, tuple)):
         return [message for value in errors for message in _messages(value, prefix)]
     return [f"{prefix}{errors}"]
-
-
-def _summary(fields: dict[str, list[str]]) -> str:
-    if list(fields) == [NON_FIELD] and fields[NON_FIELD]:
-        return fields[NON_FIELD][0]
-    if len(fields) == 1:
-        (name, messages), = fields.items()
-        if len(messages) == 1:
-            return f"Invalid {name}: {messages[0]}"
-    return f"Invalid input: {', '.join(name for name in fields)} (see each field)."
 
 
 def not_found(request: HttpRequest, exception=None):
