@@ -112,9 +112,10 @@ def test_roles_and_secret_clearing_in_the_admin(browser, live_server, monkeypatc
 
 
 def _login(browser, live_server, username: str, password: str):
+    """A new page logged into the admin of ``live_server`` (the fixture, or a base URL)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(WAIT_MS)
-    page.goto(f"{live_server.url}/admin/login/")
+    page.goto(f"{getattr(live_server, 'url', live_server)}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("input[type=submit]")
@@ -324,3 +325,86 @@ def test_landing_page_and_content_listing(admin_page, live_server, threaded_upst
                                 + link.get_attribute("href"))
     assert response.status == 200 and response.body() == files["pool/a.bin"]
     shot(page, "content-listing")
+
+
+# --- upstream content never runs as the app -----------------------------------------------------
+HOSTILE_PAGE = b"""<!doctype html>
+<html><head><title>page</title></head><body><p id="text">served</p>
+<script>
+window.__pwned = true;
+document.title = "pwned";
+fetch("/api/remotes/").then(r => r.text()).then(t => { window.__read = t; });
+const token = (document.cookie.match(/csrftoken=([^;]+)/) || [])[1];
+fetch("/api/remotes/", {method: "POST", headers: {"Content-Type": "application/json",
+      "X-CSRFToken": token}, body: JSON.stringify({name: "planted",
+      url: "http://127.0.0.1:9/PULP_MANIFEST"})});
+</script></body></html>
+"""
+HOSTILE_SVG = b"""<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">
+<rect width="20" height="20" fill="red"/>
+<script>window.__pwned = true; fetch("/api/remotes/?from=svg");</script>
+</svg>
+"""
+
+
+@pytest.mark.parametrize("server", ["live_server", "asgi_server"])
+def test_a_script_in_synced_content_never_runs_for_a_logged_in_admin(
+        browser, server, request, threaded_upstream, monkeypatch):
+    """A remote's upstream serves an HTML page and an SVG with scripts that read the API and
+    create a remote with the admin's session; opened by a logged-in administrator, through
+    Django (WSGI) and through the ASGI fast path, the scripts never run."""
+    from pulp_downloads.models import Remote
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    base = request.getfixturevalue(server)
+    base = getattr(base, "url", base)
+    files = {"page.html": HOSTILE_PAGE, "image.svg": HOSTILE_SVG}
+    remote = Remote.objects.create(name="hostile", url=threaded_upstream.add_repo("h", files))
+    thread, task = _sync_in_background(remote)  # Playwright's loop owns this thread
+    thread.join(30)
+    task.refresh_from_db()
+    assert task.state == "completed"
+    User.objects.create_superuser("admin", password="admin-pass")
+    page = _login(browser, base, "admin", "admin-pass")
+    try:
+        api_requests = []
+        page.on("request", lambda sent: api_requests.append(sent.url)
+                if "/api/" in sent.url else None)
+        for path, data in files.items():
+            response = page.goto(f"{base}/content/hostile/{path}")
+            assert response.status == 200
+            assert response.body() == data and b"<script>" in data  # the script was served
+            page.wait_for_load_state("load")
+            assert page.evaluate("() => window.__pwned") is None, f"the script of {path} ran"
+            assert response.headers["content-security-policy"] == "sandbox"
+        page.goto(f"{base}/content/hostile/page.html")
+        assert page.title() == "page" and page.inner_text("#text") == "served"
+        assert api_requests == []
+        assert not Remote.objects.filter(name="planted").exists()
+    finally:
+        page.close()
+        from django.db import connections
+
+        connections.close_all()
+
+
+def test_admin_and_browsable_api_work_with_an_httponly_csrf_cookie(admin_page, live_server):
+    """No script can read the CSRF cookie, and the admin's forms and the browsable API's
+    DELETE (sent by its JavaScript) still pass the CSRF check."""
+    from pulp_downloads.models import Remote
+
+    page = admin_page
+    cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
+    assert cookies["csrftoken"]["httpOnly"] is True
+    assert "csrftoken" not in page.evaluate("() => document.cookie")
+    remote = Remote.objects.create(name="to-edit", url="https://one.test/repo/PULP_MANIFEST")
+    page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
+    page.fill("#id_name", "edited")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=was changed successfully")
+    assert Remote.objects.get(pk=remote.pk).name == "edited"
+    page.goto(f"{live_server.url}/api/remotes/{remote.pk}/")
+    page.click("button[data-target='#deleteModal']")
+    page.click("#deleteModal form[data-method=DELETE] button")
+    page.wait_for_selector("text=HTTP 204 No Content")
+    assert not Remote.objects.filter(pk=remote.pk).exists()

@@ -171,6 +171,8 @@ http {{
     location /protected-artifacts/ {{
       internal;
       alias {settings.MEDIA_ROOT}/artifact/;
+      add_header Content-Security-Policy "sandbox" always;
+      add_header X-Content-Type-Options "nosniff" always;
     }}
   }}
 }}
@@ -195,6 +197,7 @@ async def test_x_accel_redirect_through_a_real_nginx(upstream, asgi_server, ngin
     status, headers, body = await get(f"{asgi_server}/content/{remote.name}/pool/a.rpm")
     assert status == 200 and body == b""
     assert headers["X-Accel-Redirect"].startswith("/protected-artifacts/")
+    assert headers["Content-Security-Policy"] == "sandbox"
     # ...and nginx sends it, ranges and HEAD included, over one kept connection to the app.
     app_port = int(asgi_server.rsplit(":", 1)[1])
     before = _connections_to(app_port)
@@ -204,19 +207,24 @@ async def test_x_accel_redirect_through_a_real_nginx(upstream, asgi_server, ngin
         assert status == 200 and body == data
     assert len(_connections_to(app_port) - before) == 1, "nginx opened a connection per request"
     assert "X-Accel-Redirect" not in headers
+    # nginx drops the app's other headers with X-Accel-Redirect: the documented location
+    # adds them back (docs/content.md), on every status.
+    assert headers.getall("Content-Security-Policy") == ["sandbox"]
+    assert headers.getall("X-Content-Type-Options") == ["nosniff"]
     from pulp_downloads.content.stored import content_type
 
     assert headers["Content-Type"] == content_type("a.rpm") != "application/octet-stream"
     status, headers, body = await get(base, headers={"Range": "bytes=10-19"})
     assert status == 206 and body == data[10:20]
-    status, _, _ = await get(base, headers={"Range": f"bytes={len(data)}-"})
-    assert status == 416
+    assert headers["Content-Security-Policy"] == "sandbox"
+    status, headers, _ = await get(base, headers={"Range": f"bytes={len(data)}-"})
+    assert status == 416 and headers["Content-Security-Policy"] == "sandbox"
     async with aiohttp.ClientSession() as session:
         async with session.head(base) as response:
             assert response.status == 200
             assert response.headers["Content-Length"] == str(len(data))
-    status, _, _ = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
-    assert status == 304
+    status, headers, _ = await get(base, headers={"If-None-Match": f'"{sha256(data)}"'})
+    assert status == 304 and headers["Content-Security-Policy"] == "sandbox"
 
 
 def _connections_to(port: int) -> set[int]:

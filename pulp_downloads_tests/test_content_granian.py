@@ -62,6 +62,7 @@ async def test_granian_serves_stored_and_streamed_files(upstream, granian_server
         assert status == 200 and body == data, name
         assert headers["ETag"] == f'"{sha256(data)}"' and "Last-Modified" in headers
         assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Content-Security-Policy"] == "sandbox"  # pathsend answers too
     base = f"{granian_server}/content/{stored.name}/big.bin"
     status, headers, body = await get(base, headers={"Range": "bytes=1000-2999"})
     assert status == 206 and body == big[1000:3000]
@@ -75,10 +76,10 @@ async def test_granian_serves_stored_and_streamed_files(upstream, granian_server
             assert response.status == 200 and response.headers["Content-Length"] == str(len(big))
             assert await response.read() == b""
 
-    status, _, body = await get(f"{granian_server}/content/{streamed.name}/big.bin")
-    assert status == 200 and body == big
-    status, _, body = await get(f"{granian_server}/content/{stored.name}/nothing-here.bin")
-    assert status == 404
+    status, headers, body = await get(f"{granian_server}/content/{streamed.name}/big.bin")
+    assert status == 200 and body == big and headers["Content-Security-Policy"] == "sandbox"
+    status, headers, body = await get(f"{granian_server}/content/{stored.name}/nothing-here.bin")
+    assert status == 404 and headers["Content-Security-Policy"] == "sandbox"
     status, _, body = await get(f"{granian_server}/status/")
     assert status == 200 and b"database" in body
 

@@ -17,6 +17,22 @@ that are safe for a single development machine:
                      may read from (default: the bundled sample fixtures only).
 ``PULP_DOWNLOADS_CHECKSUMS``  comma separated digest algorithms to compute
                      (default ``sha224,sha256,sha384,sha512``; sha256 is always required).
+``PULP_DOWNLOADS_CONTENT_ORIGIN``  e.g. ``https://content.example.com``: a host name of its
+                     own for ``/content/``, where the admin and the API are refused (its
+                     host is added to ``ALLOWED_HOSTS``); default: none.
+
+Production behind HTTPS (``manage.py check --deploy`` is clean once they are set; see
+docs/operations.md):
+
+``SECURE_SSL_REDIRECT``    ``1``: plain-HTTP requests are redirected to HTTPS (``/content/``
+                           excepted: package clients may fetch over HTTP).
+``SESSION_COOKIE_SECURE``  ``1``: the session cookie is sent over HTTPS only.
+``CSRF_COOKIE_SECURE``     ``1``: the CSRF cookie is sent over HTTPS only.
+``SECURE_HSTS_SECONDS``    seconds browsers must use HTTPS only (``Strict-Transport-Security``);
+                           with it, ``SECURE_HSTS_INCLUDE_SUBDOMAINS`` and
+                           ``SECURE_HSTS_PRELOAD`` default to on (``0`` turns each off).
+``SECURE_PROXY_SSL_HEADER``  behind a proxy that terminates TLS: the header it sets to
+                           ``https`` (e.g. ``X-Forwarded-Proto``); never set it otherwise.
 """
 from __future__ import annotations
 
@@ -77,6 +93,41 @@ elif SECRET_KEY == _DEV_SECRET_KEY and not DEBUG:
 
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
+#: /content/ on a host of its own: nothing else of the site is served there.
+CONTENT_ORIGIN = os.environ.get("PULP_DOWNLOADS_CONTENT_ORIGIN", "").strip().rstrip("/")
+if CONTENT_ORIGIN:
+    from urllib.parse import urlsplit
+
+    from pulp_downloads.content.security import content_origin_host
+
+    content_origin_host(CONTENT_ORIGIN)  # refuses anything but an http(s) origin
+    _content_host = urlsplit(CONTENT_ORIGIN).hostname
+    if ":" in _content_host:  # IPv6, as ALLOWED_HOSTS spells it
+        _content_host = f"[{_content_host}]"
+    if _content_host not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_content_host)
+
+# --- HTTPS and cookies (docs/operations.md, "Production settings") -------------------------
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", False)
+#: Package clients may fetch content over plain HTTP (the fast path never redirects either).
+SECURE_REDIRECT_EXEMPT = [r"^content/"]
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", False)
+#: No script reads the CSRF cookie: Django's forms and DRF's browsable API put the token in
+#: the page.
+CSRF_COOKIE_HTTPONLY = True
+try:
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or 0)
+except ValueError:
+    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be a whole number of seconds") from None
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be a whole number of seconds")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS",
+                                           SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    _proxy_header = os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (f"HTTP_{_proxy_header}", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -98,6 +149,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it sandboxes every /content/ answer, the other middleware's included.
+    "pulp_downloads.content.security.ContentSecurityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -213,6 +266,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "pulp_downloads.api.schema.AutoSchema",
+    # Every error answer: {"detail": "...", field: [messages]} (docs/rest-api.md).
+    "EXCEPTION_HANDLER": "pulp_downloads.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "pulp_downloads API",
@@ -224,6 +279,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The documented request bodies are JSON (the browsable API's forms still post forms).
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
 }
 
 # --- Tasks ----------------------------------------------------------------------------------
@@ -295,6 +352,9 @@ PULP_DOWNLOADS = {
     # A bearer token that may read /metrics (a Prometheus scraper); empty: only users with
     # the pulp_downloads.view_metrics permission.
     "METRICS_TOKEN": os.environ.get("PULP_DOWNLOADS_METRICS_TOKEN", ""),
+    # A separate origin for /content/ (e.g. https://content.example.com): requests to its host
+    # get /content/ (and /status/) only; empty: none.
+    "CONTENT_ORIGIN": CONTENT_ORIGIN,
     # Whether anonymous clients may read /api/schema/ and /api/docs/ (else: logged-in users).
     "PUBLIC_API_DOCS": _env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
 }

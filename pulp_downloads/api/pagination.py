@@ -40,7 +40,10 @@ class BoundedLimitOffsetPagination(LimitOffsetPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.limit_query_param:
-                parameter["schema"].update(minimum=1, maximum=self.max_limit)
+                # No maximum: a larger limit is accepted, and lowered to max_limit.
+                parameter["schema"].update(minimum=1)
+                parameter["description"] = (f"Number of results to return per page (at most "
+                                            f"{self.max_limit}: a larger limit is lowered).")
             elif parameter["name"] == self.offset_query_param:
                 parameter["schema"].update(minimum=0)
         return parameters

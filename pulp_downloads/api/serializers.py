@@ -232,7 +232,11 @@ class RepairRequestSerializer(serializers.Serializer):
     """What ``POST /api/repair/`` takes: which remote's Artifacts (all when absent) and
     whether to verify every digest."""
 
-    remote = serializers.CharField(required=False, allow_blank=False,
+    NO_NAME = ("Name the remote whose Artifacts to repair, or leave remote out to repair "
+               "every Artifact.")
+
+    remote = serializers.CharField(required=False, allow_blank=False, min_length=1,
+                                   error_messages={"blank": NO_NAME, "null": NO_NAME},
                                    help_text="The name of the remote whose Artifacts to check "
                                              "(default: every Artifact).")
     verify_digests = serializers.BooleanField(
@@ -243,6 +247,13 @@ class RepairRequestSerializer(serializers.Serializer):
         if remote is None:
             raise serializers.ValidationError(f"No remote named {value!r}.")
         return remote
+
+    def validate(self, attrs: dict) -> dict:
+        # A form's empty field is dropped as "not given" by DRF: given empty, it names no
+        # remote, and must not widen the repair to every Artifact.
+        if "remote" not in attrs and "remote" in self.initial_data:
+            raise serializers.ValidationError({"remote": [self.NO_NAME]})
+        return attrs
 
 
 class NoInputSerializer(serializers.Serializer):

@@ -29,6 +29,7 @@ from asgiref.sync import sync_to_async
 from .. import metrics
 from ..models import Remote
 from . import lookup
+from .security import secured
 from .stored import SOURCE, StoredFile, answer
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ PREFIX = "/content/"
 READ_INLINE_UP_TO = 256 * 1024
 CHUNK = 4 * 1024 * 1024
 MAX_ENTRIES = 100_000
-NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 #: The request headers this app acts on (ASGI servers give header names in lower case).
 _WANTED_HEADERS = frozenset((b"if-none-match", b"range", b"if-range", b"via"))
 
@@ -57,7 +57,7 @@ class LocalFile:
     @classmethod
     def of(cls, stored: StoredFile, root: Path) -> "LocalFile":
         plan = answer(stored, "HEAD", None, None, None)
-        return cls(stored, str(root / stored.name), _encode({**plan.headers, **NOSNIFF}))
+        return cls(stored, str(root / stored.name), secured(_encode(plan.headers)))
 
 
 class StoredFileCache:
@@ -142,9 +142,12 @@ class ContentApp:
 
         async def counted(message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start" and not started:
-                started = True  # counted before the client can see the answer
-                metrics.content_request(message["status"], scope.get(SOURCE, "none"))
+            if message["type"] == "http.response.start":
+                # Every /content/ answer, Django's included, is sandboxed (see .security).
+                message = {**message, "headers": secured(message.get("headers", ()))}
+                if not started:
+                    started = True  # counted before the client can see the answer
+                    metrics.content_request(message["status"], scope.get(SOURCE, "none"))
             await send(message)
 
         try:
@@ -212,7 +215,7 @@ class ContentApp:
         ``False`` to leave the request to Django (unknown paths, ``verify_before_serve``,
         ``immediate`` remotes, ...)."""
         from .streaming import failure_answer, join
-        from .views import _forwarded
+        from .forwarding import forwarded
 
         if unit.remote.verify_before_serve or unit.remote.policy == Remote.Policy.IMMEDIATE:
             return False
@@ -238,7 +241,8 @@ class ContentApp:
                                                        unit.relative_path))
                 return True
             await send({"type": "http.response.start", "status": 200,
-                        "headers": _encode(_forwarded(flight.headers.result(), unit))})
+                        "headers": _encode(forwarded(flight.headers.result(), unit.relative_path,
+                                                       unit.size))})
             async for block in reader.blocks():  # a digest mismatch raises: the response is cut
                 await send({"type": "http.response.body", "body": block, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -263,7 +267,7 @@ class ContentApp:
             # (without one it opened a connection per request).
             await send({"type": "http.response.start", "status": 200, "headers": _encode({
                 "X-Accel-Redirect": self.x_accel + stored.name.split("/", 1)[1],
-                "Content-Type": stored.media_type, "ETag": stored.etag, **NOSNIFF,
+                "Content-Type": stored.media_type, "ETag": stored.etag,
                 "Content-Length": "0",
             })})
             await send({"type": "http.response.body", "body": b""})
@@ -272,7 +276,7 @@ class ContentApp:
             plan = answer(stored, method, headers.get("if-none-match"), headers.get("range"),
                           headers.get("if-range"))
             status, start, stop = plan.status, plan.start, plan.stop
-            response_headers = _encode({**plan.headers, **NOSNIFF})
+            response_headers = _encode(plan.headers)
         else:  # the usual request: the whole file
             status, start, stop = 200, 0, stored.size if method == "GET" else 0
             response_headers = local.whole_file_headers

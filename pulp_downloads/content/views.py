@@ -18,15 +18,11 @@ from ..models.fields import SecretUnreadable
 from ..storage.objects import ObjectStore
 from ..storage.paths import is_local
 from .factories import factory_for
-from .stored import SOURCE, StoredFile, answer, content_type
+from .forwarding import forwarded
+from .stored import SOURCE, StoredFile, answer
 from .streaming import failure_answer, join
 
 log = logging.getLogger(__name__)
-
-#: Upstream headers passed on to clients (hop-by-hop and transfer headers never are).
-FORWARDED_HEADERS = ("Content-Type", "Last-Modified", "ETag", "Cache-Control", "Expires",
-                     "Content-Disposition", "Content-Language")
-
 
 async def serve(request: HttpRequest, remote_name: str, relative_path: str) -> HttpResponse:
     """``GET``/``HEAD`` one file of a remote by its relative path."""
@@ -190,14 +186,6 @@ async def _read_artifact(handle, start: int, stop: int) -> AsyncIterator[bytes]:
         await loop.run_in_executor(None, handle.close)
 
 
-def _forwarded(upstream_headers, unit: ContentUnit) -> dict[str, str]:
-    headers = {name: upstream_headers[name] for name in FORWARDED_HEADERS
-               if upstream_headers is not None and name in upstream_headers}
-    headers.setdefault("Content-Type", content_type(unit.relative_path))
-    headers["Content-Length"] = str(unit.size)
-    return headers
-
-
 def _error_response(error: Exception, unit: ContentUnit) -> HttpResponse:
     status, text = failure_answer(error, unit.relative_path)
     return HttpResponse(text, status=status, content_type="text/plain")
@@ -209,7 +197,7 @@ async def _head_upstream(unit: ContentUnit) -> HttpResponse:
         head = await factory.build(quote(unit.relative_path), expected_size=unit.size).head()
     except DownloadError as exc:
         return _error_response(exc, unit)
-    return HttpResponse(status=200, headers=_forwarded(head.headers, unit))
+    return HttpResponse(status=200, headers=forwarded(head.headers, unit.relative_path, unit.size))
 
 
 async def _stream_upstream(request: HttpRequest, unit: ContentUnit) -> HttpResponse:
@@ -228,7 +216,8 @@ async def _stream_upstream(request: HttpRequest, unit: ContentUnit) -> HttpRespo
         reader.leave()
         raise
     return StreamingHttpResponse(_relay(reader, unit), status=200,
-                                 headers=_forwarded(upstream_headers, unit))
+                                 headers=forwarded(upstream_headers, unit.relative_path,
+                                                   unit.size))
 
 
 async def _relay(reader, unit: ContentUnit) -> AsyncIterator[bytes]:
