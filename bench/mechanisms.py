@@ -4,7 +4,6 @@ A full sync (fresh process, fresh SQLite database and media root) of each set, o
 everything on and once with one mechanism turned off (by patching it out in the child):
 
 - ``topdir``: the ext4 top-directory hint on the artifact and working directories;
-- ``drop_cache``: dropping a stored file's pages from the page cache once on disk;
 - ``helper``: the store helper process writing small files (off: written in-process);
 - ``syncfs``: one ``syncfs()`` per batch (off: one ``fsync()`` per file and directory);
 - ``lanes_only`` / ``combined_only``: the process-wide count of streaming downloads that
@@ -16,8 +15,9 @@ everything on and once with one mechanism turned off (by patching it out in the 
 ``--before DIR`` adds the sync of another checkout (e.g. ``git worktree add DIR COMMIT``),
 everything on, to the rotation: an A/B of two versions of the code on the same corpus.
 
-Measured and removed earlier (under 10 % on every set): ``gc.freeze()`` of the heap a sync
-starts with, and placing local files from the event loop in slices instead of 8 threads.
+Measured and removed (under 10 % on every set): dropping a stored file's pages from the page
+cache once on disk (2026-12-02), ``gc.freeze()`` of the heap a sync starts with, and placing
+local files from the event loop in slices instead of 8 threads.
 
 Runs are interleaved (one run of every variant, then the next round), so drift hits every
 variant alike. Prints one JSON line per set and variant: the median of ``--repeat`` runs and
@@ -44,7 +44,7 @@ from bench.download_throughput import (add_set_arguments, prepare_sets,  # noqa:
                                        project_env, stop_server)
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("all_on", "topdir", "drop_cache", "helper", "syncfs", "lanes_only",
+VARIANTS = ("all_on", "topdir", "helper", "syncfs", "lanes_only",
             "combined_only", "one_pool")
 SETS = {"tiny": (2000, 16 * 1024), "small": (200, 1 << 20), "big": (1, 200 << 20)}
 
@@ -58,9 +58,6 @@ off = sys.argv[3]
 if off == "topdir":
     import pulp_downloads.storage.directories as directories
     directories.mark_top_directory = lambda path: False
-elif off == "drop_cache":
-    import pulp_downloads.download.writers as writers
-    writers.drop_cached_pages = lambda fd, end=0: None
 elif off == "helper":
     from pulp_downloads.storage.helper import StoreHelper
     async def no_helper(*args, **kwargs):

@@ -4,6 +4,7 @@ re-hashed: a result's (and an Artifact's) size and digests must be those of its 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import hashlib
 import random
@@ -13,9 +14,11 @@ from asgiref.sync import sync_to_async
 
 from pulp_downloads.download import LibrarySettings, TempFileWriter
 from pulp_downloads.download.digests import DIGEST_ALGORITHMS, digests_of_file
+from pulp_downloads.download.executors import CPUS
 from pulp_downloads.download.partials import PartialFiles, ResumableFileWriter
+from pulp_downloads.download.pipeline import BlockPipeline
 from pulp_downloads.models import Artifact, ContentUnit, Remote
-from pulp_downloads.storage.session import StoreSession
+from pulp_downloads.storage.session import IN_MEMORY_UP_TO, StoreSession
 from pulp_downloads.sync import SyncCanceled, async_sync_remote
 from pulp_downloads.sync import run as sync_run
 
@@ -106,6 +109,24 @@ def chaos_settings(settings):
     return settings
 
 
+def modes_used(monkeypatch) -> collections.Counter:
+    """Count the pipelines that started lanes and the blocks fed in the combined mode."""
+    modes: collections.Counter = collections.Counter()
+    start_lanes, feed_combined = BlockPipeline._start_lanes, BlockPipeline._feed_combined
+
+    def counted_lanes(self):
+        modes["lanes"] += 1
+        return start_lanes(self)
+
+    async def counted_combined(self, block):
+        modes["combined"] += 1
+        return await feed_combined(self, block)
+
+    monkeypatch.setattr(BlockPipeline, "_start_lanes", counted_lanes)
+    monkeypatch.setattr(BlockPipeline, "_feed_combined", counted_combined)
+    return modes
+
+
 def lagging(monkeypatch, plan: Plan) -> None:
     """Make the syncs' digests and writers lag at random, by ``plan``."""
     make_settings = sync_run.private_library_settings
@@ -124,15 +145,22 @@ def lagging(monkeypatch, plan: Plan) -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_thread_connections", "chaos_settings")
-@pytest.mark.parametrize("seed", SEEDS[:3])
+# Concurrency 2 (no more downloads than cores): one lane per consumer; 6: one combined
+# hand-off per block. The small files go through memory and the store helper process, and
+# are flushed by a batch's syncfs(): every mechanism of the data path is under the chaos.
+@pytest.mark.parametrize("seed,concurrency", [(1, 2), (2, 6), (3, 6)])
 async def test_a_chaotic_sync_stores_only_artifacts_that_match_their_digests(
-        seed, aiohttp_server, monkeypatch):
+        seed, concurrency, aiohttp_server, monkeypatch):
     plan = Plan(seed)
-    files = chaos_files(plan, 24)
+    small = plan.rng("small")
+    files = {**chaos_files(plan, 24),
+             **{f"small/s{i:02d}.bin": small.randbytes(small.randrange(1024, IN_MEMORY_UP_TO))
+                for i in range(8)}}
     upstream = await serve(aiohttp_server, ChaosUpstream(plan, files, stall=3.0))
     lagging(monkeypatch, plan)
+    modes = modes_used(monkeypatch)
     remote = await sync_to_async(Remote.objects.create)(
-        name="chaos", url=upstream.url + "PULP_MANIFEST", download_concurrency=2,
+        name="chaos", url=upstream.url + "PULP_MANIFEST", download_concurrency=concurrency,
         max_retries=10, sock_read_timeout=1)
     cancel_after = plan.rng("cancel").randrange(3, 12)
 
@@ -156,3 +184,4 @@ async def test_a_chaotic_sync_stores_only_artifacts_that_match_their_digests(
     assert {a.sha256 async for a in Artifact.objects.all()} == {
         hashlib.sha256(data).hexdigest() for data in files.values()}
     assert any(fault == "break" for _, fault, _ in upstream.faults)
+    assert modes["combined" if concurrency > CPUS else "lanes"], modes

@@ -108,10 +108,9 @@ class ResumableFileWriter(TempFileWriter):
     """
 
     def __init__(self, partials: PartialFiles, key: str, *, fsync: bool = False,
-                 fsync_min_size: int = 0, executor: ThreadPoolExecutor | None = None,
-                 drop_cache: bool = False) -> None:
+                 fsync_min_size: int = 0, executor: ThreadPoolExecutor | None = None) -> None:
         super().__init__(partials.directory, fsync=fsync, fsync_min_size=fsync_min_size,
-                         executor=executor, drop_cache=drop_cache)
+                         executor=executor)
         self.partials = partials
         self.key = key
         #: Whether this download holds the key's file (``False``: a plain temporary file).

@@ -43,20 +43,6 @@ def _new_name_prefix() -> None:
 os.register_at_fork(after_in_child=_new_name_prefix)  # a child must not reuse its parent's names
 
 
-def drop_cached_pages(fd: int, end: int = 0) -> None:
-    """Ask the kernel to drop the cached pages of ``fd``'s first ``end`` bytes (0: all) that
-    are already on disk; never fails (a no-op where unsupported).
-
-    Pages freed this way are reused by the next writes. On virtual machines that hand free
-    memory back to the host (free page reporting, ballooning), a write into never-used pages
-    costs a host page fault per page (``docs/performance.md`` has the figures).
-    """
-    try:
-        os.posix_fadvise(fd, 0, end, os.POSIX_FADV_DONTNEED)
-    except (AttributeError, OSError):
-        pass
-
-
 class CannotRestart(Exception):
     """The writer already passed bytes on and cannot take the download from the start."""
 
@@ -111,9 +97,7 @@ class TempFileWriter(Writer):
     """Writes to a new temporary file in ``directory`` (default: the system temp directory).
 
     The file is removed by ``abort()``. With ``fsync=True`` its bytes are flushed to disk by
-    ``finish()``, so it can be renamed into permanent storage durably. With ``drop_cache=True``
-    as well, the kernel is asked to drop the file's pages from the page cache once they are on
-    disk (see :func:`drop_cached_pages`): for files that are stored, not read back soon.
+    ``finish()``, so it can be renamed into permanent storage durably.
     """
 
     def __init__(
@@ -123,13 +107,11 @@ class TempFileWriter(Writer):
         fsync: bool = False,
         fsync_min_size: int = 0,
         executor: ThreadPoolExecutor | None = None,
-        drop_cache: bool = False,
     ) -> None:
         self.directory = Path(directory) if directory else None
         self._directory_text = str(directory) if directory else None
         self.fsync = fsync
         self.fsync_min_size = fsync_min_size
-        self.drop_cache = drop_cache
         self.size = 0
         self._flushed_at = 0
         self._early_flushes: list = []
@@ -163,8 +145,6 @@ class TempFileWriter(Writer):
 
     def _flush_early(self, fd: int, end: int) -> None:
         os.fdatasync(fd)
-        if self.drop_cache:
-            drop_cached_pages(fd, end)
 
     def _create(self):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -192,6 +172,7 @@ class TempFileWriter(Writer):
             self._file.seek(0)
             self._file.truncate()
         self.size = 0
+        self._flushed_at = 0
 
     async def finish(self) -> None:
         if self.fsync and self.size >= self.fsync_min_size:
@@ -205,8 +186,6 @@ class TempFileWriter(Writer):
         for flush in self._early_flushes:
             flush.result()
         os.fsync(self._file.fileno())
-        if self.drop_cache:
-            drop_cached_pages(self._file.fileno())
         self._file.close()
 
     async def abort(self) -> None:

@@ -95,18 +95,15 @@ class StoreSession:
         ``writer`` and ``digests`` for ``DownloaderFactory.build()``. Small files go to
         memory with sha256 only (the session computes the other digests while storing);
         larger ones to a temporary file in ``directory``, made durable at once from
-        :data:`FSYNC_IN_BATCH_BELOW` up, its pages dropped from the page cache once on disk
-        (stored files are not read back soon)."""
+        :data:`FSYNC_IN_BATCH_BELOW` up."""
         if size <= IN_MEMORY_UP_TO:
             return {"writer": MemoryWriter(size), "digests": ("sha256",)}
         if key is not None and self.partials is not None and size >= RESUMABLE_FROM:
             return {"writer": ResumableFileWriter(self.partials, key, fsync=True,
-                                                  fsync_min_size=FSYNC_IN_BATCH_BELOW,
-                                                  drop_cache=True),
+                                                  fsync_min_size=FSYNC_IN_BATCH_BELOW),
                     "digests": None}
         return {"writer": TempFileWriter(directory, fsync=True,
-                                         fsync_min_size=FSYNC_IN_BATCH_BELOW,
-                                         drop_cache=True),
+                                         fsync_min_size=FSYNC_IN_BATCH_BELOW),
                 "digests": None}
 
     async def add(self, result: DownloadResult) -> None:
