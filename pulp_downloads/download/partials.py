@@ -79,20 +79,26 @@ class PartialFiles:
     def cleanup(self, older_than: float) -> int:
         """Remove partial downloads untouched for ``older_than`` seconds; returns how many
         files went."""
-        cutoff = time.time() - older_than
-        removed = 0
+        return remove_untouched(self.directory, older_than)
+
+
+def remove_untouched(directory: Path, older_than: float) -> int:
+    """Remove the files of ``directory`` untouched for ``older_than`` seconds (a missing
+    directory holds none); returns how many went."""
+    cutoff = time.time() - older_than
+    removed = 0
+    try:
+        entries = list(directory.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
         try:
-            entries = list(self.directory.iterdir())
+            if entry.stat().st_mtime < cutoff:
+                entry.unlink()
+                removed += 1
         except FileNotFoundError:
-            return 0
-        for entry in entries:
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    entry.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+            continue
+    return removed
 
 
 class ResumableFileWriter(TempFileWriter):

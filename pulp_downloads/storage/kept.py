@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..conf import app_settings
 from ..download.defaults import BLOCK_SIZE
+from ..download.partials import remove_untouched
 from ..download.digests import digests_of_file
 
 log = logging.getLogger(__name__)
@@ -114,20 +115,7 @@ class KeptFiles:
 
     def cleanup(self, older_than: float) -> int:
         """Remove kept files untouched for ``older_than`` seconds; returns how many went."""
-        cutoff = time.time() - older_than
-        removed = 0
-        try:
-            entries = list(self.directory.iterdir())
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    entry.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return remove_untouched(self.directory, older_than)
 
 
 def kept_files() -> KeptFiles:
