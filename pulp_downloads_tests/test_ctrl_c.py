@@ -6,6 +6,7 @@ needs.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from pulp_downloads.models import Artifact, ContentUnit, Remote, SyncTask
+from pulp_downloads.tasks import run_sync_now
 
 from .test_task_faults import ROOT, slow_repo
+from .upstream import held_fault
 from .waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,3 +127,36 @@ def test_a_second_ctrl_c_exits_at_once_and_the_first_only_asks():
     assert ran.returncode == 130
     assert ran.stdout == "first: requested\n"
     assert ran.stderr.strip() == "Interrupted again: exiting now."
+
+
+def test_ctrl_c_cancels_a_foreground_repair_and_keeps_what_it_repaired(
+        threaded_upstream, subprocess_env, tmp_path):
+    content = {f"r{i}.bin": os.urandom(4_000 + i) for i in range(5)}
+    remote = Remote.objects.create(name="rep", url=threaded_upstream.add_repo("rep", content))
+    assert run_sync_now(remote).state == "completed"
+    artifacts = list(Artifact.objects.all())
+    for artifact in artifacts:
+        os.unlink(artifact.file.path)
+    gate = threaded_upstream.gate()
+    for name in content:
+        threaded_upstream.faults[f"rep/{name}"].append(held_fault(gate))
+    gate.let_through(2)  # two files come back, the third is held: the repair is mid-way
+    process, out, err = manage(subprocess_env, tmp_path, "repair", "repair")
+    wait_for(lambda: sum(os.path.exists(a.file.path) for a in artifacts) == 2
+             and gate.held == 1, what="two files repaired and the third held")
+    status, took = interrupt(process)
+    print(f"repair exited {took:.2f} s after SIGINT")
+    stderr = err.read_text()
+    assert status == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.strip() == ("Canceled: 5 of 5 files checked, 2 repaired; run it again to "
+                              "go on.")
+    task = SyncTask.objects.get(kind="repair")
+    assert task.state == "canceled" and task.error == "Canceled by Ctrl-C."
+    assert sum(os.path.exists(a.file.path) for a in artifacts) == 2  # what was repaired stays
+
+    gate.open()
+    again = subprocess.run([sys.executable, "manage.py", "repair"], cwd=ROOT,
+                           env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert all(os.path.exists(a.file.path) for a in artifacts)
