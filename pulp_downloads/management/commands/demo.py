@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pulp_downloads.management.interrupt import EXIT_INTERRUPTED
 from pulp_downloads.models import Remote
 from pulp_downloads.models.task import process_exists
 
@@ -139,7 +140,12 @@ class Command(BaseCommand):
             remote.save()
             self.stdout.write(f"Sample upstream: {upstream_url}")
             self.stdout.write("Syncing remote 'sample':")
-            call_command("sync_remote", "sample", stdout=self.stdout, stderr=self.stderr)
+            try:
+                call_command("sync_remote", "sample", stdout=self.stdout, stderr=self.stderr)
+            except SystemExit as exc:  # Ctrl-C canceled the sync: stop as Ctrl-C does
+                if exc.code != EXIT_INTERRUPTED:
+                    raise
+                raise KeyboardInterrupt from None
             if no_serve:
                 return
 
