@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
@@ -77,11 +78,13 @@ def enqueue_repair(remote: Remote | None = None, *, verify_digests: bool = False
 
 def run_repair_now(remote: Remote | None = None, *, verify_digests: bool = False,
                    artifacts: list[int] | None = None,
-                   progress: ProgressCallback | None = None) -> SyncTask:
-    """Repair in this process, recorded as a SyncTask of kind ``repair``."""
+                   progress: ProgressCallback | None = None,
+                   stop: Callable[[], bool] | None = None) -> SyncTask:
+    """Repair in this process, recorded as a SyncTask of kind ``repair``; ``stop`` as for
+    :func:`run_sync_now`."""
     task = _create(remote, SyncTask.State.RUNNING, SyncTask.Kind.REPAIR,
                    _repair_options(verify_digests, artifacts))
-    _execute(task, progress)
+    _execute(task, progress, stop)
     task.refresh_from_db()
     return task
 
@@ -102,10 +105,15 @@ def enqueue_sync(remote: Remote) -> SyncTask:
     return sync_task
 
 
-def run_sync_now(remote: Remote, progress: ProgressCallback | None = None) -> SyncTask:
-    """Sync ``remote`` in this process, recorded as a SyncTask (returned when finished)."""
+def run_sync_now(remote: Remote, progress: ProgressCallback | None = None,
+                 stop: Callable[[], bool] | None = None) -> SyncTask:
+    """Sync ``remote`` in this process, recorded as a SyncTask (returned when finished).
+
+    ``stop`` is asked at each progress report (about twice a second, from the calling
+    thread); once it returns true the task is canceled as :meth:`SyncTask.cancel` does
+    (by "Ctrl-C"): downloads stop, what is stored stays, the task ends ``canceled``."""
     sync_task = _create(remote, SyncTask.State.RUNNING)
-    _execute(sync_task, progress)
+    _execute(sync_task, progress, stop)
     sync_task.refresh_from_db()
     return sync_task
 
@@ -136,7 +144,8 @@ def _claim_and_run(sync_task_id: str) -> dict:
     return {"state": sync_task.state, "summary": sync_task.summary}
 
 
-def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
+def _execute(sync_task: SyncTask, progress: ProgressCallback | None,
+             stop: Callable[[], bool] | None = None) -> None:
     unrecorded = 0  # reports in a row that the database did not take
 
     def report(state: SyncProgress) -> None:
@@ -153,6 +162,9 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None) -> None:
                 bytes_total=state.bytes_total, bytes_done=state.bytes_done,
                 heartbeat=timezone.now(),
             )
+            if beating and stop is not None and stop():
+                # Counted, then canceled: it stops below as with any cancel.
+                beating = 0 if sync_task.cancel(by="Ctrl-C") else beating
             current = None if beating else (SyncTask.objects.filter(pk=sync_task.pk)
                                              .values_list("state", flat=True).first())
         except DATABASE_UNAVAILABLE as exc:

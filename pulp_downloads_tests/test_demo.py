@@ -69,3 +69,35 @@ def test_ctrl_c_on_make_run_exits_0_and_it_starts_again(subprocess_env, tmp_path
         assert "is running" in text and "Stopped." in text, (attempt, text[-3000:])
         assert "CommandError" not in text and "Traceback" not in text, text[-3000:]
         assert not _answers(status_url)  # the web app is gone
+
+
+def test_the_admin_user_is_created_once_and_keeps_a_changed_password(
+        client, tmp_path, monkeypatch):
+    """``make run`` creates the admin and prints its password once (saved 0600); a later run
+    keeps the user as it is: a password changed in the admin still works and the sessions of
+    people logged in go on."""
+    from django.contrib.auth import get_user_model
+
+    from pulp_downloads.management.commands.demo import admin_note, ensure_admin_user
+
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    monkeypatch.delenv("ADMIN_USERNAME", raising=False)
+    username, password, saved = ensure_admin_user(tmp_path)
+    assert username == "admin" and password
+    assert saved.read_text().strip() == password
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert password in admin_note(username, password, saved)
+
+    user = get_user_model().objects.get(username="admin")
+    user.set_password("changed in the admin")
+    user.save()
+    assert client.login(username="admin", password="changed in the admin")
+    assert client.get("/admin/").status_code == 200
+
+    username, again, saved_again = ensure_admin_user(tmp_path)  # the next `make run`
+    assert again is None and saved_again == saved
+    note = admin_note(username, again, saved_again)
+    assert password not in note and str(saved) in note
+    assert get_user_model().objects.get(username="admin").check_password("changed in the admin")
+    assert client.get("/admin/").status_code == 200  # still logged in
+    assert saved.read_text().strip() == password  # the file is not rewritten

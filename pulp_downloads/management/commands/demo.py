@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pulp_downloads.management.interrupt import EXIT_INTERRUPTED
 from pulp_downloads.models import Remote
 from pulp_downloads.models.task import process_exists
 
@@ -119,7 +120,7 @@ class Command(BaseCommand):
     def _run(self, *, host: str, port: int, upstream_port: int, no_serve: bool,
              web_workers: int, **options) -> None:
         _forget_old_metrics()
-        username, password = self._admin_user()
+        username, password, saved = ensure_admin_user(Path(settings.VAR_DIR))
         for needed in ([upstream_port] if no_serve else [upstream_port, port]):
             if not port_is_free(host, needed):
                 raise CommandError(f"port {host}:{needed} is in use; set PORT / UPSTREAM_PORT")
@@ -139,7 +140,12 @@ class Command(BaseCommand):
             remote.save()
             self.stdout.write(f"Sample upstream: {upstream_url}")
             self.stdout.write("Syncing remote 'sample':")
-            call_command("sync_remote", "sample", stdout=self.stdout, stderr=self.stderr)
+            try:
+                call_command("sync_remote", "sample", stdout=self.stdout, stderr=self.stderr)
+            except SystemExit as exc:  # Ctrl-C canceled the sync: stop as Ctrl-C does
+                if exc.code != EXIT_INTERRUPTED:
+                    raise
+                raise KeyboardInterrupt from None
             if no_serve:
                 return
 
@@ -160,7 +166,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 "\npulp_downloads is running (Ctrl-C stops everything):\n"
                 f"  Home:     {base}/\n"
-                f"  Admin:    {base}/admin/   (user {username!r}, password {password!r})\n"
+                f"  Admin:    {base}/admin/   ({admin_note(username, password, saved)})\n"
                 f"  API:      {base}/api/\n"
                 f"  API docs: {base}/api/docs/\n"
                 f"  Status:   {base}/status/\n"
@@ -184,28 +190,43 @@ class Command(BaseCommand):
         failed = [" ".join(map(str, p.args[:4])) for p in processes if p.poll() is not None]
         raise CommandError(f"stopped unexpectedly: {', '.join(failed)}")
 
-    def _admin_user(self) -> tuple[str, str]:
-        """Ensure the admin user exists; its password comes from ``ADMIN_PASSWORD`` or is
-        generated once and kept in ``var/admin-password.txt``."""
-        username = os.environ.get("ADMIN_USERNAME", "admin")
-        password = os.environ.get("ADMIN_PASSWORD")
-        stored = Path(settings.VAR_DIR) / "admin-password.txt"
-        if not password:
-            if stored.exists():
-                password = stored.read_text().strip()
-            else:
-                password = secrets.token_urlsafe(12)
-                stored.parent.mkdir(parents=True, exist_ok=True)
-                stored.touch(mode=0o600)
-                stored.write_text(password + "\n")
-        user_model = get_user_model()
-        user = user_model.objects.filter(username=username).first()
-        if user is None:
-            user = user_model(username=username, is_staff=True, is_superuser=True)
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        return username, password
+def ensure_admin_user(var_dir: Path) -> tuple[str, str | None, Path | None]:
+    """Create the demo's admin user (``ADMIN_USERNAME``, default ``admin``) once; returns its
+    name, the password to print (``None`` when the user existed and keeps its own: a password
+    changed in the admin stays, and nobody's session ends), and where the first password is
+    saved (``var/admin-password.txt``, mode 0600, generated unless ``ADMIN_PASSWORD`` gives
+    one). ``ADMIN_PASSWORD``, when set, is the password from then on."""
+    username = os.environ.get("ADMIN_USERNAME", "admin")
+    given = os.environ.get("ADMIN_PASSWORD")
+    stored = var_dir / "admin-password.txt"
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    if user is not None and (not given or user.check_password(given)):
+        return username, None, None if given else stored
+    if given:
+        password = given
+    elif stored.exists():
+        password = stored.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(12)
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
+    if user is None:
+        user = user_model(username=username, is_staff=True, is_superuser=True)
+    user.set_password(password)
+    user.save()
+    return username, password, None if given else stored
+
+
+def admin_note(username: str, password: str | None, saved: Path | None) -> str:
+    """How the admin user logs in, as ``make run`` prints it."""
+    note = f"user {username!r}, " + (f"password {password!r}" if password
+                                     else "its password unchanged")
+    if saved is not None and saved.exists():
+        note += f"; first password saved in {saved}"
+    return note
 
 
 def _forget_old_metrics() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
+from pulp_downloads.management.interrupt import EXIT_INTERRUPTED, CtrlC
 from pulp_downloads.models import Remote, SyncTask
 from pulp_downloads.tasks import SyncAlreadyActive, enqueue_repair, run_repair_now
 
@@ -44,11 +45,20 @@ class Command(BaseCommand):
                 return
             display = None if (quiet or as_json) else progress_display(
                 "auto", options["verbosity"], self.stdout)
-            try:
-                task = run_repair_now(target, verify_digests=verify_digests, progress=display)
-            finally:
-                if display is not None:
-                    display.close()
+            # Ctrl-C cancels the repair (what is repaired stays); a second one exits at once.
+            with CtrlC() as ctrl_c:
+                try:
+                    task = run_repair_now(target, verify_digests=verify_digests,
+                                          progress=display, stop=ctrl_c)
+                finally:
+                    if display is not None:
+                        display.close()
+                if ctrl_c and task.state == SyncTask.State.CANCELED:
+                    summary = task.summary or {}
+                    self.stderr.write(
+                        f"Canceled: {summary.get('checked', 0)} of {task.files_total} files "
+                        f"checked, {summary.get('repaired', 0)} repaired; run it again to go on.")
+                    raise SystemExit(EXIT_INTERRUPTED)
         except SyncAlreadyActive as exc:
             raise CommandError(str(exc)) from None
         if as_json:

@@ -11,6 +11,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
+from pulp_downloads.management.interrupt import EXIT_INTERRUPTED, CtrlC
 from pulp_downloads.models import Remote, SyncTask
 from pulp_downloads.sync import SyncProgress
 from pulp_downloads.tasks import SyncAlreadyActive, enqueue_sync, run_sync_now
@@ -104,26 +105,41 @@ class Command(BaseCommand):
             return
         verbosity = 0 if quiet else options["verbosity"]
         display = None if as_json else progress_display(progress, verbosity, self.stdout)
-        try:
-            # The sync's own log line would land between the bars: shown with -v 2 only.
-            with self._sync_log_quiet(options["verbosity"] < 2):
-                if enqueue:
-                    try:
-                        task = enqueue_sync(remote)
-                    except SyncAlreadyActive as exc:
-                        raise CommandError(str(exc)) from None
-                    if not wait:
-                        self._print_queued(task, as_json, verbosity)
-                        return
-                    task = self._follow(task, display)
-                else:
-                    try:
-                        task = run_sync_now(remote, progress=display)
-                    except SyncAlreadyActive as exc:
-                        raise CommandError(str(exc)) from None
-        finally:
-            if display is not None:
-                display.close()
+        # Ctrl-C cancels the sync run here (a second one exits at once); on --wait it stops
+        # following the queued sync, which goes on.
+        with CtrlC() as ctrl_c:
+            try:
+                # The sync's own log line would land between the bars: shown with -v 2 only.
+                with self._sync_log_quiet(options["verbosity"] < 2):
+                    if enqueue:
+                        try:
+                            task = enqueue_sync(remote)
+                        except SyncAlreadyActive as exc:
+                            raise CommandError(str(exc)) from None
+                        if not wait:
+                            self._print_queued(task, as_json, verbosity)
+                            return
+                        task = self._follow(task, display, ctrl_c)
+                    else:
+                        try:
+                            task = run_sync_now(remote, progress=display, stop=ctrl_c)
+                        except SyncAlreadyActive as exc:
+                            raise CommandError(str(exc)) from None
+            finally:
+                if display is not None:
+                    display.close()
+            if ctrl_c and task.state in SyncTask.ACTIVE_STATES:  # --wait: it goes on
+                self.stderr.write(
+                    f"Stopped following; the sync of {remote.name!r} goes on on a worker: "
+                    f"{reverse('task-detail', kwargs={'pk': task.pk})}\n"
+                    f"Cancel it with: manage.py sync_remote {remote.name} --cancel")
+                raise SystemExit(EXIT_INTERRUPTED)
+            if ctrl_c and task.state == SyncTask.State.CANCELED and not enqueue:
+                stored = remote.content_units.filter(artifact__isnull=False).count()
+                listed = max(remote.content_units.count(), task.files_total)
+                self.stderr.write(f"Canceled: {stored} of {listed} files stored; run it "
+                                  "again to go on.")
+                raise SystemExit(EXIT_INTERRUPTED)
         if as_json:
             self.stdout.write(self._json(task))
         elif verbosity > 0:
@@ -170,9 +186,9 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _follow(task: SyncTask, display, interval: float = 0.5) -> SyncTask:
-        """Watch a queued task until it ends, showing its progress."""
-        while True:
+    def _follow(task: SyncTask, display, ctrl_c: CtrlC, interval: float = 0.5) -> SyncTask:
+        """Watch a queued task until it ends (or until Ctrl-C), showing its progress."""
+        while not ctrl_c:
             task.refresh_from_db()
             if display is not None:
                 display(SyncProgress(
@@ -182,6 +198,8 @@ class Command(BaseCommand):
             if task.state not in SyncTask.ACTIVE_STATES:
                 return task
             time.sleep(interval)
+        task.refresh_from_db()
+        return task
 
     @staticmethod
     @contextlib.contextmanager
