@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from django_tasks import task
 
@@ -211,7 +211,7 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None,
                           failures=exc.summary.failures)
     except SecretUnreadable as exc:
         fields.update(state=SyncTask.State.FAILED, error=str(exc))
-    except (OperationalError, InterfaceError) as exc:
+    except DATABASE_UNAVAILABLE as exc:
         log.warning("%s failed: database unavailable (%s)", sync_task, exc)
         fields.update(state=SyncTask.State.FAILED,
                       error=f"The database was unavailable during the sync: {exc}".strip())
@@ -248,7 +248,7 @@ def _record_end(pk, fields: dict) -> None:
                 kept = {k: v for k, v in fields.items() if k not in ("state", "error", "finished")}
                 SyncTask.objects.filter(pk=pk).update(**kept)
             return
-        except (OperationalError, InterfaceError) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             if delay is None:
                 raise
             log.warning("could not record the end of sync task %s (%s); retrying in %d s",

@@ -18,7 +18,8 @@ PATIENCE = 60.0
 async def eventually(condition: Callable[[], Any], what: str, timeout: float = PATIENCE,
                      interval: float = 0.02) -> Any:
     """Return ``condition()``'s first true value (awaited when it is awaitable), polling
-    every ``interval`` s; fail with ``what`` (what was expected) after ``timeout`` s."""
+    every ``interval`` s; raise ``TimeoutError`` naming ``what`` (what was expected) after
+    ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -26,7 +27,8 @@ async def eventually(condition: Callable[[], Any], what: str, timeout: float = P
             value = await value
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s: {what}"
+        if time.monotonic() >= deadline:  # a bound for broken behaviour, not a timing check
+            raise TimeoutError(f"{what}: not seen within {timeout:.0f} s")
         await asyncio.sleep(interval)
 
 
@@ -38,5 +40,6 @@ def wait_for(condition: Callable[[], Any], what: str = "condition",
         value = condition()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s: {what}"
+        if time.monotonic() >= deadline:  # a bound for broken behaviour, not a timing check
+            raise TimeoutError(f"{what}: not seen within {timeout:.0f} s")
         time.sleep(interval)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .base import BaseDownloader
 from .exceptions import DownloadError, unexpected
-from .reporting import is_cancellation
+from .reporting import must_propagate
 from .result import DownloadResult
 
 
@@ -83,7 +83,7 @@ class GroupDownloader:
                 except BaseException as exc:  # noqa: BLE001 - every group is reported, whatever
                     # This worker was cancelled (run() ends), or the process stops: asyncio
                     # raises those two out of the event loop at once, nothing is left waiting.
-                    if is_cancellation(exc) or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    if must_propagate(exc):
                         raise
                     report.errors.append(unexpected(downloader.url, exc))
                 remaining[index] -= 1

@@ -2,10 +2,11 @@
 fast."""
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from .exceptions import redact_url
@@ -26,7 +27,7 @@ def parse_mirrorlist(text: str) -> list[str]:
     """
     mirrors: list[str] = []
     ignored, first_ignored = 0, 0
-    for number, raw in enumerate(_lines(text), 1):
+    for number, raw in enumerate(io.StringIO(text), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -45,17 +46,6 @@ def parse_mirrorlist(text: str) -> list[str]:
         log.warning("mirror list: %d line(s) ignored (the first: line %d): not an http(s) "
                     "base URL", ignored, first_ignored)
     return mirrors
-
-
-def _lines(text: str) -> Iterator[str]:
-    """The lines of ``text`` (split at ``\\n``), one at a time."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start)
-        if end < 0:
-            end = len(text)
-        yield text[start:end]
-        start = end + 1
 
 
 #: Most mirrors a remote has, from its configuration and its mirror list together: a list

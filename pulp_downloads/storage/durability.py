@@ -38,7 +38,8 @@ def _open_for_flush(path: Path) -> int:
     return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush ``path``'s contents (or a directory's entries) to disk."""
     fd = _open_for_flush(path)
     try:
         os.fsync(fd)
@@ -76,7 +77,7 @@ def flush_files(paths: Iterable[str | os.PathLike], *, use_syncfs: bool = True,
     directories = sorted({path.parent for path in paths})
     # Concurrent fsyncs share journal commits: much faster than one after another.
     if executor is not None:
-        list(executor.map(_fsync_path, [*paths, *directories]))
+        list(executor.map(fsync_path, [*paths, *directories]))
         return
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="pulp-downloads-flush") as pool:
-        list(pool.map(_fsync_path, [*paths, *directories]))
+        list(pool.map(fsync_path, [*paths, *directories]))

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..conf import app_settings
 from ..download.defaults import BLOCK_SIZE
 from ..download.partials import remove_untouched
+from .durability import fsync_path
 from ..download.digests import digests_of_file
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class KeptFiles:
                         shutil.copyfile(source, staging)
                 else:
                     os.replace(source, staging)
-                _fsync(staging)
+                fsync_path(staging)
                 os.utime(staging)  # the age counts from now (see cleanup)
                 os.replace(staging, self.path(sha256))
             finally:
@@ -105,7 +106,7 @@ class KeptFiles:
                             digests.get("sha256"), actual_size, size)
                 claimed.unlink(missing_ok=True)
                 return None
-            _fsync(claimed)
+            fsync_path(claimed)
         except OSError as exc:
             log.warning("could not read the kept file of %s (%s): it will be downloaded",
                         sha256, exc)
@@ -122,10 +123,3 @@ def kept_files() -> KeptFiles:
     """Where this site's syncs keep validated files they could not store."""
     return KeptFiles(app_settings().working_directory / KEPT_DIRECTORY)
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
