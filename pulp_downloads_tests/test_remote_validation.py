@@ -257,7 +257,8 @@ def test_name_is_unique():
 
 @pytest.mark.parametrize(
     "headers",
-    [["X-A: 1"], {"Bad Header": "x"}, {"X-A": "line\r\nInjected: 1"}, {"X-A": 1}, {"Host": "x"}],
+    [["X-A: 1"], {"Bad Header": "x"}, {"X-A\n": "x"}, {"X-A": "line\r\nInjected: 1"},
+     {"X-A": 1}, {"Host": "x"}],
 )
 def test_headers_must_be_single_line_string_pairs(headers):
     assert "headers" in errors_of(make(headers=headers))

@@ -19,7 +19,7 @@ from .fields import UnreadableSecret
 
 #: What a stored header value is shown as; given back as a value, it keeps the stored one.
 MASK = "********"
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: Characters no header value (nor a secret sent in one) may hold: controls other than
 #: horizontal tab, and DEL (the set the download library refuses at send time).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -58,7 +58,7 @@ def split_header_line(line: str) -> tuple[str, str] | None:
 
 def check_header_name(name: object) -> None:
     """Raise ``ValidationError`` naming the header when ``name`` may not be set."""
-    if not isinstance(name, str) or not _HEADER_NAME.match(name):
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
         raise ValidationError(f"Invalid header name {name!r}.", code="header_name")
     lowered = name.lower()
     if lowered in CREDENTIAL_HEADERS:
