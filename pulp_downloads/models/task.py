@@ -113,6 +113,19 @@ class SyncTask(models.Model):
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
 
+    @property
+    def is_partial(self) -> bool:
+        """Completed, but some files failed: shown amber, never as a plain success."""
+        return self.state == self.State.COMPLETED and self.files_failed > 0
+
+    @property
+    def outcome(self) -> str:
+        """The state for people, wherever one is shown: ``Completed, 2 failed`` for a partial
+        task, the state's label otherwise (``Running``, ``Canceled`` ...)."""
+        if self.is_partial:
+            return f"Completed, {self.files_failed} failed"
+        return str(self.get_state_display())
+
     @classmethod
     def count_by_state(cls) -> dict[str, int]:
         """How many tasks are in each state (every state, 0 included), in one query."""
