@@ -5,32 +5,43 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
-# The demo runs as deployed (DEBUG off): a secret key generated once into var/, static files
-# served by the app, and its sample upstream on loopback allowed by the outbound policy.
-DEMO_KEY := var/secret-key
-DEMO_ENV  = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_KEY))}" SERVE_STATIC=1 \
-            PULP_DOWNLOADS_ALLOWED_NETWORKS="$${PULP_DOWNLOADS_ALLOWED_NETWORKS-127.0.0.0/8}"
+# The checkout's settings file, read by manage.py, uvicorn and granian (settings/environment.py):
+# `make env` (so `make run`) writes the demo's once. PULP_DOWNLOADS_ENV_FILE names another
+# file; set but empty, none is written or read.
+ENV_FILE := $(if $(filter undefined,$(origin PULP_DOWNLOADS_ENV_FILE)),.env,$(PULP_DOWNLOADS_ENV_FILE))
+VAR_DIR  := $(or $(PULP_DOWNLOADS_VAR_DIR),var)
 
-.PHONY: run test venv migrate clean browser servers screenshots
+.PHONY: run test venv env migrate clean browser servers screenshots
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing dependencies into $(VENV), about a minute"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-$(DEMO_KEY):
-	@mkdir -p var && umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+# The demo runs as deployed (DEBUG off): a secret key, static files served by the app, and its
+# sample upstream on loopback allowed by the outbound policy, all in $(ENV_FILE). Never
+# overwritten; a key an older checkout kept in var/secret-key is carried into it.
+env: $(ENV_FILE)
 
-migrate: venv $(DEMO_KEY)
-	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+ifneq ($(strip $(ENV_FILE)),)
+$(ENV_FILE):
+	@$(PYTHON) settings/demo_env.py $@ --key-from $(VAR_DIR)/secret-key
+endif
+
+# Migrations print one line (their full output only when they fail).
+migrate: venv env
+	@out=$$($(PY) manage.py migrate --noinput) || { echo "$$out"; exit 1; }; \
+	  n=$$(echo "$$out" | grep -c '^  Applying '); \
+	  if [ "$$n" = 0 ]; then echo "database ready (up to date)"; \
+	  else echo "database ready: $$n migrations applied"; fi
 
 # The demo: admin user, sample upstream, the "sample" remote synced, then web app + worker.
 run: migrate
-	$(DEMO_ENV) exec $(PY) manage.py demo --host $(HOST) --port $(PORT)
+	@exec $(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 # The browser test drives Debian's Chromium (Playwright cannot download browsers here).
 browser:

@@ -5,9 +5,15 @@ the suite runs in, as a deployment would set it.
 - The outbound address policy denies loopback by default; the suite's upstreams all live on
   127.0.0.1, so it is allowed here (as ``make run`` does for its sample upstream).
 
-Values already in the environment win, and subprocesses started by tests inherit these.
+- No ``.env`` file is read (``PULP_DOWNLOADS_ENV_FILE`` is empty): the checkout's own, which
+  ``make run`` writes, must not change what the suite tests. Tests of the file name one.
+
+Values already in the environment win (the ``.env`` rule excepted), and subprocesses started
+by tests inherit these.
 """
 import os
+
+os.environ["PULP_DOWNLOADS_ENV_FILE"] = ""
 
 os.environ.setdefault("SECRET_KEY", "pulp-downloads-test-suite-only-" + "k" * 32)
 os.environ.setdefault("PULP_DOWNLOADS_ALLOWED_NETWORKS", "127.0.0.0/8")

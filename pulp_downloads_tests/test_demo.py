@@ -44,9 +44,14 @@ def _answers(url: str) -> bool:
 
 
 def test_ctrl_c_on_make_run_exits_0_and_it_starts_again(subprocess_env, tmp_path):
+    """Nothing exported: the settings file `make run` writes (here under tmp_path, not the
+    checkout's) gives the key, static files and the sample upstream's loopback exception."""
     port, upstream_port = free_port(), free_port()
-    env = dict(subprocess_env, ADMIN_PASSWORD="demo-pass",
+    env_file = tmp_path / ".env"
+    env = dict(subprocess_env, ADMIN_PASSWORD="demo-pass", PULP_DOWNLOADS_ENV_FILE=str(env_file),
                PULP_DOWNLOADS_VAR_DIR=str(tmp_path / "var"), WEB_WORKERS="1")
+    for name in ("SECRET_KEY", "DEBUG", "SERVE_STATIC", "PULP_DOWNLOADS_ALLOWED_NETWORKS"):
+        env.pop(name, None)
     status_url = f"http://127.0.0.1:{port}/status/"
     for attempt in ("first", "again"):
         pid, terminal = pty.fork()
@@ -59,6 +64,7 @@ def test_ctrl_c_on_make_run_exits_0_and_it_starts_again(subprocess_env, tmp_path
             output = _read_until(terminal, lambda out: b"is running" in out, timeout=180)
             assert b"is running" in output and _answers(status_url), (
                 attempt, output.decode(errors="replace")[-3000:])
+            assert _answers(f"http://127.0.0.1:{port}/static/admin/css/base.css")
             os.write(terminal, b"\x03")  # Ctrl-C typed on that terminal
             output += _read_until(terminal, lambda out: False, timeout=60)
             _, status = os.waitpid(pid, 0)
@@ -69,6 +75,9 @@ def test_ctrl_c_on_make_run_exits_0_and_it_starts_again(subprocess_env, tmp_path
         assert "is running" in text and "Stopped." in text, (attempt, text[-3000:])
         assert "CommandError" not in text and "Traceback" not in text, text[-3000:]
         assert not _answers(status_url)  # the web app is gone
+        # The settings file is written by the first run only, private to its owner.
+        assert ("wrote the demo's settings" in text) == (attempt == "first"), text[:3000]
+        assert env_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_admin_user_is_created_once_and_keeps_a_changed_password(

@@ -20,7 +20,7 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
 def test_refuses_to_start_without_secret_key_when_debug_is_off():
     result = load_settings(DEBUG="0")
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
 
 
 def test_starts_with_secret_key_when_debug_is_off(tmp_path):

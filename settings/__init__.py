@@ -1,7 +1,10 @@
 """Django settings for the pulp_downloads project.
 
 Every setting an operator may need to change is read from the environment, with defaults
-that are safe for a single development machine:
+that are safe for a single development machine. The environment is completed first by the
+checkout's ``.env`` file (``PULP_DOWNLOADS_ENV_FILE`` names another; variables set in the
+environment win), which ``make run`` writes once; see ``settings/environment.py``.
+docs/configuration.md lists every variable:
 
 ``DEBUG``            ``1``/``true`` turns debug on (default: off).
 ``SECRET_KEY``       required when ``DEBUG`` is off (the built-in development key is refused
@@ -40,13 +43,18 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 from pulp_downloads.download.addresses import DEFAULT_DENIED_NETWORKS
 
+from .environment import (ConfigurationError, env_bool, env_float, env_int, env_list,
+                          load_env_file)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+#: The checkout's settings file (``.env``, or ``PULP_DOWNLOADS_ENV_FILE``; ``None``: none),
+#: loaded before anything below reads the environment. The environment wins over it.
+ENV_FILE = load_env_file(BASE_DIR)
 VAR_DIR = Path(os.environ.get("PULP_DOWNLOADS_VAR_DIR", BASE_DIR / "var"))
-# The app's data directory (SQLite database, the demo's key, metrics) is private to its owner;
+# The app's data directory (SQLite database, the demo admin's password, metrics) is private to its owner;
 # pulp_downloads.dbfiles tightens one made before this rule.
 VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 # Prometheus metrics: every process of this machine (web and workers) writes its values
@@ -56,43 +64,25 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {value!r}")
-
-
-def _env_list(name: str, default: list[str], sep: str = ",") -> list[str]:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return [item.strip() for item in value.split(sep) if item.strip()]
-
-
-DEBUG = _env_bool("DEBUG", False)
+DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "django-insecure-pulp-downloads-development-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+_PUT_IT = (f"in {ENV_FILE} (make run writes one) or the environment" if ENV_FILE else
+           "in the environment (PULP_DOWNLOADS_ENV_FILE is empty: no .env file is read)")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set in the environment when DEBUG is off."
-        )
+        raise ConfigurationError(
+            f"SECRET_KEY is not set: put SECRET_KEY=<a long random string> {_PUT_IT}, "
+            "or set DEBUG=1 on a development machine")
     SECRET_KEY = _DEV_SECRET_KEY
 elif SECRET_KEY == _DEV_SECRET_KEY and not DEBUG:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the built-in development key, which is public; set a secret one "
-        "when DEBUG is off."
-    )
+    raise ConfigurationError(
+        "SECRET_KEY is the built-in development key, which is public: put a secret one "
+        f"{_PUT_IT}, or set DEBUG=1 on a development machine")
 
-ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 #: /content/ on a host of its own: nothing else of the site is served there.
 CONTENT_ORIGIN = os.environ.get("PULP_DOWNLOADS_CONTENT_ORIGIN", "").strip().rstrip("/")
 if CONTENT_ORIGIN:
@@ -108,23 +98,20 @@ if CONTENT_ORIGIN:
         ALLOWED_HOSTS.append(_content_host)
 
 # --- HTTPS and cookies (docs/operations.md, "Production settings") -------------------------
-SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 #: Package clients may fetch content over plain HTTP (the fast path never redirects either).
 SECURE_REDIRECT_EXEMPT = [r"^content/"]
-SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 #: No script reads the CSRF cookie: Django's forms and DRF's browsable API put the token in
 #: the page.
 CSRF_COOKIE_HTTPONLY = True
-try:
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or 0)
-except ValueError:
-    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be a whole number of seconds") from None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 if SECURE_HSTS_SECONDS < 0:
-    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be a whole number of seconds")
-SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS",
-                                           SECURE_HSTS_SECONDS > 0)
-SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+    raise ConfigurationError("SECURE_HSTS_SECONDS must be a whole number of seconds")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS",
+                                          SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
 if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
     _proxy_header = os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_")
     SECURE_PROXY_SSL_HEADER = (f"HTTP_{_proxy_header}", "https")
@@ -207,6 +194,9 @@ MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(VAR_DIR / "media")
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or str(VAR_DIR / "static")
+#: The ASGI application serves static files itself (as with DEBUG on); otherwise the front
+#: web server serves STATIC_ROOT, filled by ``collectstatic``.
+SERVE_STATIC = env_bool("SERVE_STATIC", False)
 #: Where Artifacts are stored: ``filesystem`` (MEDIA_ROOT) or ``s3`` (django-storages' S3
 #: backend, configured by its own AWS_* names below).
 STORAGE_KIND = os.environ.get("PULP_DOWNLOADS_STORAGE", "filesystem").strip().lower()
@@ -216,7 +206,7 @@ elif STORAGE_KIND == "s3":
     _missing = [name for name in ("AWS_STORAGE_BUCKET_NAME", "AWS_ACCESS_KEY_ID",
                                   "AWS_SECRET_ACCESS_KEY") if not os.environ.get(name)]
     if _missing:
-        raise ImproperlyConfigured(
+        raise ConfigurationError(
             f"PULP_DOWNLOADS_STORAGE=s3 needs {', '.join(_missing)} in the environment")
     _default_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
         "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
@@ -229,7 +219,7 @@ elif STORAGE_KIND == "s3":
         "default_acl": None,
         "querystring_auth": True,
         "signature_version": os.environ.get("AWS_S3_SIGNATURE_VERSION", "s3v4"),
-        "querystring_expire": int(os.environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
+        "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 3600),
     }}
     from boto3.s3.transfer import TransferConfig
 
@@ -240,7 +230,7 @@ elif STORAGE_KIND == "s3":
     if os.environ.get("AWS_S3_ADDRESSING_STYLE"):
         _default_storage["OPTIONS"]["addressing_style"] = os.environ["AWS_S3_ADDRESSING_STYLE"]
 else:
-    raise ImproperlyConfigured(
+    raise ConfigurationError(
         f"PULP_DOWNLOADS_STORAGE must be 'filesystem' or 's3', got {STORAGE_KIND!r}")
 STORAGES = {
     "default": _default_storage,
@@ -308,47 +298,47 @@ LOGGING = {
 # --- The app's own settings -----------------------------------------------------------------
 PULP_DOWNLOADS = {
     # Digests computed for every download and stored on Artifacts. sha256 is always required.
-    "ALLOWED_CONTENT_CHECKSUMS": _env_list(
+    "ALLOWED_CONTENT_CHECKSUMS": env_list(
         "PULP_DOWNLOADS_CHECKSUMS", ["sha224", "sha256", "sha384", "sha512"]
     ),
     # Directories that file:// remotes may read from. Nothing outside these is reachable.
-    "FILE_URL_ALLOWED_ROOTS": _env_list(
+    "FILE_URL_ALLOWED_ROOTS": env_list(
         "PULP_DOWNLOADS_FILE_ROOTS",
         [str(BASE_DIR / "pulp_downloads" / "fixtures")],
         sep=os.pathsep,
     ),
     # Used when a Remote leaves the matching field empty (null).
-    "DEFAULT_DOWNLOAD_CONCURRENCY": int(os.environ.get("PULP_DOWNLOADS_CONCURRENCY", 10)),
-    "DEFAULT_MAX_RETRIES": int(os.environ.get("PULP_DOWNLOADS_MAX_RETRIES", 3)),
+    "DEFAULT_DOWNLOAD_CONCURRENCY": env_int("PULP_DOWNLOADS_CONCURRENCY", 10),
+    "DEFAULT_MAX_RETRIES": env_int("PULP_DOWNLOADS_MAX_RETRIES", 3),
     # No remote downloads with more connections than this, whatever it asks for.
-    "MAX_DOWNLOAD_CONCURRENCY": int(os.environ.get("PULP_DOWNLOADS_MAX_CONCURRENCY", 100)),
+    "MAX_DOWNLOAD_CONCURRENCY": env_int("PULP_DOWNLOADS_MAX_CONCURRENCY", 100),
     # Outbound address policy: peer addresses (after DNS) in DENIED_NETWORKS are refused
     # unless they are in ALLOWED_NETWORKS. Both are CIDR lists; the default denies loopback,
     # link-local, multicast and 0.0.0.0/8 (IPv4 and IPv6) and keeps private ranges allowed.
-    "DENIED_NETWORKS": _env_list("PULP_DOWNLOADS_DENIED_NETWORKS", list(DEFAULT_DENIED_NETWORKS)),
-    "ALLOWED_NETWORKS": _env_list("PULP_DOWNLOADS_ALLOWED_NETWORKS", []),
+    "DENIED_NETWORKS": env_list("PULP_DOWNLOADS_DENIED_NETWORKS", list(DEFAULT_DENIED_NETWORKS)),
+    "ALLOWED_NETWORKS": env_list("PULP_DOWNLOADS_ALLOWED_NETWORKS", []),
     # Seconds without a heartbeat after which a running sync task counts as abandoned (its
     # worker was killed or lost); workers then mark it failed. Running syncs beat every 0.5 s.
-    "TASK_HEARTBEAT_TIMEOUT": float(os.environ.get("PULP_DOWNLOADS_TASK_HEARTBEAT_TIMEOUT", 60)),
+    "TASK_HEARTBEAT_TIMEOUT": env_float("PULP_DOWNLOADS_TASK_HEARTBEAT_TIMEOUT", 60),
     # Behind nginx: the internal location (URL path) that aliases MEDIA_ROOT/artifact/, so
     # stored files are sent by nginx via X-Accel-Redirect (see docs/content.md).
     "CONTENT_X_ACCEL_REDIRECT": os.environ.get("PULP_DOWNLOADS_CONTENT_X_ACCEL_REDIRECT", ""),
     # Seconds a content process remembers where a path's stored file is.
-    "CONTENT_CACHE_TTL": float(os.environ.get("PULP_DOWNLOADS_CONTENT_CACHE_TTL", 30)),
+    "CONTENT_CACHE_TTL": env_float("PULP_DOWNLOADS_CONTENT_CACHE_TTL", 30),
     # Stored Artifacts in object storage: answer /content/ with a redirect to a presigned URL
     # (on), or stream them through the content app (off).
-    "REDIRECT_TO_OBJECT_STORAGE": _env_bool("PULP_DOWNLOADS_REDIRECT_TO_OBJECT_STORAGE", True),
+    "REDIRECT_TO_OBJECT_STORAGE": env_bool("PULP_DOWNLOADS_REDIRECT_TO_OBJECT_STORAGE", True),
     # Bytes per second for all downloads of one process together (empty: no cap); each
     # remote can have its own cap too (Remote.max_bandwidth).
     "MAX_BANDWIDTH": os.environ.get("PULP_DOWNLOADS_MAX_BANDWIDTH", ""),
     # Seconds a partial download kept for the next sync to resume may stay untouched.
-    "PARTIAL_MAX_AGE": float(os.environ.get("PULP_DOWNLOADS_PARTIAL_MAX_AGE", 7 * 86400)),
+    "PARTIAL_MAX_AGE": env_float("PULP_DOWNLOADS_PARTIAL_MAX_AGE", 7 * 86400),
     # Seconds a sync's database step (planning, recording units, storing a batch) is retried,
     # with backoff, while the database is unavailable (0: not retried).
-    "DATABASE_RETRY_TIME": float(os.environ.get("PULP_DOWNLOADS_DATABASE_RETRY_TIME", 60)),
+    "DATABASE_RETRY_TIME": env_float("PULP_DOWNLOADS_DATABASE_RETRY_TIME", 60),
     # Order each remote's mirrors by measured speed and spread new downloads over the
     # fastest few (off: the primary first, then the mirrors in their configured order).
-    "MIRROR_RANKING": _env_bool("PULP_DOWNLOADS_MIRROR_RANKING", True),
+    "MIRROR_RANKING": env_bool("PULP_DOWNLOADS_MIRROR_RANKING", True),
     # A bearer token that may read /metrics (a Prometheus scraper); empty: only users with
     # the pulp_downloads.view_metrics permission.
     "METRICS_TOKEN": os.environ.get("PULP_DOWNLOADS_METRICS_TOKEN", ""),
@@ -356,5 +346,5 @@ PULP_DOWNLOADS = {
     # get /content/ (and /status/) only; empty: none.
     "CONTENT_ORIGIN": CONTENT_ORIGIN,
     # Whether anonymous clients may read /api/schema/ and /api/docs/ (else: logged-in users).
-    "PUBLIC_API_DOCS": _env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
+    "PUBLIC_API_DOCS": env_bool("PULP_DOWNLOADS_PUBLIC_API_DOCS", True),
 }
