@@ -54,8 +54,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 #: loaded before anything below reads the environment. The environment wins over it.
 ENV_FILE = load_env_file(BASE_DIR)
 VAR_DIR = Path(os.environ.get("PULP_DOWNLOADS_VAR_DIR", BASE_DIR / "var"))
-# The app's data directory (SQLite database, the demo admin's password, metrics) is private to its owner;
-# pulp_downloads.dbfiles tightens one made before this rule.
+# The app's data directory (SQLite database, the demo admin's password, metrics) is private
+# to its owner; pulp_downloads.dbfiles tightens one made before this rule.
 VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 # Prometheus metrics: every process of this machine (web and workers) writes its values
 # under one directory, which /metrics adds up (prometheus_client's multiprocess mode). Set
