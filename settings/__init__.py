@@ -318,7 +318,7 @@ PULP_DOWNLOADS = {
     "DENIED_NETWORKS": env_list("PULP_DOWNLOADS_DENIED_NETWORKS", list(DEFAULT_DENIED_NETWORKS)),
     "ALLOWED_NETWORKS": env_list("PULP_DOWNLOADS_ALLOWED_NETWORKS", []),
     # Seconds without a heartbeat after which a running sync task counts as abandoned (its
-    # worker was killed or lost); workers then mark it failed. Running syncs beat every 0.5 s.
+    # worker was killed or lost); workers then mark it failed. Running tasks beat 4 times in it.
     "TASK_HEARTBEAT_TIMEOUT": env_float("PULP_DOWNLOADS_TASK_HEARTBEAT_TIMEOUT", 60),
     # Behind nginx: the internal location (URL path) that aliases MEDIA_ROOT/artifact/, so
     # stored files are sent by nginx via X-Accel-Redirect (see docs/content.md).
