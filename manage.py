@@ -7,6 +7,7 @@ environment or the ``.env`` file) is one line on stderr and exit status 1, not a
 """
 import os
 import sys
+import traceback
 
 
 def main() -> None:
@@ -20,7 +21,7 @@ def main() -> None:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as error:
         if "--traceback" in sys.argv:
-            raise
+            traceback.print_exc()
         sys.exit(f"Error: {error}")
 
 

@@ -148,6 +148,13 @@ def test_a_missing_secret_key_is_one_line_naming_the_env_file(tmp_path):
     assert "SECRET_KEY is not set" in without_file and "no .env file is read" in without_file
 
 
+def test_traceback_shows_the_traceback_before_the_line(tmp_path):
+    result = run([sys.executable, "manage.py", "check", "--traceback"],
+                 bare_env(tmp_path, tmp_path / ".env"))
+    assert result.returncode == 1 and result.stderr.startswith("Traceback")
+    assert result.stderr.splitlines()[-1].startswith("Error: SECRET_KEY is not set")
+
+
 def test_the_public_development_key_is_one_line_naming_the_env_file(tmp_path):
     import settings
 
