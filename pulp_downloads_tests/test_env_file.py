@@ -30,7 +30,7 @@ def bare_env(tmp_path: Path, env_file: Path | str, **extra: str) -> dict[str, st
 
 def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 def make_env(tmp_path: Path, env_file: Path) -> subprocess.CompletedProcess:

@@ -46,8 +46,14 @@ import dj_database_url
 
 from pulp_downloads.download.addresses import DEFAULT_DENIED_NETWORKS
 
-from .environment import (ConfigurationError, env_bool, env_float, env_int, env_list,
-                          load_env_file)
+from .environment import (
+    ConfigurationError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    load_env_file,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: The checkout's settings file (``.env``, or ``PULP_DOWNLOADS_ENV_FILE``; ``None``: none),
