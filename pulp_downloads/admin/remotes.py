@@ -1,5 +1,6 @@
 """Admin of Remotes: sections for TLS, proxy, mirrors and limits, a "Sync now" button and
-the latest syncs on the Remote's page, and a sync action on the list."""
+the latest syncs on the Remote's page, and a sync action on the list. The add page shows
+only what applies to a new remote (no "clear" boxes, no syncs, no record)."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -13,7 +14,7 @@ from django.utils.html import format_html
 from ..models import Remote, SyncTask
 from ..tasks import SyncAlreadyActive, enqueue_repair, enqueue_sync
 from . import display
-from .forms import RemoteAdminForm
+from .forms import CLEAR_FIELDS, RemoteAdminForm
 
 #: How many of a Remote's syncs its page lists.
 HISTORY_LENGTH = 10
@@ -72,10 +73,16 @@ class RemoteAdmin(admin.ModelAdmin):
     class Media:
         css = display.ADMIN_CSS
 
+    #: Sections of the change page only: a new remote has no syncs and no record yet.
+    CHANGE_ONLY_SECTIONS = ("Tasks", "Record")
+
     def get_fieldsets(self, request, obj=None):
-        if obj is None:  # nothing synced yet
-            return [(name, options) for name, options in self.fieldsets if name != "Tasks"]
-        return self.fieldsets
+        if obj is not None:
+            return self.fieldsets
+        # A new remote: nothing to keep or clear, nothing synced, nothing recorded.
+        return [(name, {**options, "fields": tuple(field for field in options["fields"]
+                                                   if field not in CLEAR_FIELDS)})
+                for name, options in self.fieldsets if name not in self.CHANGE_ONLY_SECTIONS]
 
     @admin.display(description="created", ordering="created")
     def created_at(self, obj: Remote) -> str:
