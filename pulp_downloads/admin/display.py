@@ -59,8 +59,11 @@ def short_date(moment: datetime | None) -> SafeString:
     if moment is None:
         return format_html("{}", "—")
     local = timezone.localtime(moment)
-    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(),
-                       local.strftime("%Y-%m-%d %H:%M:%S %Z"), local.strftime(SHORT_DATE))
+    day, time = local.strftime(SHORT_DATE).split(" ")
+    # In a narrow column it breaks between the day and the time, never inside either.
+    return format_html('<time datetime="{}" title="{}"><span class="nowrap">{}</span> '
+                       '<span class="nowrap">{}</span></time>', moment.isoformat(),
+                       local.strftime("%Y-%m-%d %H:%M:%S %Z"), day, time)
 
 
 def title(task: SyncTask) -> str:
