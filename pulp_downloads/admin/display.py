@@ -11,6 +11,10 @@ from django.utils.safestring import SafeString
 
 from ..models import SyncTask
 from ..sizes import exact_bytes, human_size
+from ..templatetags.sizes import sized
+
+__all__ = ["badge", "sized", "size_in_full", "short_date", "title", "target_link", "heading",
+           "duration", "elapsed", "run_time", "percent", "one_line", "ADMIN_CSS"]
 
 #: Badge colours by state (background, text), readable in light and dark admin themes.
 BADGE_COLOURS = {
@@ -38,14 +42,6 @@ def badge(task: SyncTask) -> SafeString:
         '<span class="{}" style="background:{};color:{};padding:1px 8px;border-radius:9px;'
         'font-size:11px;font-weight:600;white-space:nowrap">{}</span>',
         classes, background, colour, task.outcome)
-
-
-def sized(count: int | None) -> SafeString:
-    """``1.36 MB`` with ``1,357,417 bytes`` as its tooltip; ``—`` when unknown."""
-    if count is None:
-        return format_html("{}", human_size(None))
-    return format_html('<span class="size" title="{}">{}</span>', exact_bytes(count),
-                       human_size(count))
 
 
 def size_in_full(count: int) -> str:

@@ -30,7 +30,7 @@ class SyncTaskAdmin(admin.ModelAdmin):
     change_form_template = "admin/pulp_downloads/synctask/change_form.html"
     readonly_fields = ("progress_panel", "kind", "target_link", "live_state", "created_at",
                        "live_started", "live_finished", "live_duration", "worker",
-                       "heartbeat", "live_error", "summary_table", "failures_table", "id",
+                       "heartbeat_at", "live_error", "summary_table", "failures_table", "id",
                        "backend_task_id")
     fieldsets = (
         (None, {"fields": ("progress_panel",)}),
@@ -39,7 +39,7 @@ class SyncTaskAdmin(admin.ModelAdmin):
                              "live_error")}),
         ("Result", {"fields": ("summary_table", "failures_table")}),
         ("Worker", {"classes": ("collapse",),
-                    "fields": ("worker", "heartbeat", "id", "backend_task_id")}),
+                    "fields": ("worker", "heartbeat_at", "id", "backend_task_id")}),
     )
 
     class Media:
@@ -72,6 +72,10 @@ class SyncTaskAdmin(admin.ModelAdmin):
     @admin.display(description="finished", ordering="finished")
     def finished_at(self, obj: SyncTask) -> str:
         return display.short_date(obj.finished)
+
+    @admin.display(description="heartbeat")
+    def heartbeat_at(self, obj: SyncTask) -> str:
+        return display.short_date(obj.heartbeat)
 
     # The task page's parts that follow the task (see taskpage.live).
     @admin.display(description="state")
