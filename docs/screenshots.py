@@ -1,8 +1,8 @@
 """Regenerate the pictures of docs/user-guide.md: ``make screenshots``.
 
-1. The admin pages (task progress, Remote page, listings, ...): the browser tests of
-   ``pulp_downloads_tests/test_browser.py`` save them when ``DOCS_SCREENSHOTS`` names a
-   directory.
+1. The admin pages (task progress, Remote page, task list, a partial sync, listings,
+   /status/ ...): the browser tests of ``pulp_downloads_tests/test_browser.py`` and
+   ``test_browser_fit.py`` save them when ``DOCS_SCREENSHOTS`` names a directory.
 2. The command line's progress bars: ``manage.py sync_remote`` runs in a pseudo-terminal
    against a slow loopback upstream; a terminal emulator (pyte) keeps the screen, captured
    mid-sync and at the end, and Chromium renders each capture to PNG.
@@ -31,11 +31,14 @@ IMAGES = ROOT / "docs" / "images"
 COLUMNS, LINES = 100, 8
 FILES = 200
 DELAY = 0.1  # seconds per file, so the bars are caught moving
+#: The browser tests that save the admin pages' pictures.
+BROWSER_TESTS = ("pulp_downloads_tests/test_browser.py",
+                 "pulp_downloads_tests/test_browser_fit.py")
 
 
 def browser_screenshots() -> None:
     env = dict(os.environ, DOCS_SCREENSHOTS=str(IMAGES))
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "pulp_downloads_tests/test_browser.py"],
+    subprocess.run([sys.executable, "-m", "pytest", "-q", *BROWSER_TESTS],
                    cwd=ROOT, env=env, check=True)
 
 

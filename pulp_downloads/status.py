@@ -3,6 +3,11 @@
 Answers 200 while the web process serves requests, whatever it finds, with the details as
 JSON (as pulpcore's status API does): ``status`` is ``"ok"`` when the database answers and
 the storage is usable, else ``"degraded"``.
+
+The same answer is a page for people: a client that prefers ``text/html`` (a browser) gets
+it in the admin's look, sizes and times in human form, and, for users allowed to see tasks,
+the latest tasks; every other client (``application/json``, ``*/*``, no ``Accept``) gets the
+JSON. ``?format=json`` or ``?format=html`` chooses. Answers carry ``Vary: Accept``.
 """
 from __future__ import annotations
 
@@ -14,11 +19,13 @@ from typing import Any
 import django
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_vary_headers
 
 import pulp_downloads
 
 from .models import SyncTask, Worker
+from .statuspage import render_status
 
 
 def database_status() -> dict[str, Any]:
@@ -68,8 +75,8 @@ def tasks_status() -> dict[str, int]:
     return {"waiting": counts["waiting"], "running": counts["running"]}
 
 
-def status(request) -> JsonResponse:
-    """The site's health as JSON (see the module's docstring)."""
+def collect() -> dict[str, Any]:
+    """The site's health, as the JSON answer has it (see the module's docstring)."""
     database = database_status()
     storage = storage_status()
     body: dict[str, Any] = {
@@ -86,4 +93,23 @@ def status(request) -> JsonResponse:
         body["workers"] = body["tasks"] = None
     if not database["connected"] or storage["writable"] is False:
         body["status"] = "degraded"
-    return JsonResponse(body)
+    return body
+
+
+def wants_html(request: HttpRequest) -> bool:
+    """Whether the client prefers a page to JSON (``?format=`` decides when given)."""
+    chosen = request.GET.get("format")
+    if chosen in ("json", "html"):
+        return chosen == "html"
+    return request.get_preferred_type(["application/json", "text/html"]) == "text/html"
+
+
+def status(request: HttpRequest) -> HttpResponse:
+    """The site's health: JSON, or a page for browsers (see the module's docstring)."""
+    body = collect()
+    if wants_html(request):
+        response = render_status(request, body)
+    else:
+        response = JsonResponse(body)
+    patch_vary_headers(response, ["Accept"])
+    return response

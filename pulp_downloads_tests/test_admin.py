@@ -121,3 +121,28 @@ def test_a_bearer_token_is_write_only(admin_client, remote):
     assert b"tok-NEVER-SHOWN" not in page.content
     remote.refresh_from_db()
     assert remote.bearer_token == "tok-NEVER-SHOWN"
+
+
+def test_the_add_form_shows_only_what_applies_to_a_new_remote(admin_client):
+    page = admin_client.get("/admin/pulp_downloads/remote/add/").content.decode()
+    assert 'name="password"' in page and 'name="bearer_token"' in page
+    assert "Leave empty to keep" not in page
+    assert 'name="clear_' not in page and "Clear password" not in page
+    assert ">Record<" not in page and "Latest tasks" not in page and "Never synced" not in page
+    assert "PEM private key. Never shown back." in page
+
+
+def test_the_change_form_keeps_hints_clear_boxes_tasks_and_record(admin_client, remote):
+    page = admin_client.get(f"/admin/pulp_downloads/remote/{remote.pk}/change/").content.decode()
+    assert "A value is set. Leave empty to keep the current password." in page
+    for field in ("password", "proxy_password", "client_key", "bearer_token"):
+        assert f'name="clear_{field}"' in page, field
+    assert ">Record<" in page and "Latest tasks" in page and "Never synced." in page
+
+
+def test_a_clear_box_posted_to_the_add_form_changes_nothing(admin_client):
+    data = form_data(Remote(name="fresh", url="https://example.test/PULP_MANIFEST"),
+                     username="bob", password="pw-new", clear_password="on")
+    answer = admin_client.post("/admin/pulp_downloads/remote/add/", data)
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    assert Remote.objects.get(name="fresh").password == "pw-new"

@@ -6,42 +6,15 @@ Playwright drives Debian's Chromium (``make test`` installs it when missing). Se
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 
 from pulp_downloads.models import Artifact, SyncTask
 
-CHROMIUM = "/usr/bin/chromium"
-#: Milliseconds a page may take to show what a test waits for: only a failure takes that
-#: long (the task page polls every second), a loaded machine merely takes longer.
-WAIT_MS = 60_000
+from .browsing import admin_page, browser, held_remote, login, shot, sync_in_background  # noqa: F401
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def shot(page, name: str) -> None:
-    target = os.environ.get("DOCS_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 
 
 def test_admin_adds_a_remote_syncs_it_and_sees_artifacts(browser, live_server, threaded_upstream,
@@ -62,17 +35,15 @@ def _walk_through(browser, live_server, threaded_upstream) -> None:
     files = {f"pool/pkg-{i}.bin": os.urandom(4096 + i) for i in range(6)}
     manifest_url = threaded_upstream.add_repo("repo", files)
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT_MS)
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "admin-pass")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
-
+    page = login(browser, live_server, "admin", "admin-pass")
     page.goto(f"{live_server.url}/admin/pulp_downloads/remote/add/")
     page.fill("#id_name", "browser-repo")
     page.fill("#id_url", manifest_url)
+    page.click("summary:has-text('Authentication')")
+    # A new remote has no secret to keep or clear, nothing synced and no record yet.
+    assert page.locator("input[name^=clear_]").count() == 0
+    assert "Leave empty to keep" not in page.inner_text("#remote_form")
+    assert page.locator("summary:has-text('Record')").count() == 0
     shot(page, "admin-remote-add")
     page.click("input[name=_save]")
     page.wait_for_selector("text=was added successfully")
@@ -111,18 +82,6 @@ def test_roles_and_secret_clearing_in_the_admin(browser, live_server, monkeypatc
         connections.close_all()
 
 
-def _login(browser, live_server, username: str, password: str):
-    """A new page logged into the admin of ``live_server`` (the fixture, or a base URL)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT_MS)
-    page.goto(f"{getattr(live_server, 'url', live_server)}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
-    return page
-
-
 def _roles_walk_through(browser, live_server) -> None:
     from django.contrib.auth.models import Group
 
@@ -132,7 +91,7 @@ def _roles_walk_through(browser, live_server) -> None:
                                    username="alice", password="pw-SECRET")
     viewer = User.objects.create_user("viewer", password="viewer-pass", is_staff=True)
     viewer.groups.add(Group.objects.get(name="remote viewer"))
-    page = _login(browser, live_server, "viewer", "viewer-pass")
+    page = login(browser, live_server, "viewer", "viewer-pass")
     page.goto(f"{live_server.url}/admin/pulp_downloads/remote/")
     page.wait_for_selector("text=guarded")
     assert page.locator("select[name=action] option[value=sync_selected]").count() == 0
@@ -141,7 +100,7 @@ def _roles_walk_through(browser, live_server) -> None:
     page.close()
 
     User.objects.create_superuser("admin", password="admin-pass")
-    page = _login(browser, live_server, "admin", "admin-pass")
+    page = login(browser, live_server, "admin", "admin-pass")
     page.goto(f"{live_server.url}/admin/pulp_downloads/remote/{remote.pk}/change/")
     page.fill("#id_url", "https://two.test/repo/PULP_MANIFEST")
     page.click("input[name=_save]")
@@ -151,63 +110,13 @@ def _roles_walk_through(browser, live_server) -> None:
 
 
 # --- watching and managing syncs ----------------------------------------------------------------
-@pytest.fixture
-def admin_page(browser, live_server, monkeypatch):
-    """A page logged into the admin as a superuser (the ORM usable from the test)."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    User.objects.create_superuser("admin", password="admin-pass")
-    page = _login(browser, live_server, "admin", "admin-pass")
-    yield page
-    page.close()
-    from django.db import connections
-
-    connections.close_all()
-
-
-def _held_remote(threaded_upstream, name: str, files: int = 40):
-    """A remote whose files the upstream holds until the test lets them through (two are
-    asked at a time); returns the remote and the gate holding its files."""
-    from pulp_downloads.models import Remote
-
-    from .upstream import held_fault
-
-    gate = threaded_upstream.gate()
-    content = {f"pool/{i:03d}.bin": os.urandom(50_000) for i in range(files)}
-    url = threaded_upstream.add_repo(name, content)
-    for path in content:
-        threaded_upstream.faults[f"{name}/{path}"].append(held_fault(gate))
-    return Remote.objects.create(name=name, url=url, download_concurrency=2), gate
-
-
-def _sync_in_background(remote):
-    """Start a sync of ``remote`` in a thread; returns the thread and its SyncTask."""
-    import threading
-
-    from pulp_downloads.tasks import run_sync_now
-
-    from .waiting import wait_for
-
-    def run() -> None:
-        from django.db import connections
-
-        try:
-            run_sync_now(remote)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    wait_for(SyncTask.objects.filter(remote=remote).exists, "the sync to start")
-    return thread, SyncTask.objects.get(remote=remote)
-
-
 BAR_VALUE = "() => Number(document.getElementById('sync-bar').value)"
 
 
 def test_task_page_bar_moves_while_the_sync_runs_and_ends_at_100(admin_page, live_server,
                                                                   threaded_upstream):
-    remote, gate = _held_remote(threaded_upstream, "slow")
-    thread, task = _sync_in_background(remote)
+    remote, gate = held_remote(threaded_upstream, "slow")
+    thread, task = sync_in_background(remote)
     page = admin_page
     page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/{task.pk}/change/")
     first = page.evaluate(BAR_VALUE)
@@ -221,19 +130,25 @@ def test_task_page_bar_moves_while_the_sync_runs_and_ends_at_100(admin_page, liv
                            ".includes('left')")
     assert page.inner_text("#sync-rate").endswith("/s")
     shot(page, "admin-task-progress")
-    with page.expect_navigation():  # once the task ended, the page reloads itself once
-        gate.open()
-    page.wait_for_selector("#sync-progress[data-state=completed]")
+    page.evaluate("() => { window.sameDocument = true; }")  # gone if the page reloads
+    gate.open()
+    page.wait_for_selector("#sync-progress[data-state=completed][data-polling='0']")
     thread.join(60)
+    assert page.evaluate("() => window.sameDocument") is True  # no reload
     assert first <= middle < page.evaluate(BAR_VALUE) == 100
     assert page.inner_text("#sync-files") == "40 of 40 files"
+    # Every part of the page followed: heading, state, Finished, Summary; no Cancel.
+    assert page.inner_text("#task-title") == "Sync of slow Completed"
+    assert page.inner_text(".field-live_state .readonly") == "Completed"
+    assert page.inner_text(".field-live_finished .readonly") != "—"
     assert page.locator("#sync-summary").inner_text().count("40") >= 2  # listed, downloaded
+    assert page.locator("#cancel-sync").count() == 0
     shot(page, "admin-task-completed")
 
 
 def test_cancel_button_stops_a_running_sync(admin_page, live_server, threaded_upstream):
-    remote, gate = _held_remote(threaded_upstream, "to-cancel", files=60)
-    thread, task = _sync_in_background(remote)
+    remote, gate = held_remote(threaded_upstream, "to-cancel", files=60)
+    thread, task = sync_in_background(remote)
     gate.let_through(5)  # five files come, the others stay held: the sync cannot end
     page = admin_page
     page.goto(f"{live_server.url}/admin/pulp_downloads/synctask/{task.pk}/change/")
@@ -246,6 +161,12 @@ def test_cancel_button_stops_a_running_sync(admin_page, live_server, threaded_up
     assert task.state == "canceled" and task.files_done <= 5
     assert page.locator("#sync-progress[data-state=canceled]").count() == 1
     assert page.locator("#cancel-sync").count() == 0
+    # The worker writes the summary after the cancel: the page shows it without a reload.
+    page.evaluate("() => { window.sameDocument = true; }")
+    page.wait_for_selector("[data-live=summary] #sync-summary")
+    page.wait_for_selector("#sync-progress[data-polling='0']")
+    assert page.evaluate("() => window.sameDocument") is True
+    assert page.inner_text("#task-title") == "Sync of to-cancel Canceled"
 
 
 def test_sync_now_on_the_remote_page_opens_the_task(admin_page, live_server, threaded_upstream):
@@ -301,7 +222,7 @@ def test_landing_page_and_content_listing(admin_page, live_server, threaded_upst
 
     files = {"pool/a.bin": os.urandom(1500), "top.bin": os.urandom(700)}
     remote = Remote.objects.create(name="listed", url=threaded_upstream.add_repo("l", files))
-    thread, task = _sync_in_background(remote)  # Playwright's loop owns this thread
+    thread, task = sync_in_background(remote)  # Playwright's loop owns this thread
     thread.join(30)
     task.refresh_from_db()
     assert task.state == "completed"
@@ -313,7 +234,8 @@ def test_landing_page_and_content_listing(admin_page, live_server, threaded_upst
         assert page.locator(f"#links a:has-text('{label}')").count() == 1
     shot(page, "landing")
     page.click("#links a:has-text('Status')")
-    assert '"connected": true' in page.inner_text("body")
+    assert page.text_content("#status-overall") == "ok"  # a page for people, not JSON
+    assert ", connected" in page.inner_text("#status-facts")
     page.go_back()
     page.click("#links a:has-text('Content')")
     page.click("#listing a:has-text('listed/')")
@@ -360,12 +282,12 @@ def test_a_script_in_synced_content_never_runs_for_a_logged_in_admin(
     base = getattr(base, "url", base)
     files = {"page.html": HOSTILE_PAGE, "image.svg": HOSTILE_SVG}
     remote = Remote.objects.create(name="hostile", url=threaded_upstream.add_repo("h", files))
-    thread, task = _sync_in_background(remote)  # Playwright's loop owns this thread
+    thread, task = sync_in_background(remote)  # Playwright's loop owns this thread
     thread.join(30)
     task.refresh_from_db()
     assert task.state == "completed"
     User.objects.create_superuser("admin", password="admin-pass")
-    page = _login(browser, base, "admin", "admin-pass")
+    page = login(browser, base, "admin", "admin-pass")
     try:
         api_requests = []
         page.on("request", lambda sent: api_requests.append(sent.url)

@@ -1,4 +1,4 @@
-"""The Django admin: Remotes, sync tasks, Artifacts and content units."""
+"""The Django admin: Remotes, tasks (syncs and repairs), Artifacts and content units."""
 from django.contrib import admin
 
 from . import artifacts, remotes, tasks  # noqa: F401 - register the ModelAdmins

@@ -1,39 +1,84 @@
-"""How sync tasks look in the admin: state badges, human-readable progress, rate and ETA."""
+"""How tasks, sizes and dates look in the admin: state badges (amber for a partial sync),
+short dates, human sizes with the exact count as a tooltip, one-line progress."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from ..models import SyncTask
+from ..sizes import exact_bytes, human_size
+from ..templatetags.sizes import sized
+
+__all__ = ["badge", "sized", "size_in_full", "short_date", "title", "target_link", "heading",
+           "duration", "elapsed", "run_time", "percent", "one_line", "ADMIN_CSS"]
 
 #: Badge colours by state (background, text), readable in light and dark admin themes.
 BADGE_COLOURS = {
-    SyncTask.State.WAITING: ("#6c757d", "#fff"),
+    SyncTask.State.WAITING: ("#d0d7de", "#1f2328"),
     SyncTask.State.RUNNING: ("#1f6feb", "#fff"),
     SyncTask.State.COMPLETED: ("#1a7f37", "#fff"),
     SyncTask.State.FAILED: ("#cf222e", "#fff"),
-    SyncTask.State.CANCELED: ("#9a6700", "#fff"),
+    SyncTask.State.CANCELED: ("#57606a", "#fff"),
 }
-#: The task page lists this many failures (the API has them all).
-MAX_FAILURES_SHOWN = 200
+#: A completed task some of whose files failed: amber, never the green of a full success.
+PARTIAL_COLOURS = ("#d29922", "#1f2328")
+#: The admin's stylesheet of this app (``class Media: css = ADMIN_CSS``): wrapping digests,
+#: URLs and errors so that every list and page fits a 1280 px window.
+ADMIN_CSS = {"all": ("pulp_downloads/admin.css",)}
+#: ``Y-m-d H:i``: short enough for a list column, unambiguous in every locale.
+SHORT_DATE = "%Y-%m-%d %H:%M"
 
 
-def badge(task: SyncTask) -> str:
-    """The task's state as a coloured label."""
-    background, colour = BADGE_COLOURS[task.state]
+def badge(task: SyncTask) -> SafeString:
+    """The task's outcome as a coloured label: ``Running``, ``Completed, 2 failed`` ..."""
+    background, colour = PARTIAL_COLOURS if task.is_partial else BADGE_COLOURS[task.state]
+    classes = f"sync-state sync-state-{task.state}" + (" sync-state-partial"
+                                                       if task.is_partial else "")
     return format_html(
-        '<span class="sync-state sync-state-{}" style="background:{};color:{};padding:1px 8px;'
-        'border-radius:9px;font-size:11px;font-weight:600;white-space:nowrap">{}</span>',
-        task.state, background, colour, task.get_state_display())
+        '<span class="{}" style="background:{};color:{};padding:1px 8px;border-radius:9px;'
+        'font-size:11px;font-weight:600;white-space:nowrap">{}</span>',
+        classes, background, colour, task.outcome)
 
 
-def size(count: int) -> str:
-    """``9175040`` -> ``8.8 MB`` (binary multiples, as Django's ``filesizeformat``)."""
-    return filesizeformat(count).replace("\xa0", " ")
+def size_in_full(count: int) -> str:
+    """``1.36 MB (1,357,417 bytes)``, for a detail page."""
+    return f"{human_size(count)} ({exact_bytes(count)})" if count >= 1000 else human_size(count)
+
+
+def short_date(moment: datetime | None) -> SafeString:
+    """``2026-11-25 23:09`` (local time) with the full time as its tooltip; ``—`` when
+    ``None``."""
+    if moment is None:
+        return format_html("{}", "—")
+    local = timezone.localtime(moment)
+    day, time = local.strftime(SHORT_DATE).split(" ")
+    # In a narrow column it breaks between the day and the time, never inside either.
+    return format_html('<time datetime="{}" title="{}"><span class="nowrap">{}</span> '
+                       '<span class="nowrap">{}</span></time>', moment.isoformat(),
+                       local.strftime("%Y-%m-%d %H:%M:%S %Z"), day, time)
+
+
+def title(task: SyncTask) -> str:
+    """``Sync of uxd-big``, ``Repair of all remotes``."""
+    return f"{task.get_kind_display()} of {task.target}"
+
+
+def target_link(task: SyncTask) -> SafeString:
+    """The task's remote as a link to its admin page; the target as text when the task is
+    of no single remote (a repair of all remotes, or of chosen artifacts)."""
+    if task.remote_id is None:
+        return format_html("{}", task.target)
+    url = reverse("admin:pulp_downloads_remote_change", args=[task.remote_id])
+    return format_html('<a href="{}" class="task-remote">{}</a>', url, task.target)
+
+
+def heading(task: SyncTask) -> SafeString:
+    """``Sync of <a>uxd-big</a>``: the task page's title, its remote a link."""
+    return format_html("{} of {}", task.get_kind_display(), target_link(task))
 
 
 def duration(seconds: float) -> str:
@@ -56,9 +101,9 @@ def elapsed(task: SyncTask, now: datetime | None = None) -> timedelta | None:
     return max(end - task.started, timedelta(0))
 
 
-def run_time(task: SyncTask) -> str:
+def run_time(task: SyncTask, now: datetime | None = None) -> str:
     """How long the task ran, for people; ``—`` before it started."""
-    spent = elapsed(task)
+    spent = elapsed(task, now)
     return duration(spent.total_seconds()) if spent is not None else "—"
 
 
@@ -73,38 +118,9 @@ def percent(task: SyncTask) -> int:
     return 0
 
 
-def progress(task: SyncTask, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the task page shows of a task's progress, as JSON-ready values."""
-    spent = elapsed(task, now)
-    seconds = spent.total_seconds() if spent is not None else 0.0
-    rate = task.bytes_done / seconds if seconds >= 0.5 else None
-    remaining = max(task.bytes_total - task.bytes_done, 0)
-    eta = remaining / rate if rate and task.is_active and remaining else None
-    failed = f", {task.files_failed} failed" if task.files_failed else ""
-    return {
-        "state": task.state,
-        "state_label": task.get_state_display(),
-        "active": task.is_active,
-        "percent": percent(task),
-        "files": f"{task.files_done} of {task.files_total} files{failed}",
-        "bytes": f"{size(task.bytes_done)} of {size(task.bytes_total)}",
-        "rate": f"{size(int(rate))}/s" if rate is not None else "",
-        "eta": f"about {duration(eta)} left" if eta is not None else "",
-        "duration": duration(seconds) if spent is not None else "",
-        "error": task.error,
-        "failures": [
-            {"path": item.get("relative_path") or item.get("file", ""),
-             "url": item.get("url", ""),
-             "error": (f"{item['problem']}: " if item.get("problem") else "")
-                      + item.get("error", "")}
-            for item in (task.failures or [])[:MAX_FAILURES_SHOWN]
-        ],
-        "failures_total": len(task.failures or []),
-    }
-
-
 def one_line(task: SyncTask) -> str:
-    """``12/30 files · 3.4 MB of 9.1 MB (37 %)`` for the task list."""
+    """``12/30 files · 3.40 MB of 9.10 MB (37 %)`` for the task list."""
     failed = f" ({task.files_failed} failed)" if task.files_failed else ""
-    return (f"{task.files_done}/{task.files_total} files{failed} · {size(task.bytes_done)} of "
-            f"{size(task.bytes_total)} ({percent(task)} %)")
+    return (f"{task.files_done}/{task.files_total} files{failed} · "
+            f"{human_size(task.bytes_done)} of {human_size(task.bytes_total)} "
+            f"({percent(task)} %)")

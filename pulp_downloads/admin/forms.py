@@ -63,30 +63,35 @@ class HeaderLinesField(forms.CharField):
         return headers
 
 
+#: The "clear" boxes of the secrets: on the change form only (a new remote has none).
+CLEAR_FIELDS = tuple(f"clear_{field}" for field in SECRET_FIELDS)
+#: What each secret's box says: on every form, then on the change form only.
+SECRET_HELP = {
+    "password": ("", "Leave empty to keep the current password."),
+    "proxy_password": ("", "Leave empty to keep the current proxy password."),
+    "client_key": ("PEM private key. Never shown back.",
+                   "Leave empty to keep the current key."),
+    "bearer_token": ("Static token sent as 'Authorization: Bearer ...'. Never shown back.",
+                     "Leave empty to keep the current token."),
+}
+
+
 class RemoteAdminForm(forms.ModelForm):
     """Secrets are write-only: typed into password inputs, never rendered back.
 
-    Leaving a secret empty keeps the stored value; tick "clear" to remove it.
+    On the change form, leaving a secret empty keeps the stored value and a "clear" box
+    removes it; the add form has neither (there is nothing to keep).
     """
 
     password = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current password.",
-    )
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False))
     proxy_password = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current proxy password.",
-    )
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False))
     client_key = forms.CharField(
         required=False, strip=False,
-        widget=PemTextarea(placeholder="-----BEGIN PRIVATE KEY-----", autocomplete="off"),
-        help_text="PEM private key. Never shown back; leave empty to keep the current key.",
-    )
+        widget=PemTextarea(placeholder="-----BEGIN PRIVATE KEY-----", autocomplete="off"))
     bearer_token = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
-        help_text="Static token sent as 'Authorization: Bearer ...'. Leave empty to keep the "
-                  "current token.",
-    )
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False))
     clear_password = forms.BooleanField(required=False, label="Clear password")
     clear_bearer_token = forms.BooleanField(required=False, label="Clear bearer token")
     clear_proxy_password = forms.BooleanField(required=False, label="Clear proxy password")
@@ -119,8 +124,15 @@ class RemoteAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for field in SECRET_FIELDS:
             self.initial[field] = ""
-            if self.instance.pk and getattr(self.instance, field):
-                self.fields[field].help_text = "A value is set. " + self.fields[field].help_text
+            always, on_change = SECRET_HELP[field]
+            if self.instance.pk is None:
+                self.fields[field].help_text = always
+                continue
+            is_set = "A value is set." if getattr(self.instance, field) else ""
+            self.fields[field].help_text = " ".join(filter(None, (is_set, always, on_change)))
+        if self.instance.pk is None:
+            for field in CLEAR_FIELDS:
+                self.fields.pop(field, None)
 
     def _secret(self, field: str) -> str:
         value = self.cleaned_data.get(field, "")

@@ -1,5 +1,6 @@
 """Admin of Remotes: sections for TLS, proxy, mirrors and limits, a "Sync now" button and
-the latest syncs on the Remote's page, and a sync action on the list."""
+the latest syncs on the Remote's page, and a sync action on the list. The add page shows
+only what applies to a new remote (no "clear" boxes, no syncs, no record)."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -13,7 +14,7 @@ from django.utils.html import format_html
 from ..models import Remote, SyncTask
 from ..tasks import SyncAlreadyActive, enqueue_repair, enqueue_sync
 from . import display
-from .forms import RemoteAdminForm
+from .forms import CLEAR_FIELDS, RemoteAdminForm
 
 #: How many of a Remote's syncs its page lists.
 HISTORY_LENGTH = 10
@@ -43,14 +44,14 @@ def task_link(task: SyncTask | None) -> str:
 class RemoteAdmin(admin.ModelAdmin):
     form = RemoteAdminForm
     change_form_template = "admin/pulp_downloads/remote/change_form.html"
-    list_display = ("name", "url", "policy", "latest_task", "updated")
+    list_display = ("name", "url", "policy", "latest_task", "updated_at")
     list_filter = ("policy",)
     search_fields = ("name", "url")
-    readonly_fields = ("created", "updated", "latest_task", "sync_history")
+    readonly_fields = ("created_at", "updated_at", "latest_task", "sync_history")
     actions = ["sync_selected", "repair_selected"]
     fieldsets = (
         (None, {"fields": ("name", "url", "policy", "verify_before_serve")}),
-        ("Syncs", {"fields": ("sync_history",)}),
+        ("Tasks", {"fields": ("sync_history",)}),
         ("TLS", {"classes": ("collapse",),
                  "fields": ("tls_validation", "ca_cert", "client_cert", "client_key",
                             "clear_client_key")}),
@@ -66,13 +67,30 @@ class RemoteAdmin(admin.ModelAdmin):
                                "max_bandwidth", "total_timeout", "connect_timeout", "sock_connect_timeout",
                                "sock_read_timeout")}),
         ("Request headers", {"classes": ("collapse",), "fields": ("headers",)}),
-        ("Record", {"classes": ("collapse",), "fields": ("created", "updated")}),
+        ("Record", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
 
+    class Media:
+        css = display.ADMIN_CSS
+
+    #: Sections of the change page only: a new remote has no syncs and no record yet.
+    CHANGE_ONLY_SECTIONS = ("Tasks", "Record")
+
     def get_fieldsets(self, request, obj=None):
-        if obj is None:  # nothing synced yet
-            return [(name, options) for name, options in self.fieldsets if name != "Syncs"]
-        return self.fieldsets
+        if obj is not None:
+            return self.fieldsets
+        # A new remote: nothing to keep or clear, nothing synced, nothing recorded.
+        return [(name, {**options, "fields": tuple(field for field in options["fields"]
+                                                   if field not in CLEAR_FIELDS)})
+                for name, options in self.fieldsets if name not in self.CHANGE_ONLY_SECTIONS]
+
+    @admin.display(description="created", ordering="created")
+    def created_at(self, obj: Remote) -> str:
+        return display.short_date(obj.created)
+
+    @admin.display(description="updated", ordering="updated")
+    def updated_at(self, obj: Remote) -> str:
+        return display.short_date(obj.updated)
 
     def save_model(self, request, obj: Remote, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -91,12 +109,14 @@ class RemoteAdmin(admin.ModelAdmin):
     def latest_task(self, obj: Remote) -> str:
         if obj.pk is None:
             return "—"
-        return task_link(obj.sync_tasks.order_by("-created").first())
+        return task_link(obj.sync_tasks.filter(kind=SyncTask.Kind.SYNC).order_by("-created")
+                         .first())
 
-    @admin.display(description="latest syncs")
+    @admin.display(description="latest tasks")
     def sync_history(self, obj: Remote) -> str:
         tasks = list(obj.sync_tasks.order_by("-created")[:HISTORY_LENGTH]) if obj.pk else []
         rows = [{"task": task, "link": task_link(task), "progress": display.one_line(task),
+                 "created": display.short_date(task.created),
                  "duration": display.run_time(task)} for task in tasks]
         return render_to_string("admin/pulp_downloads/remote/history.html", {
             "rows": rows,
@@ -117,8 +137,7 @@ class RemoteAdmin(admin.ModelAdmin):
         """The repair action needs ``pulp_downloads.repair_artifacts``."""
         return request.user.has_perm("pulp_downloads.repair_artifacts")
 
-    @admin.action(description="Repair the stored files of selected remotes (verify digests)",
-                  permissions=["repair"])
+    @admin.action(description="Repair stored files of selected remotes", permissions=["repair"])
     def repair_selected(self, request, queryset) -> None:
         for remote in queryset:
             self._enqueue(request, remote, repair=True)

@@ -1,5 +1,7 @@
-"""Admin of sync tasks: a list with state badges and one-line progress, and a task page
-whose progress bar follows the running sync, with failures as a table and a Cancel button."""
+"""Admin of tasks (syncs and repairs): one list with a Kind column and filter, state badges
+and one-line progress, and a view-only task page titled by kind ("Sync of X", "Repair of
+all remotes") that follows the task without a reload: bar, badges, Started, Finished,
+Summary and Failures (see :mod:`.taskpage`), with a Cancel button while it is active."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -11,33 +13,45 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ..models import SyncTask
-from . import display
+from . import display, taskpage
+
+#: The list shows this much of an error's first line (all of it in the tooltip).
+ERROR_LINE_CHARS = 60
 
 
 @admin.register(SyncTask)
 class SyncTaskAdmin(admin.ModelAdmin):
-    list_display = ("created", "kind", "target", "state_badge", "progress_line", "error_line",
-                    "finished")
-    list_display_links = ("created",)
-    list_filter = ("state", "kind", "remote")
+    list_display = ("created_at", "kind", "target_link", "state_badge", "progress_line",
+                    "finished_at")
+    list_display_links = ("created_at",)
+    list_filter = ("kind", "state", "remote")
     list_select_related = ("remote",)
     actions = ["cancel_selected"]
     change_form_template = "admin/pulp_downloads/synctask/change_form.html"
-    readonly_fields = ("progress_panel", "kind", "target", "state_badge", "created", "started",
-                       "finished", "duration", "worker", "heartbeat", "error", "summary_table",
-                       "failures_table", "id", "backend_task_id")
+    readonly_fields = ("progress_panel", "kind", "target_link", "live_state", "created_at",
+                       "live_started", "live_finished", "live_duration", "worker",
+                       "heartbeat_at", "live_error", "summary_table", "failures_table", "id",
+                       "backend_task_id")
     fieldsets = (
         (None, {"fields": ("progress_panel",)}),
-        ("Task", {"fields": ("kind", "target", "state_badge", "created", "started",
-                             "finished", "duration", "error")}),
+        ("Task", {"fields": ("kind", "target_link", "live_state", "created_at",
+                             "live_started", "live_finished", "live_duration",
+                             "live_error")}),
         ("Result", {"fields": ("summary_table", "failures_table")}),
         ("Worker", {"classes": ("collapse",),
-                    "fields": ("worker", "heartbeat", "id", "backend_task_id")}),
+                    "fields": ("worker", "heartbeat_at", "id", "backend_task_id")}),
     )
 
+    class Media:
+        css = display.ADMIN_CSS
+
+    @admin.display(description="created", ordering="created")
+    def created_at(self, obj: SyncTask) -> str:
+        return display.short_date(obj.created)
+
     @admin.display(description="of", ordering="remote__name")
-    def target(self, obj: SyncTask) -> str:
-        return obj.target
+    def target_link(self, obj: SyncTask) -> str:
+        return display.target_link(obj)
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj: SyncTask) -> str:
@@ -45,35 +59,59 @@ class SyncTaskAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress_line(self, obj: SyncTask) -> str:
-        return display.one_line(obj)
+        """The one-line progress, and under it the error's first line (all of it in the
+        tooltip): the list keeps few columns, to fit a 1280 px window."""
+        first = obj.error.strip().splitlines()[0] if obj.error.strip() else ""
+        if not first:
+            return display.one_line(obj)
+        if len(first) > ERROR_LINE_CHARS:
+            first = first[:ERROR_LINE_CHARS - 1] + "…"
+        return format_html('{}<div class="task-error-line" title="{}">{}</div>',
+                           display.one_line(obj), obj.error, first)
+
+    @admin.display(description="finished", ordering="finished")
+    def finished_at(self, obj: SyncTask) -> str:
+        return display.short_date(obj.finished)
+
+    @admin.display(description="heartbeat")
+    def heartbeat_at(self, obj: SyncTask) -> str:
+        return display.short_date(obj.heartbeat)
+
+    # The task page's parts that follow the task (see taskpage.live).
+    @admin.display(description="state")
+    def live_state(self, obj: SyncTask) -> str:
+        return taskpage.live(obj, "badge")
+
+    @admin.display(description="started")
+    def live_started(self, obj: SyncTask) -> str:
+        return taskpage.live(obj, "started")
+
+    @admin.display(description="finished")
+    def live_finished(self, obj: SyncTask) -> str:
+        return taskpage.live(obj, "finished")
+
+    @admin.display(description="duration")
+    def live_duration(self, obj: SyncTask) -> str:
+        return taskpage.live(obj, "duration")
 
     @admin.display(description="error")
-    def error_line(self, obj: SyncTask) -> str:
-        first = obj.error.strip().splitlines()[0] if obj.error.strip() else ""
-        if len(first) > 90:
-            first = first[:89] + "…"
-        return format_html('<span title="{}">{}</span>', obj.error, first) if first else "—"
+    def live_error(self, obj: SyncTask) -> str:
+        return taskpage.live(obj, "error")
 
     @admin.display(description="progress")
     def progress_panel(self, obj: SyncTask) -> str:
         return render_to_string("admin/pulp_downloads/synctask/progress.html", {
-            "task": obj, "progress": display.progress(obj),
+            "task": obj, "progress": taskpage.bar(obj),
             "progress_url": reverse("admin:pulp_downloads_synctask_progress", args=[obj.pk]),
         })
 
-    @admin.display(description="duration")
-    def duration(self, obj: SyncTask) -> str:
-        return display.run_time(obj)
-
     @admin.display(description="summary")
     def summary_table(self, obj: SyncTask) -> str:
-        return render_to_string("admin/pulp_downloads/synctask/summary.html",
-                                {"summary": _summary_rows(obj.summary or {})})
+        return taskpage.live(obj, "summary")
 
     @admin.display(description="failures")
     def failures_table(self, obj: SyncTask) -> str:
-        return render_to_string("admin/pulp_downloads/synctask/failures.html",
-                                {"progress": display.progress(obj)})
+        return taskpage.live(obj, "failures")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -92,10 +130,10 @@ class SyncTaskAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         super().delete_queryset(request, queryset.exclude(state__in=SyncTask.ACTIVE_STATES))
 
-    @admin.action(description="Cancel selected syncs", permissions=["cancel"])
+    @admin.action(description="Cancel selected tasks", permissions=["cancel"])
     def cancel_selected(self, request, queryset) -> None:
         canceled = [task for task in queryset if task.cancel(by=request.user.get_username())]
-        self.message_user(request, f"Canceled {len(canceled)} sync(s).", messages.SUCCESS)
+        self.message_user(request, f"Canceled {len(canceled)} task(s).", messages.SUCCESS)
 
     def get_urls(self):
         cancel = self.admin_site.admin_view(self.cancel_view)
@@ -105,11 +143,11 @@ class SyncTaskAdmin(admin.ModelAdmin):
                 *super().get_urls()]
 
     def progress_view(self, request, pk):
-        """GET: the task's progress as JSON, polled by its page while it runs."""
-        task = get_object_or_404(SyncTask, pk=pk)
+        """GET: the task's progress and live parts as JSON, polled by its page."""
+        task = get_object_or_404(SyncTask.objects.select_related("remote"), pk=pk)
         if not self.has_view_permission(request, task):
             raise PermissionDenied
-        return JsonResponse(display.progress(task))
+        return JsonResponse(taskpage.progress(task))
 
     def cancel_view(self, request, pk):
         """POST: cancel one task (the button on its page)."""
@@ -122,32 +160,16 @@ class SyncTaskAdmin(admin.ModelAdmin):
             self.message_user(request, f"Canceled the {task.kind} of {task.target}.",
                               messages.SUCCESS)
         else:
-            self.message_user(request, f"The sync is {task.get_state_display().lower()}: "
+            self.message_user(request, f"The {task.kind} is {task.outcome.lower()}: "
                                        "nothing to cancel.", messages.WARNING)
         return HttpResponseRedirect(reverse("admin:pulp_downloads_synctask_change", args=[pk]))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="",
                            obj=None):
-        context["show_cancel"] = (obj is not None and obj.is_active
-                                  and self.has_cancel_permission(request))
+        if obj is not None:
+            context.update(
+                title=display.title(obj), subtitle=None, heading=display.heading(obj),
+                badge=display.badge(obj),
+                cancel_label=f"Cancel {obj.get_kind_display().lower()}",
+                show_cancel=obj.is_active and self.has_cancel_permission(request))
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-
-#: Summary keys in the order the page lists them, with their labels; sizes are humanized.
-_SUMMARY_LABELS = {
-    "listed": "files listed", "already_present": "already stored", "downloaded": "downloaded",
-    "restored": "restored (missing from storage)", "bytes_downloaded": "bytes downloaded",
-    "failed": "failed",
-}
-
-
-def _summary_rows(summary: dict) -> list[tuple[str, str]]:
-    rows = []
-    for key in [*_SUMMARY_LABELS, *sorted(set(summary) - set(_SUMMARY_LABELS))]:
-        if key not in summary:
-            continue
-        value = summary[key]
-        if key.startswith("bytes") and isinstance(value, int):
-            value = display.size(value)
-        rows.append((_SUMMARY_LABELS.get(key, key.replace("_", " ")), value))
-    return rows

@@ -176,18 +176,21 @@ class RemoteSerializer(serializers.ModelSerializer):
 
 class SyncTaskSerializer(serializers.ModelSerializer):
     """A task: a ``sync`` of a remote, or a ``repair`` of stored files (of one remote, or of
-    all when ``remote`` is null); its state, timestamps, progress, error, summary and
-    failures."""
+    all when ``remote`` is null); its state, ``outcome`` (the state for people, e.g.
+    ``Completed, 2 failed``), timestamps, progress, error, summary and failures."""
 
     href = HrefField("task-detail")
     remote = HrefField("remote-detail", source="remote_id", allow_null=True)
     remote_name = serializers.SerializerMethodField()
+    outcome = serializers.CharField(
+        read_only=True, help_text="The state for people: 'Completed, 2 failed' for a sync "
+                                  "that completed with failed files, else the state's label.")
     progress = serializers.SerializerMethodField()
 
     class Meta:
         model = SyncTask
-        fields = ["href", "id", "kind", "remote", "remote_name", "options", "state", "created",
-                  "started", "finished", "progress", "error", "summary", "failures"]
+        fields = ["href", "id", "kind", "remote", "remote_name", "options", "state", "outcome",
+                  "created", "started", "finished", "progress", "error", "summary", "failures"]
         read_only_fields = fields
 
     def get_remote_name(self, obj) -> str | None:

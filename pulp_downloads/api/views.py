@@ -12,6 +12,7 @@ from ..models import Artifact, ContentUnit, Remote, SyncTask
 from ..tasks import SyncAlreadyActive, enqueue_repair, enqueue_sync
 from .filters import ArtifactFilter, ContentUnitFilter, SyncTaskFilter
 from .permissions import ModelPermissions
+from .renderers import RENDERERS
 from .serializers import (
     ArtifactSerializer,
     ContentUnitSerializer,
@@ -47,6 +48,8 @@ class NoInputActions:
 class RemoteViewSet(NoInputActions, viewsets.ModelViewSet):
     """Remotes: where content comes from and how to reach it."""
 
+    renderer_classes = RENDERERS
+
     queryset = Remote.objects.all()
     serializer_class = RemoteSerializer
     permission_classes = [ModelPermissions]
@@ -74,7 +77,9 @@ class RemoteViewSet(NoInputActions, viewsets.ModelViewSet):
 
 
 class SyncTaskViewSet(NoInputActions, viewsets.ReadOnlyModelViewSet):
-    """Sync tasks with their state, progress, error and summary."""
+    """Tasks (syncs and repairs) with their state, outcome, progress, error and summary."""
+
+    renderer_classes = RENDERERS
 
     queryset = SyncTask.objects.select_related("remote")
     serializer_class = SyncTaskSerializer
@@ -107,6 +112,8 @@ class SyncTaskViewSet(NoInputActions, viewsets.ReadOnlyModelViewSet):
 class ArtifactViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored files, filterable by any digest."""
 
+    renderer_classes = RENDERERS
+
     queryset = Artifact.objects.all()
     serializer_class = ArtifactSerializer
     permission_classes = [ModelPermissions]
@@ -116,6 +123,8 @@ class ArtifactViewSet(viewsets.ReadOnlyModelViewSet):
 class ContentUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                          viewsets.GenericViewSet):
     """What remotes list, and the Artifact holding each file once downloaded."""
+
+    renderer_classes = RENDERERS
 
     queryset = ContentUnit.objects.all()
     serializer_class = ContentUnitSerializer
@@ -136,6 +145,7 @@ class RepairView(APIView):
     corrupt ones again from the remotes that list them, as a background task."""
 
     permission_classes = [CanRepair]
+    renderer_classes = RENDERERS
     serializer_class = RepairRequestSerializer
 
     def get_serializer(self, *args, **kwargs):  # the browsable API's form

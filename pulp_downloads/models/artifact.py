@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.db import models
 
 from pulp_downloads.conf import DIGEST_ALGORITHMS
+from pulp_downloads.sizes import human_size
 
 
 class Artifact(models.Model):
@@ -32,7 +33,7 @@ class Artifact(models.Model):
         permissions = [("repair_artifacts", "Can repair artifacts")]
 
     def __str__(self) -> str:
-        return f"sha256:{self.sha256[:16]}… ({self.size} bytes)"
+        return f"sha256:{self.sha256[:16]}… ({human_size(self.size)})"
 
     @property
     def digests(self) -> dict[str, str]:

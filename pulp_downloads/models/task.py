@@ -83,8 +83,8 @@ class SyncTask(models.Model):
 
     class Meta:
         ordering = ["-created"]
-        verbose_name = "sync task"
-        verbose_name_plural = "sync tasks"
+        verbose_name = "task"  # a sync or a repair (``kind``)
+        verbose_name_plural = "tasks"
         permissions = [("cancel_synctask", "Can cancel sync task")]
         constraints = [
             models.UniqueConstraint(

@@ -1,9 +1,14 @@
-// The sync task page: while the task waits or runs, poll its progress (JSON) every second
-// and move the bar; when it ends, reload once so the summary and failures show.
+// The task page follows its task without a reload. While the task waits or runs (or was
+// canceled and its worker is still writing the summary), the page asks for the task's
+// progress (JSON) every second and puts it in place: the bar and its line, then every
+// element marked data-live="<name>" gets the answer's parts[name] (state badges, Started,
+// Finished, Duration, Error, Summary, Failures), rendered by the server. Once the task is
+// no longer active its Cancel button goes; once it is settled the polling stops and the
+// panel says so with data-polling="0".
 (function () {
   "use strict";
   var panel = document.getElementById("sync-progress");
-  if (!panel || panel.dataset.active !== "1") { return; }
+  if (!panel || panel.dataset.polling !== "1") { return; }
 
   function text(id, value) {
     var node = document.getElementById(id);
@@ -19,11 +24,21 @@
     bar.value = progress.percent;
     bar.textContent = progress.percent + " %";
     text("sync-percent", progress.percent + " %");
-    text("sync-state", progress.state_label);
+    text("sync-state", progress.outcome);
     text("sync-files", progress.files);
     text("sync-bytes", progress.bytes);
     optional("sync-rate", progress.rate);
     optional("sync-eta", progress.eta);
+    Object.keys(progress.parts).forEach(function (name) {
+      document.querySelectorAll('[data-live="' + name + '"]').forEach(function (node) {
+        node.innerHTML = progress.parts[name];  // rendered and escaped by the server
+      });
+    });
+    if (!progress.active) {
+      var cancel = document.getElementById("cancel-sync");
+      if (cancel) { cancel.closest("li").remove(); }
+    }
+    panel.dataset.partial = progress.partial ? "1" : "0";
     panel.dataset.state = progress.state;
   }
   function poll() {
@@ -34,11 +49,10 @@
       })
       .then(function (progress) {
         show(progress);
-        if (progress.active) {
+        if (progress.live) {
           window.setTimeout(poll, 1000);
         } else {
-          panel.dataset.active = "0";
-          window.location.reload();
+          panel.dataset.polling = "0";
         }
       })
       .catch(function () { window.setTimeout(poll, 5000); });
