@@ -30,7 +30,7 @@ def test_sync_remote_runs_in_process_and_prints_summary(threaded_upstream):
     output = run("sync_remote", "cli", "--progress", "lines")
     assert "5 listed, 0 already present, 5 downloaded" in output
     assert [line for line in output.splitlines() if line.startswith("progress:")][-1] == \
-        "progress: 5/5 files, 0.0/0.0 MB"
+        "progress: 5/5 files, 10.0 kB of 10.0 kB"
     assert "completed" in output
     assert Artifact.objects.count() == 5
     assert SyncTask.objects.get().state == "completed"
