@@ -22,7 +22,7 @@ from pulp_downloads.models import SyncTask
 from pulp_downloads.sizes import human_size
 
 __all__ = ["api_url", "iso_datetime", "task_data", "task_end", "task_href", "task_progress",
-           "task_title", "to_json"]
+           "task_target", "task_title", "to_json"]
 
 
 def iso_datetime(value: datetime.datetime) -> str:
@@ -72,10 +72,14 @@ def task_data(task: SyncTask) -> dict:
     return json.loads(to_json(SyncTaskSerializer(task).data))
 
 
+def task_target(task: SyncTask) -> str:
+    """``remote sample``, ``all remotes`` or ``chosen artifacts``."""
+    return f"remote {task.remote.name}" if task.remote_id is not None else task.target
+
+
 def task_title(task: SyncTask) -> str:
     """``sync 6f1c... of remote sample``, ``repair 6f1c... of all remotes``."""
-    target = f"remote {task.remote.name}" if task.remote_id is not None else task.target
-    return f"{task.kind} {task.pk} of {target}"
+    return f"{task.kind} {task.pk} of {task_target(task)}"
 
 
 def task_progress(task: SyncTask, failed: bool = True) -> str:
@@ -94,9 +98,12 @@ def task_progress(task: SyncTask, failed: bool = True) -> str:
 def task_end(task: SyncTask) -> str:
     """How a finished task ended, for people: ``completed (40 of 40 files stored, ...)``,
     ``completed, 2 failed (38 of 40 files stored, ...)``, ``canceled (12 of 40 files
-    stored, ...)``, ``failed: <error>``; for a task still active, its state."""
+    stored, ...)``, ``canceled before it started``, ``failed: <error>``; for a task still
+    active, its state."""
     if task.state == SyncTask.State.FAILED:
         return f"failed: {task.error or 'no error recorded'}"
+    if task.state == SyncTask.State.CANCELED and task.started is None:
+        return "canceled before it started"
     if task.state in (SyncTask.State.COMPLETED, SyncTask.State.CANCELED):
         return f"{task.outcome.lower()} ({task_progress(task, failed=not task.is_partial)})"
     return str(task.state)
