@@ -393,3 +393,16 @@ def test_a_base_url_that_is_not_a_site_is_refused(settings):
         settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "BASE_URL": wrong}
         with pytest.raises(ImproperlyConfigured, match="PULP_DOWNLOADS_BASE_URL must be"):
             app_settings()
+
+
+def test_remote_list_says_when_the_last_sync_had_failed_files():
+    from django.utils import timezone
+
+    remote = Remote.objects.create(name="partial", url="https://example.test/PULP_MANIFEST")
+    SyncTask.objects.create(remote=remote, state="completed", files_total=4, files_done=3,
+                            files_failed=1, finished=timezone.now())
+    line = run("remote", "list").splitlines()[1]
+    assert "  completed, 1 failed 20" in line, line
+    import json
+
+    assert json.loads(run("remote", "list", "--json"))[0]["last_sync"] == "completed"

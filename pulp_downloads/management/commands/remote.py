@@ -243,7 +243,7 @@ class Command(BaseCommand):
         getattr(self, f"do_{action}")(**options)
 
     def do_list(self, as_json: bool = False, **options) -> None:
-        rows = []
+        rows, outcomes = [], []  # outcomes: the last task's state as people read it
         remotes = Remote.objects.annotate(
             units=Count("content_units"), stored=Count("content_units__artifact")
         ).order_by("name")
@@ -256,14 +256,15 @@ class Command(BaseCommand):
                 "last_sync_at": (last.finished or last.started or last.created) if last else None,
                 "content_units": remote.units, "stored": remote.stored,
             })
+            outcomes.append(last.outcome.lower() if last else "")
         if as_json:
             self.stdout.write(to_json(rows, indent=2))
             return
         table = [("NAME", "POLICY", "URL", "LAST SYNC", "UNITS", "STORED")] + [
             (row["name"], row["policy"], row["url"],
-             f"{row['last_sync']} {row['last_sync_at']:%Y-%m-%d %H:%M}" if row["last_sync"]
-             else "never", str(row["content_units"]), str(row["stored"]))
-            for row in rows]
+             f"{outcome} {row['last_sync_at']:%Y-%m-%d %H:%M}" if outcome else "never",
+             str(row["content_units"]), str(row["stored"]))
+            for row, outcome in zip(rows, outcomes)]
         widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
         for line in table:
             self.stdout.write("  ".join(cell.ljust(width) if i < 4 else cell.rjust(width)
