@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -59,6 +60,9 @@ class AppSettings:
     #: Seconds a sync's database step is retried for while the database is unavailable
     #: (0: not retried); see :mod:`pulp_downloads.dbretry`.
     database_retry_time: float = 60.0
+    #: Where people reach this site, e.g. ``http://127.0.0.1:8000`` (no trailing slash):
+    #: the management commands' JSON gives absolute hrefs with it (empty: paths alone).
+    base_url: str = ""
 
 
 def app_settings() -> AppSettings:
@@ -126,7 +130,28 @@ def app_settings() -> AppSettings:
         mirror_ranking=bool(raw.get("MIRROR_RANKING", True)),
         partial_max_age=_positive_seconds(raw, "PARTIAL_MAX_AGE", 7 * 86400),
         database_retry_time=_seconds_at_least_zero(raw, "DATABASE_RETRY_TIME", 60),
+        base_url=_base_url(raw.get("BASE_URL", os.environ.get("PULP_DOWNLOADS_BASE_URL", ""))),
     )
+
+
+def _base_url(value) -> str:
+    """``PULP_DOWNLOADS['BASE_URL']`` (or ``PULP_DOWNLOADS_BASE_URL``): an http(s) URL of
+    scheme, host, optional port and optional path prefix; returned without a trailing
+    slash. Empty: none."""
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise ImproperlyConfigured(
+            "PULP_DOWNLOADS_BASE_URL must be where people reach this site, e.g. "
+            f"http://127.0.0.1:8000 (http or https, a host, no query), got {text!r}")
+    return text.rstrip("/")
 
 
 #: The lowest bandwidth cap accepted (the site's and a Remote's), in bytes per second.

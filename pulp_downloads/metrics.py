@@ -110,28 +110,61 @@ class SyncTaskCollector:
         yield family
 
 
-def _authorized(request: HttpRequest) -> bool:
-    """A user with ``pulp_downloads.view_metrics``, or ``Authorization: Bearer <token>`` with
-    the token of ``PULP_DOWNLOADS_METRICS_TOKEN``."""
+def _scraper_token(request: HttpRequest) -> bool:
+    """Whether the request sends ``Authorization: Bearer <PULP_DOWNLOADS_METRICS_TOKEN>``."""
     from .conf import app_settings
 
     token = app_settings().metrics_token
     given = request.headers.get("Authorization", "")
-    if token and given.startswith("Bearer ") and hmac.compare_digest(
-            given[len("Bearer "):].encode(), token.encode()):
-        return True
-    user = getattr(request, "user", None)
-    return bool(user and user.is_authenticated and user.has_perm("pulp_downloads.view_metrics"))
+    return bool(token) and given.startswith("Bearer ") and hmac.compare_digest(
+        given[len("Bearer "):].encode(), token.encode())
+
+
+def _user(request: HttpRequest):
+    """The user the request authenticates as, the REST API's way (its authentication
+    classes: token, session, Basic); raises DRF's ``AuthenticationFailed`` on wrong
+    credentials."""
+    from rest_framework.request import Request
+    from rest_framework.settings import api_settings
+
+    authenticators = [cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    return Request(request, authenticators=authenticators).user
+
+
+def _refused(status: int, reason: str) -> HttpResponse:
+    answer = HttpResponse(
+        f"{reason}\n/metrics needs a user with the pulp_downloads.view_metrics permission "
+        "(authenticated as for the API: session, Basic or Token), or 'Authorization: "
+        "Bearer <PULP_DOWNLOADS_METRICS_TOKEN>'.\n", status=status, content_type="text/plain")
+    if status == 401:
+        from rest_framework.settings import api_settings
+
+        api = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+        challenge = api[0]().authenticate_header(None) if api else None
+        answer["WWW-Authenticate"] = 'Bearer realm="metrics"' + (
+            f", {challenge}" if challenge else "")
+    return answer
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """``GET /metrics``: every process's metrics in Prometheus text format."""
-    if not _authorized(request):
-        answer = HttpResponse("Log in with pulp_downloads.view_metrics, or send "
-                              "'Authorization: Bearer <PULP_DOWNLOADS_METRICS_TOKEN>'.\n",
-                              status=401, content_type="text/plain")
-        answer["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return answer
+    """``GET /metrics``: every process's metrics in Prometheus text format.
+
+    For the scraper's bearer token (``PULP_DOWNLOADS_METRICS_TOKEN``), or a user with
+    ``pulp_downloads.view_metrics`` authenticated as for the API. ``401`` (with
+    ``WWW-Authenticate``) without credentials or with wrong ones; ``403`` for a user without
+    the permission.
+    """
+    from rest_framework.exceptions import AuthenticationFailed
+
+    if not _scraper_token(request):
+        try:
+            user = _user(request)
+        except AuthenticationFailed as exc:
+            return _refused(401, str(exc.detail))
+        if not user or not user.is_authenticated:
+            return _refused(401, "Authentication credentials were not provided.")
+        if not user.has_perm("pulp_downloads.view_metrics"):
+            return _refused(403, f"{user.get_username()} may not read the metrics.")
     registry = CollectorRegistry()
     registry.register(SyncTaskCollector())
     body = generate_latest(registry)

@@ -188,7 +188,7 @@ def _execute(sync_task: SyncTask, progress: ProgressCallback | None,
         with TaskHeartbeat(sync_task.pk):
             summary = _work(sync_task, report)
     except SyncCanceled as exc:
-        log.info("%s stopped: %s", sync_task, exc)
+        log.info("%s %s of %s stopped: %s", sync_task.kind, sync_task.pk, sync_task.target, exc)
         fields.update(state=SyncTask.State.CANCELED)
         if exc.summary is not None:
             fields.update(summary=_without_failures(exc.summary.as_dict()),

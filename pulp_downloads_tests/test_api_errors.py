@@ -102,3 +102,34 @@ def test_the_schema_documents_the_one_error_shape(admin):
                     assert response["content"]["application/json"]["schema"] == ERROR_SCHEMA, (
                         method, path, status)
     assert "404" in schema["paths"]["/api/remotes/{id}/"]["get"]["responses"]
+
+
+@pytest.mark.parametrize("path,parameter,value", [
+    ("/api/artifacts/", "digest", "abc"),
+    ("/api/artifacts/", "digest", "zz" * 32),  # sha256's length, not hex
+    ("/api/artifacts/", "digest", "ab" * 33),  # hex of no algorithm's length
+    ("/api/artifacts/", "sha256", "ab" * 20),  # sha1's length under sha256
+    ("/api/artifacts/", "md5", "abc"),
+    ("/api/content/", "sha256", "abc"),
+])
+def test_a_digest_filter_that_is_no_digest_is_400_naming_the_parameter(admin, path, parameter,
+                                                                       value):
+    answer = assert_error(admin.get(path, {parameter: value}), 400)
+    assert list(answer) == [parameter] and "Enter a hex digest" in answer[parameter][0]
+
+
+def test_digest_filters_take_any_case_and_find_nothing_for_an_unknown_digest(admin):
+    from pulp_downloads.models import Artifact
+
+    artifact = Artifact.objects.create(file="artifact/ab/cd", size=1, sha256="ab" * 32,
+                                       sha512="cd" * 64)
+    for query in ({"digest": "AB" * 32}, {"sha256": "Ab" * 32}, {"digest": "cd" * 64}):
+        found = admin.get("/api/artifacts/", query)
+        assert found.status_code == 200 and [a["id"] for a in found.json()["results"]] == [
+            artifact.pk], query
+    for query in ({"digest": "ab" * 20}, {"sha256": "00" * 32}, {"digest": ""}):
+        found = admin.get("/api/artifacts/", query)
+        assert found.status_code == 200, query
+    assert admin.get("/api/artifacts/", {"digest": "ab" * 20}).json()["count"] == 0
+    assert admin.get("/api/artifacts/", {"digest": ""}).json()["count"] == 1  # not filtered
+    assert admin.get("/api/content/", {"sha256": "ab" * 32}).json()["count"] == 0

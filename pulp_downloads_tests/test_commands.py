@@ -30,7 +30,7 @@ def test_sync_remote_runs_in_process_and_prints_summary(threaded_upstream):
     output = run("sync_remote", "cli", "--progress", "lines")
     assert "5 listed, 0 already present, 5 downloaded" in output
     assert [line for line in output.splitlines() if line.startswith("progress:")][-1] == \
-        "progress: 5/5 files, 0.0/0.0 MB"
+        "progress: 5/5 files, 10.0 kB of 10.0 kB"
     assert "completed" in output
     assert Artifact.objects.count() == 5
     assert SyncTask.objects.get().state == "completed"
@@ -92,12 +92,12 @@ def test_remote_command_create_list_show_delete(monkeypatch):
                                  "never", "0", "0"]
     shown = run("remote", "show", "cmd", "--json")
     assert "pw-FROM-ENV" not in shown and '"password": "(set)"' in shown
-    run("remote", "delete", "cmd")
+    run("remote", "delete", "cmd", "--yes")
     assert not Remote.objects.exists()
 
 
 def test_remote_command_reports_invalid_fields():
-    with pytest.raises(CommandError, match="url: Unsupported URL scheme"):
+    with pytest.raises(CommandError, match="URL: Unsupported URL scheme"):
         run("remote", "create", "bad", "ftp://example.test/")
 
 
@@ -110,7 +110,7 @@ def test_remote_command_refuses_max_retries_above_the_maximum(capsys):
         with pytest.raises(SystemExit) as exited:
             Command().run_from_argv(["manage.py", "remote", *argv])
         assert exited.value.code != 0
-        assert "max_retries: max_retries must be at most 100." in capsys.readouterr().err
+        assert "--max-retries: max_retries must be at most 100." in capsys.readouterr().err
     assert Remote.objects.get().name == "kept" and Remote.objects.get().max_retries is None
 
 
@@ -256,3 +256,153 @@ def test_remote_create_and_update_help_describe_every_option(capsys):
         parser.parse_args(["update", "--help"])
     text = capsys.readouterr().out
     assert "--sock-read-timeout" in text and "Seconds without receiving a byte" in text
+
+
+# --- remote: what people type, and what they get back -------------------------------------------
+ISO_8601 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
+
+
+def test_remote_update_with_no_option_is_an_error():
+    Remote.objects.create(name="same", url="https://example.test/PULP_MANIFEST")
+    with pytest.raises(CommandError, match="Nothing to update: give at least one option"):
+        run("remote", "update", "same")
+    assert "Updated remote 'same'." in run("remote", "update", "same", "--no-mirrors")
+
+
+def test_remote_errors_name_the_option_that_was_typed():
+    with pytest.raises(CommandError) as info:
+        run("remote", "create", "zero", "https://example.test/PULP_MANIFEST", "--concurrency", "0")
+    assert "--concurrency: " in str(info.value) and "download_concurrency:" not in str(info.value)
+    Remote.objects.create(name="kept", url="https://example.test/PULP_MANIFEST")
+    with pytest.raises(CommandError, match="--url: Unsupported URL scheme"):
+        run("remote", "update", "kept", "--url", "ftp://example.test/")
+    with pytest.raises(CommandError, match="--max-bandwidth: "):
+        run("remote", "update", "kept", "--max-bandwidth", "10")
+
+
+def test_a_typo_in_a_subcommand_shows_that_subcommands_usage(capsys):
+    from pulp_downloads.management.commands.remote import Command
+
+    with pytest.raises(SystemExit) as exited:
+        Command().run_from_argv(["manage.py", "remote", "create", "typo",
+                                 "https://example.test/PULP_MANIFEST", "--concurency", "4"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: manage.py remote create [-h]"), err
+    assert "manage.py remote create: error: unrecognized arguments: --concurency 4" in err
+    with pytest.raises(CommandError, match=r"(?s)unrecognized arguments: --bogus.*usage: "
+                                           r"remote update \[-h\]"):
+        run("remote", "update", "typo", "--bogus")
+    assert not Remote.objects.exists()
+
+
+def test_every_positional_argument_has_help():
+    import argparse
+
+    from django.core.management import get_commands, load_command_class
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    ours = [name for name, app in get_commands().items() if app == "pulp_downloads"]
+    assert {"remote", "task", "sync_remote", "repair"} <= set(ours)
+    undescribed = []
+    for name in ours:
+        top = load_command_class("pulp_downloads", name).create_parser("manage.py", name)
+        for parser in parsers(top):
+            undescribed += [f"{parser.prog} {action.dest}" for action in parser._actions
+                            if not action.option_strings and not action.help]
+    assert undescribed == []
+
+
+def test_remote_delete_needs_yes_without_a_terminal(subprocess_env):
+    Remote.objects.create(name="gone", url="https://example.test/PULP_MANIFEST")
+    asked = subprocess.run([sys.executable, "manage.py", "remote", "delete", "gone"], cwd=ROOT,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60, env=subprocess_env)
+    assert asked.returncode == 1
+    assert "there is no terminal to ask on; add --yes to delete it" in asked.stderr
+    assert Remote.objects.filter(name="gone").exists()
+    assert run("remote", "delete", "gone", "--yes").strip() == "Deleted remote 'gone'."
+    assert not Remote.objects.exists()
+
+
+def test_remote_delete_asks_on_a_terminal(subprocess_env):
+    from pulp_downloads.models import ContentUnit
+
+    from .terminal import Terminal
+
+    remote = Remote.objects.create(name="asked", url="https://example.test/PULP_MANIFEST")
+    for path in ("a", "b"):
+        ContentUnit.objects.create(remote=remote, relative_path=path, sha256="0" * 64, size=1)
+    prompt = "Delete remote 'asked' and its 2 content units? [y/N] "
+    declined = Terminal("remote", "delete", "asked", env=subprocess_env)
+    declined.expect(prompt)
+    declined.type("\n")
+    assert declined.finish() == 1
+    assert "Remote 'asked' not deleted." in declined.text
+    assert Remote.objects.filter(name="asked").exists()
+    confirmed = Terminal("remote", "delete", "asked", env=subprocess_env)
+    confirmed.expect(prompt)
+    confirmed.type("y\n")
+    assert confirmed.finish() == 0
+    assert "Deleted remote 'asked'." in confirmed.text
+    assert not Remote.objects.exists()
+
+
+def test_json_outputs_have_iso_timestamps_and_hrefs_under_the_base_url(threaded_upstream,
+                                                                       settings):
+    import json
+    import re
+
+    url = threaded_upstream.add_repo("repo", {"a": b"a" * 10})
+    remote = Remote.objects.create(name="dated", url=url)
+    run("sync_remote", "dated", "--quiet")
+    rows = json.loads(run("remote", "list", "--json"))
+    assert re.fullmatch(ISO_8601, rows[0]["last_sync_at"]), rows[0]
+    assert rows[0]["href"] == f"/api/remotes/{remote.pk}/"
+    shown = json.loads(run("remote", "show", "dated", "--json"))
+    assert re.fullmatch(ISO_8601, shown["created"]) and re.fullmatch(ISO_8601, shown["updated"])
+    task = json.loads(run("sync_remote", "dated", "--json"))
+    assert re.fullmatch(ISO_8601, task["created"]) and re.fullmatch(ISO_8601, task["finished"])
+    assert task["href"].startswith("/api/tasks/")
+
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "BASE_URL": "http://127.0.0.1:8000/"}
+    site = "http://127.0.0.1:8000"
+    assert json.loads(run("remote", "list", "--json"))[0]["href"] == \
+        f"{site}/api/remotes/{remote.pk}/"
+    assert json.loads(run("remote", "show", "dated", "--json"))["href"] == \
+        f"{site}/api/remotes/{remote.pk}/"
+    task = json.loads(run("sync_remote", "dated", "--json"))
+    assert task["href"] == f"{site}/api/tasks/{task['id']}/"
+    assert task["remote"] == f"{site}/api/remotes/{remote.pk}/"
+    queued = run("sync_remote", "dated", "--enqueue").strip()
+    assert queued.startswith(f"{site}/api/tasks/")
+
+
+def test_a_base_url_that_is_not_a_site_is_refused(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from pulp_downloads.conf import app_settings
+
+    for wrong in ("127.0.0.1:8000", "ftp://host/", "http://host/?q=1", "http://user:pw@host/"):
+        settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "BASE_URL": wrong}
+        with pytest.raises(ImproperlyConfigured, match="PULP_DOWNLOADS_BASE_URL must be"):
+            app_settings()
+
+
+def test_remote_list_says_when_the_last_sync_had_failed_files():
+    from django.utils import timezone
+
+    remote = Remote.objects.create(name="partial", url="https://example.test/PULP_MANIFEST")
+    SyncTask.objects.create(remote=remote, state="completed", files_total=4, files_done=3,
+                            files_failed=1, finished=timezone.now())
+    line = run("remote", "list").splitlines()[1]
+    assert "  completed, 1 failed 20" in line, line
+    import json
+
+    assert json.loads(run("remote", "list", "--json"))[0]["last_sync"] == "completed"

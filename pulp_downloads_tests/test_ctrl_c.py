@@ -102,8 +102,28 @@ def test_ctrl_c_on_enqueue_wait_stops_following_and_the_task_goes_on(
     assert "Traceback" not in stderr, stderr
     assert "goes on" in stderr and f"/api/tasks/{task.pk}/" in stderr
     assert "manage.py sync_remote queued --cancel" in stderr
+    assert f"manage.py task cancel {task.pk}" in stderr
     task.refresh_from_db()
     assert task.state == "waiting"  # following stopped; the task did not
+
+
+def test_ctrl_c_on_repair_enqueue_wait_stops_following_and_the_repair_goes_on(
+        subprocess_env, tmp_path):
+    # No worker runs: the repair waits, as it would behind a busy queue.
+    process, out, err = manage(subprocess_env, tmp_path, "repair", "repair", "--enqueue",
+                               "--wait")
+    wait_for(lambda: SyncTask.objects.filter(kind="repair").exists()
+             or process.poll() is not None, what="the repair to be queued")
+    task = SyncTask.objects.get(kind="repair")
+    status, took = interrupt(process)
+    print(f"repair --enqueue --wait exited {took:.2f} s after SIGINT")
+    stderr = err.read_text()
+    assert status == 130, stderr
+    assert stderr.strip() == (f"Stopped following; the repair goes on on a worker: "
+                              f"/api/tasks/{task.pk}/\n"
+                              f"Cancel it with: manage.py task cancel {task.pk}")
+    task.refresh_from_db()
+    assert task.state == "waiting"  # following stopped; the repair did not
 
 
 SECOND_CTRL_C = """

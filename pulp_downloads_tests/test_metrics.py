@@ -45,17 +45,52 @@ def moved(before: dict, after: dict, name: str, **labels) -> float:
 
 
 def test_metrics_need_the_permission_or_the_token(scraper, make_user):
-    assert APIClient().get("/metrics").status_code == 401
+    anonymous = APIClient().get("/metrics")
+    assert anonymous.status_code == 401
+    assert anonymous["WWW-Authenticate"].startswith('Bearer realm="metrics"')
     stranger = APIClient()
     stranger.force_login(make_user("stranger"))
-    assert stranger.get("/metrics").status_code == 401
+    assert stranger.get("/metrics").status_code == 403  # known, but not allowed
     wrong = APIClient()
     wrong.credentials(HTTP_AUTHORIZATION="Bearer not-the-token")
     assert wrong.get("/metrics").status_code == 401
     operator = APIClient()
-    operator.force_login(make_user("op", "remote operator"))
+    operator.force_login(make_user("op", "remote operator"))  # a session
     assert operator.get("/metrics").status_code == 200
     assert scraper.get("/metrics").status_code == 200
+
+
+def basic(user: str, password: str) -> APIClient:
+    import base64
+
+    client = APIClient()
+    pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {pair}")
+    return client
+
+
+def test_metrics_take_the_apis_basic_and_token_authentication(make_user):
+    from django.contrib.auth.models import User
+    from rest_framework.authtoken.models import Token
+
+    make_user("op", "remote operator")
+    make_user("viewer", "remote viewer")  # no view_metrics
+    make_user("root", is_superuser=True)
+    assert basic("op", "op-pass").get("/metrics").status_code == 200
+    assert basic("root", "root-pass").get("/metrics").status_code == 200
+    refused = basic("viewer", "viewer-pass").get("/metrics")
+    assert refused.status_code == 403 and b"viewer may not read the metrics" in refused.content
+    wrong = basic("op", "not-the-password").get("/metrics")
+    assert wrong.status_code == 401 and "WWW-Authenticate" in wrong
+    assert b"Invalid username/password" in wrong.content
+    for user, status in (("op", 200), ("viewer", 403)):
+        client = APIClient()
+        key = Token.objects.create(user=User.objects.get(username=user)).key
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert client.get("/metrics").status_code == status, user
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION="Token not-a-key")
+    assert forged.get("/metrics").status_code == 401
 
 
 def test_a_sync_moves_the_download_counters(scraper, threaded_upstream):

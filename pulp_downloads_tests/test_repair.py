@@ -108,3 +108,26 @@ def test_a_resync_downloads_a_file_gone_from_storage_again(damaged):
     task = run_sync_now(remote)
     assert _bytes(artifact["lost.bin"]) == files["lost.bin"]
     assert task.summary["downloaded"] >= 1
+
+
+def test_repair_enqueue_wait_follows_the_task_on_a_worker(damaged, subprocess_env, settings,
+                                                          tmp_path):
+    from .test_task_faults import DB_BACKEND, start_worker
+
+    settings.TASKS = DB_BACKEND
+    out = io.StringIO()
+    worker = start_worker(subprocess_env, tmp_path / "worker.log")
+    try:
+        with pytest.raises(CommandError, match="1 of 3 damaged file"):
+            call_command("repair", "--enqueue", "--wait", "--verify-digests", stdout=out)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    task = SyncTask.objects.get(kind="repair")
+    assert task.worker != SyncTask.this_worker()  # it ran on the worker
+    assert "4 checked, 2 missing, 1 corrupt, 2 repaired, 1 unrepairable" in out.getvalue()
+    progress = [line for line in out.getvalue().splitlines() if line.startswith("progress:")]
+    assert progress and progress[-1].startswith("progress: 4/4 files")
+    with pytest.raises(CommandError, match="--wait follows a queued repair: use it with "
+                                           "--enqueue"):
+        call_command("repair", "--wait", stdout=io.StringIO())

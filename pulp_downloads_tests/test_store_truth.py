@@ -247,7 +247,7 @@ def test_the_cli_and_the_api_summary_say_how_many_files_a_sync_restored(threaded
 
     call_command("sync_remote", "cli", stdout=out)
 
-    assert "2 already present, 1 downloaded (0.0 MB; 1 restored" in out.getvalue()
+    assert "2 already present, 1 downloaded (2.00 kB; 1 restored" in out.getvalue()
     task = SyncTask.objects.filter(kind="sync").order_by("-created").first()
     shown = api_client_for("remote administrator").get(f"/api/tasks/{task.pk}/").json()
     assert shown["summary"]["restored"] == 1 and shown["summary"]["downloaded"] == 1

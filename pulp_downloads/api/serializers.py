@@ -9,20 +9,24 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
+from ..conf import app_settings
 from ..models import SECRET_FIELDS, Artifact, ContentUnit, Remote, SyncTask
 from ..models.headers import MASK, masked, merge_headers
 
 
 def href(view_name: str, pk, request=None) -> str:
     """The API URL of object ``pk``: absolute (``http://host/api/remotes/3/``) when the
-    ``request`` is known, as DRF's browsable API expects, else the path alone."""
+    ``request`` is known, as DRF's browsable API expects; without one (management
+    commands), absolute under ``PULP_DOWNLOADS_BASE_URL`` when it is set, else the path."""
     path = reverse(view_name, kwargs={"pk": pk})
-    return request.build_absolute_uri(path) if request is not None else path
+    if request is not None:
+        return request.build_absolute_uri(path)
+    return app_settings().base_url + path
 
 
 class HrefField(serializers.Field):
-    """The object's own API URL, e.g. ``http://host/api/remotes/3/`` (the path alone when
-    the serializer has no request in its context, as in management commands)."""
+    """The object's own API URL, e.g. ``http://host/api/remotes/3/`` (without a request in
+    the serializer's context, as in management commands: see :func:`href`)."""
 
     def __init__(self, view_name: str, source: str = "pk", **kwargs):
         self.view_name = view_name

@@ -8,19 +8,32 @@ On top of the upstream worker (same options), it
 - records its own heartbeat at the same pace (the ``Worker`` rows ``/status/`` counts), and
   removes it when it stops;
 - survives the database going away: instead of exiting, it logs the error, waits (1 s,
-  doubling up to 30 s) and carries on once the database answers again.
+  doubling up to 30 s) and carries on once the database answers again;
+- logs how each sync and repair really ended, with the id the API and the admin show
+  (``sync 6f1c... of remote sample: completed, 2 failed (38 of 40 files stored, ...)``,
+  ``...: canceled (12 of 40 files stored)``, ``...: failed: <error>``), instead of
+  django-tasks' ``Task id=<its own id> ... state=SUCCESSFUL``, which it writes for every
+  task whose function returned, failed and canceled syncs included. Other tasks keep
+  django-tasks' lines.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from django.core.management.base import CommandError
 from django.db import DatabaseError, InterfaceError, connections
+from django_tasks import TaskResultStatus
+from django_tasks import signals as task_signals
 from django_tasks_db.management.commands import db_worker as upstream
 
+from pulp_downloads.management.output import task_end, task_title
 from pulp_downloads.models import SyncTask, Worker
+from pulp_downloads.tasks import repair_task, sync_remote_task
 
 log = logging.getLogger("pulp_downloads.worker")
 
@@ -90,6 +103,68 @@ class SupervisedWorker(upstream.Worker):
             time.sleep(0.2)
 
 
+#: The tasks whose start and end this worker logs itself.
+OWN_TASKS = frozenset({sync_remote_task.module_path, repair_task.module_path})
+#: The level of the end line, by the task's state (partial completions: a warning).
+END_LEVELS = {SyncTask.State.COMPLETED: logging.INFO, SyncTask.State.CANCELED: logging.INFO,
+              SyncTask.State.FAILED: logging.ERROR}
+
+
+def _sync_task(task_result) -> SyncTask | None:
+    """The SyncTask a sync or repair task result runs (``None``: gone, or not one of ours)."""
+    if task_result.task.module_path not in OWN_TASKS or not task_result.args:
+        return None
+    return SyncTask.objects.select_related("remote").filter(pk=task_result.args[0]).first()
+
+
+def log_task_started(sender, task_result, **kwargs) -> None:
+    """``sync <id> of remote <name>: started``; other tasks: django-tasks' line."""
+    if task_result.task.module_path not in OWN_TASKS:
+        task_signals.log_task_started(sender=sender, task_result=task_result, **kwargs)
+        return
+    task = _sync_task(task_result)
+    if task is not None:
+        log.info("%s: started", task_title(task))
+
+
+def log_task_finished(sender, task_result, **kwargs) -> None:
+    """How a sync or repair run here ended, as the API shows it; other tasks: django-tasks'
+    line. A task that was not run (canceled while it waited) was reported by the task."""
+    if task_result.task.module_path not in OWN_TASKS:
+        task_signals.log_task_finished(sender=sender, task_result=task_result, **kwargs)
+        return
+    task = _sync_task(task_result)
+    crashed = task_result.status == TaskResultStatus.FAILED
+    if task is None:
+        log.warning("task %s no longer exists (deleted with its remote?): not run",
+                    task_result.args[0] if task_result.args else "?")
+        return
+    if crashed:  # sent from the worker's except block: the error is at hand
+        error = sys.exc_info()[1]
+        log.error("%s: the worker's task raised %s; the task is %s", task_title(task),
+                  type(error).__name__, task.state, exc_info=isinstance(error, Exception))
+    elif task.worker == SyncTask.this_worker():
+        level = logging.WARNING if task.is_partial else END_LEVELS.get(task.state, logging.INFO)
+        log.log(level, "%s: %s", task_title(task), task_end(task))
+
+
+@contextlib.contextmanager
+def own_task_logs() -> Iterator[None]:
+    """While active, :func:`log_task_started` and :func:`log_task_finished` replace
+    django-tasks' receivers of the task signals."""
+    swaps = ((task_signals.task_started, task_signals.log_task_started, log_task_started),
+             (task_signals.task_finished, task_signals.log_task_finished, log_task_finished))
+    for signal, theirs, ours in swaps:
+        signal.disconnect(theirs)
+        signal.connect(ours)
+    try:
+        yield
+    finally:
+        for signal, theirs, ours in swaps:
+            signal.disconnect(ours)
+            signal.connect(theirs)
+
+
 class Command(upstream.Command):
     help = upstream.Command.help + (" Reaps abandoned sync tasks and survives database "
                                     "outages.")
@@ -114,6 +189,7 @@ class Command(upstream.Command):
         worker.configure_signals()  # before the first heartbeat: from then on, Ctrl-C is graceful
         reaper.start()
         try:
-            worker.run()
+            with own_task_logs():
+                worker.run()
         finally:
             reaper.stop()

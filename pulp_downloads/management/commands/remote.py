@@ -6,19 +6,25 @@ history would keep them: they are read from an environment variable (``--passwor
 or, for the client key, from a file. Custom header values are secrets too: ``--header-env
 'NAME=VAR'`` reads one from the environment (``--header 'NAME: VALUE'`` is for values that
 may be seen); ``show`` prints header names with masked values.
+
+Errors name what the user typed (``--concurrency: ...``, not the model field). ``update``
+with no option is an error; ``delete`` asks on a terminal, and needs ``--yes`` elsewhere.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
+from django.urls import reverse
 
+from pulp_downloads.management.output import api_url, to_json
+from pulp_downloads.management.subcommands import add_subcommands
 from pulp_downloads.models import SECRET_FIELDS, Remote
 from pulp_downloads.models.headers import masked, merge_headers, split_header_line
 
@@ -66,6 +72,23 @@ _FIELD_HELP = {
 }
 
 
+def _flags(create: bool) -> dict[str, str]:
+    """Model field -> what the user typed for it, in ``create`` or ``update``."""
+    flags = {field: flag for flag, field, _ in VALUE_OPTIONS}
+    flags.update({field: flag for flag, field in SWITCH_OPTIONS + FILE_OPTIONS + ENV_OPTIONS})
+    flags.update(mirrors="--mirror", headers="--header", name="NAME",
+                 url="URL" if create else "--url")
+    return flags
+
+
+#: The ``options`` keys of every option of ``update``: one at least must be given.
+_UPDATE_OPTIONS = ("url", *(field for _, field, _ in VALUE_OPTIONS),
+                   *(field for _, field in SWITCH_OPTIONS), "mirrors", "headers",
+                   "header_envs", "removed_headers", "no_headers",
+                   *(f"{field}_file" for _, field in FILE_OPTIONS),
+                   *(f"{field}_env" for _, field in ENV_OPTIONS))
+
+
 def _help(field: str) -> str:
     text = str(Remote._meta.get_field(field).help_text) or _FIELD_HELP.get(field, "")
     return text.replace("%", "%%")
@@ -78,6 +101,8 @@ def _add_field_options(parser: CommandParser) -> None:
         extra: dict[str, Any] = {}
         if field == "policy":
             extra["choices"] = [choice for choice, _ in Remote.Policy.choices]
+        if "choices" not in extra:
+            extra["metavar"] = flag[2:].upper().replace("-", "_")
         general.add_argument(flag, dest=field, type=kind, help=_help(field), **extra)
     for flag, field in SWITCH_OPTIONS:
         general.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction,
@@ -153,7 +178,7 @@ def apply_options(remote: Remote, options: dict[str, Any]) -> None:
         try:
             remote.headers, supplied_headers = merge_headers(remote.headers, header_changes)
         except ValidationError as exc:
-            raise CommandError(f"headers: {' '.join(exc.messages)}") from None
+            raise CommandError(f"--header: {' '.join(exc.messages)}") from None
         remote.supplied_headers = supplied_headers
     supplied = set()
     for flag, field in FILE_OPTIONS:
@@ -180,53 +205,66 @@ class Command(BaseCommand):
             "[options], delete NAME. 'create --help' lists every option.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True)
-        listing = sub.add_parser("list", help="list remotes as a table")
+        sub = add_subcommands(parser)
+        listing = sub.add_parser("list", help="list remotes as a table",
+                                 description="List remotes: name, policy, URL, last sync, "
+                                             "content units and how many are stored.")
         listing.add_argument("--json", action="store_true", dest="as_json",
                              help="print a JSON list instead of the table")
-        show = sub.add_parser("show", help="show one remote (secrets only as set / not set)")
-        show.add_argument("name")
+        show = sub.add_parser("show", help="show one remote (secrets only as set / not set)",
+                              description="Show every field of remote NAME (secrets only as "
+                                          "set / not set, header values masked).")
+        show.add_argument("name", metavar="NAME", help="the remote's name")
         show.add_argument("--json", action="store_true", dest="as_json",
                           help="print a JSON object instead of lines")
         create = sub.add_parser("create", help="create a remote",
                                 description="Create a remote named NAME that syncs from URL "
                                             "(a PULP_MANIFEST).")
-        create.add_argument("name")
-        create.add_argument("url")
+        create.add_argument("name", metavar="NAME",
+                            help="a name of your choice, unique (it is in /content/NAME/)")
+        create.add_argument("url", metavar="URL", help=_help("url"))
         _add_field_options(create)
         update = sub.add_parser("update", help="change fields of a remote",
                                 description="Change the given fields of remote NAME; the "
-                                            "others keep their values.")
-        update.add_argument("name")
+                                            "others keep their values. Give one option at "
+                                            "least.")
+        update.add_argument("name", metavar="NAME", help="the remote's name")
         update.add_argument("--url", help=_help("url"))
         _add_field_options(update)
-        delete = sub.add_parser("delete", help="delete a remote")
-        delete.add_argument("name")
+        delete = sub.add_parser("delete", help="delete a remote and its content units",
+                                description="Delete remote NAME, its content units and its "
+                                            "tasks (the Artifacts stay). Asks first on a "
+                                            "terminal; elsewhere, give --yes.")
+        delete.add_argument("name", metavar="NAME", help="the remote's name")
+        delete.add_argument("--yes", action="store_true",
+                            help="delete without asking (needed when not on a terminal)")
 
     def handle(self, *args, action: str, **options) -> None:
         getattr(self, f"do_{action}")(**options)
 
     def do_list(self, as_json: bool = False, **options) -> None:
-        rows = []
+        rows, outcomes = [], []  # outcomes: the last task's state as people read it
         remotes = Remote.objects.annotate(
             units=Count("content_units"), stored=Count("content_units__artifact")
         ).order_by("name")
         for remote in remotes:
             last = remote.sync_tasks.order_by("-created").first()
             rows.append({
+                "href": api_url(reverse("remote-detail", kwargs={"pk": remote.pk})),
                 "name": remote.name, "policy": remote.policy, "url": remote.url,
                 "last_sync": last.state if last else "",
                 "last_sync_at": (last.finished or last.started or last.created) if last else None,
                 "content_units": remote.units, "stored": remote.stored,
             })
+            outcomes.append(last.outcome.lower() if last else "")
         if as_json:
-            self.stdout.write(json.dumps(rows, indent=2, default=str))
+            self.stdout.write(to_json(rows, indent=2))
             return
         table = [("NAME", "POLICY", "URL", "LAST SYNC", "UNITS", "STORED")] + [
             (row["name"], row["policy"], row["url"],
-             f"{row['last_sync']} {row['last_sync_at']:%Y-%m-%d %H:%M}" if row["last_sync"]
-             else "never", str(row["content_units"]), str(row["stored"]))
-            for row in rows]
+             f"{outcome} {row['last_sync_at']:%Y-%m-%d %H:%M}" if outcome else "never",
+             str(row["content_units"]), str(row["stored"]))
+            for row, outcome in zip(rows, outcomes)]
         widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
         for line in table:
             self.stdout.write("  ".join(cell.ljust(width) if i < 4 else cell.rjust(width)
@@ -235,7 +273,8 @@ class Command(BaseCommand):
 
     def do_show(self, name: str, as_json: bool = False, **options) -> None:
         remote = self._get(name)
-        data: dict[str, Any] = {"id": remote.pk}
+        data: dict[str, Any] = {
+            "href": api_url(reverse("remote-detail", kwargs={"pk": remote.pk})), "id": remote.pk}
         for field in SHOWN_FIELDS:
             value = getattr(remote, field)
             if field in SECRET_FIELDS:
@@ -246,7 +285,7 @@ class Command(BaseCommand):
                 value = f"(PEM, {value.count('BEGIN CERTIFICATE')} certificate(s))"
             data[field] = value
         if as_json:
-            self.stdout.write(json.dumps(data, indent=2, default=str))
+            self.stdout.write(to_json(data, indent=2))
             return
         width = max(len(field) for field in data)
         for field, value in data.items():
@@ -263,24 +302,47 @@ class Command(BaseCommand):
             raise CommandError(f"A remote named {name!r} exists; use 'remote update {name}'.")
         remote = Remote(name=name, url=url)
         apply_options(remote, options)
-        self._save(remote, f"Created remote {name!r}.")
+        self._save(remote, f"Created remote {name!r}.", _flags(create=True))
 
     def do_update(self, name: str, **options) -> None:
         remote = self._get(name)
+        if not any(options.get(key) not in (None, False) for key in _UPDATE_OPTIONS):
+            raise CommandError("Nothing to update: give at least one option (see 'manage.py "
+                               "remote update --help').")
         if options.get("url") is not None:
             remote.url = options["url"]
         apply_options(remote, options)
-        self._save(remote, f"Updated remote {name!r}.")
+        self._save(remote, f"Updated remote {name!r}.", _flags(create=False))
 
-    def do_delete(self, name: str, **options) -> None:
-        self._get(name).delete()
+    def do_delete(self, name: str, yes: bool = False, **options) -> None:
+        remote = self._get(name)
+        if not yes:
+            self._confirm(remote)
+        remote.delete()
         self.stdout.write(f"Deleted remote {name!r}.")
 
-    def _save(self, remote: Remote, done: str) -> None:
+    def _confirm(self, remote: Remote) -> None:
+        """Ask on the terminal whether to delete ``remote``; raise unless the answer is yes."""
+        if not sys.stdin.isatty():
+            raise CommandError(f"Not deleting remote {remote.name!r} without a confirmation: "
+                               "there is no terminal to ask on; add --yes to delete it.")
+        units = remote.content_units.count()
+        self.stdout.write(f"Delete remote {remote.name!r} and its {units} content "
+                          f"unit{'' if units == 1 else 's'}? [y/N] ", ending="")
+        self.stdout.flush()
+        try:
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            answer = "\n"
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CommandError(f"Remote {remote.name!r} not deleted.")
+
+    def _save(self, remote: Remote, done: str, flags: dict[str, str]) -> None:
         try:
             remote.save()
         except ValidationError as exc:
-            lines = [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
+            lines = [(f"{flags.get(field, field)}: " if field != "__all__" else "")
+                     + " ".join(msgs) for field, msgs in exc.message_dict.items()]
             raise CommandError("Invalid remote:\n  " + "\n  ".join(lines)) from None
         self.stdout.write(done)
         if remote.dropped_secrets:
