@@ -153,3 +153,15 @@ def test_failures_table_wraps_and_lists_each_failure(admin_client, remote):
     failures = progress(admin_client, task)["parts"]["failures"]
     assert '<table id="sync-failures" class="wrapping">' in failures
     assert failures.count("HTTP 404 Not Found") == 2 and "pool/1.rpm" in failures
+
+
+def test_a_size_only_repair_shows_files_not_zero_bytes(admin_client):
+    task = SyncTask.objects.create(kind="repair", state="running", started=timezone.now(),
+                                   files_total=400, files_done=120)
+    answer = progress(admin_client, task)
+    assert answer["files"] == "120 of 400 files" and answer["bytes"] == ""
+    page = admin_client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert "0 bytes of 0 bytes" not in page
+    assert re.search(r'id="sync-bytes-sep" hidden', page)
+    listing = admin_client.get(TASKS).content.decode()
+    assert "120/400 files (30 %)" in listing and "0 bytes of 0 bytes" not in listing

@@ -141,8 +141,6 @@ def test_sync_remote_json_and_quiet(threaded_upstream, capsys):
     assert run("sync_remote", "machine", "--quiet") == ""
     err = capsys.readouterr().err
     assert "listed" not in err and "{'listed'" not in err  # no log line among the output
-    with pytest.raises(CommandError, match="--wait follows a queued sync"):
-        run("sync_remote", "machine", "--wait")
 
 
 def test_sync_remote_enqueue_wait_follows_the_task_on_a_worker(
@@ -154,7 +152,7 @@ def test_sync_remote_enqueue_wait_follows_the_task_on_a_worker(
     Remote.objects.create(name="queued", url=url)
     worker = start_worker(subprocess_env, tmp_path / "worker.log")
     try:
-        output = run("sync_remote", "queued", "--enqueue", "--wait", "--progress", "lines")
+        output = run("sync_remote", "queued", "--wait", "--progress", "lines")  # --wait queues
     finally:
         worker.terminate()
         worker.wait(30)

@@ -119,7 +119,7 @@ def test_repair_enqueue_wait_follows_the_task_on_a_worker(damaged, subprocess_en
     worker = start_worker(subprocess_env, tmp_path / "worker.log")
     try:
         with pytest.raises(CommandError, match="1 of 3 damaged file"):
-            call_command("repair", "--enqueue", "--wait", "--verify-digests", stdout=out)
+            call_command("repair", "--wait", "--verify-digests", stdout=out)  # --wait queues
     finally:
         worker.terminate()
         worker.wait(30)
@@ -128,6 +128,3 @@ def test_repair_enqueue_wait_follows_the_task_on_a_worker(damaged, subprocess_en
     assert "4 checked, 2 missing, 1 corrupt, 2 repaired, 1 unrepairable" in out.getvalue()
     progress = [line for line in out.getvalue().splitlines() if line.startswith("progress:")]
     assert progress and progress[-1].startswith("progress: 4/4 files")
-    with pytest.raises(CommandError, match="--wait follows a queued repair: use it with "
-                                           "--enqueue"):
-        call_command("repair", "--wait", stdout=io.StringIO())

@@ -119,8 +119,11 @@ def percent(task: SyncTask) -> int:
 
 
 def one_line(task: SyncTask) -> str:
-    """``12/30 files · 3.40 MB of 9.10 MB (37 %)`` for the task list."""
+    """``12/30 files · 3.40 MB of 9.10 MB (37 %)`` for the task list; without the bytes when
+    no size is known (a size-only repair reads no bytes, an ``on_demand`` sync stores none)."""
     failed = f" ({task.files_failed} failed)" if task.files_failed else ""
-    return (f"{task.files_done}/{task.files_total} files{failed} · "
-            f"{human_size(task.bytes_done)} of {human_size(task.bytes_total)} "
+    files = f"{task.files_done}/{task.files_total} files{failed}"
+    if not task.bytes_total:
+        return f"{files} ({percent(task)} %)"
+    return (f"{files} · {human_size(task.bytes_done)} of {human_size(task.bytes_total)} "
             f"({percent(task)} %)")

@@ -133,7 +133,9 @@ def bar(task: SyncTask, now: datetime | None = None) -> dict[str, Any]:
         "live": is_live(task, now),
         "percent": display.percent(task),
         "files": f"{task.files_done} of {task.files_total} files{failed}",
-        "bytes": f"{human_size(task.bytes_done)} of {human_size(task.bytes_total)}",
+        # No size known (a size-only repair reads no bytes): no "0 bytes of 0 bytes".
+        "bytes": (f"{human_size(task.bytes_done)} of {human_size(task.bytes_total)}"
+                  if task.bytes_total else ""),
         "rate": f"{human_size(int(rate))}/s" if rate is not None else "",
         "eta": f"about {display.duration(eta)} left" if eta is not None else "",
     }

@@ -1,4 +1,4 @@
-"""``manage.py repair [--remote NAME] [--verify-digests] [--enqueue [--wait]] [--json |
+"""``manage.py repair [--remote NAME] [--verify-digests] [--enqueue | --wait] [--json |
 --quiet]``: check every Artifact's file and fetch the damaged ones again, here or on a
 worker."""
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Command(BaseCommand):
                             help="queue the repair for a worker (manage.py db_worker) and "
                                  "print the task's href")
         parser.add_argument("--wait", action="store_true",
-                            help="with --enqueue: follow the queued repair until it ends, "
+                            help="queue the repair for a worker (as --enqueue) and follow it until it ends, "
                                  "with the same progress display, summary and exit status as "
                                  "a repair run here")
         output = parser.add_mutually_exclusive_group()
@@ -44,8 +44,7 @@ class Command(BaseCommand):
             target = Remote.objects.filter(name=remote).first()
             if target is None:
                 raise CommandError(f"No remote named {remote!r}.")
-        if wait and not enqueue:
-            raise CommandError("--wait follows a queued repair: use it with --enqueue.")
+        enqueue = enqueue or wait  # --wait follows a queued task: it queues one
         display = None if (quiet or as_json or (enqueue and not wait)) else progress_display(
             "auto", options["verbosity"], self.stdout, with_bytes=verify_digests)
         # Ctrl-C cancels a repair run here (what is repaired stays; a second one exits at

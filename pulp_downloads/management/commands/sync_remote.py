@@ -1,4 +1,4 @@
-"""``manage.py sync_remote NAME [--enqueue [--wait] | --cancel] [--json | --quiet]``: sync a
+"""``manage.py sync_remote NAME [--enqueue | --wait | --cancel] [--json | --quiet]``: sync a
 remote now, queue it for a worker (and follow it), or cancel its waiting or running sync."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--cancel", action="store_true",
                             help="cancel the remote's waiting or running sync and exit")
         parser.add_argument("--wait", action="store_true",
-                            help="with --enqueue: follow the queued sync until it ends, with "
+                            help="queue the sync for a worker (as --enqueue) and follow it until it ends, with "
                                  "the same progress display and exit status as a sync run here")
         parser.add_argument("--progress", choices=["auto", "bar", "lines", "none"],
                             default="auto",
@@ -42,8 +42,7 @@ class Command(BaseCommand):
         except Remote.DoesNotExist:
             known = ", ".join(Remote.objects.values_list("name", flat=True)[:20]) or "none"
             raise CommandError(f"No remote named {name!r} (known remotes: {known}).") from None
-        if wait and not enqueue:
-            raise CommandError("--wait follows a queued sync: use it with --enqueue.")
+        enqueue = enqueue or wait  # --wait follows a queued task: it queues one
 
         if cancel:
             self._cancel(remote)

@@ -26,7 +26,7 @@
     text("sync-percent", progress.percent + " %");
     text("sync-state", progress.outcome);
     text("sync-files", progress.files);
-    text("sync-bytes", progress.bytes);
+    optional("sync-bytes", progress.bytes);
     optional("sync-rate", progress.rate);
     optional("sync-eta", progress.eta);
     Object.keys(progress.parts).forEach(function (name) {
