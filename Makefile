@@ -18,8 +18,8 @@ venv: $(STAMP)
 $(STAMP): requirements.txt
 	@echo "installing dependencies into $(VENV), about a minute"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -r requirements.txt
+	@$(PY) -m pip install -qq --upgrade pip
+	@$(PY) -m pip install -qq -r requirements.txt
 	@touch $@
 
 # The demo runs as deployed (DEBUG off): a secret key, static files served by the app, and its

@@ -31,7 +31,8 @@ def test_the_browsable_api_carries_the_projects_name(api):
 def test_the_root_describes_what_is_there(api):
     page = api.get("/api/", HTTP_ACCEPT="text/html").content.decode()
     assert "The default basic root view" not in page
-    assert "<h1>pulp_downloads API</h1>" in page
+    assert "<h1>API root</h1>" in page
+    assert "<title>API root – pulp_downloads API</title>" in page  # the brand once
     for entry in ("remotes: where content comes from", "tasks: syncs and repairs",
                   "artifacts: stored files", "/api/repair/", "/api/docs/"):
         assert entry in page, entry

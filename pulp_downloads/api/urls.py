@@ -24,7 +24,7 @@ class RootView(APIRootView):
     /api/docs/ (interactive documentation). Files are served under /content/.
     """
 
-    name = "pulp_downloads API"
+    name = "API root"
     renderer_classes = RENDERERS
 
 
