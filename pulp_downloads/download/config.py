@@ -16,8 +16,9 @@ from typing import Any
 import aiohttp
 
 from .addresses import AddressPolicy
-from .defaults import (DEFAULT_CHECKSUMS, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES,
-                       DEFAULT_SOCK_CONNECT_TIMEOUT, DEFAULT_SOCK_READ_TIMEOUT)
+from . import limits
+from .defaults import DEFAULT_CHECKSUMS, DEFAULT_SOCK_CONNECT_TIMEOUT, DEFAULT_SOCK_READ_TIMEOUT
+from .limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES", "DEFAULT_SOCK_CONNECT_TIMEOUT",
            "DEFAULT_SOCK_READ_TIMEOUT", "LibrarySettings", "RemoteConfig", "RetryPolicy",
@@ -145,8 +146,6 @@ class RemoteConfig:
             # when the secret is about to be used.
             return Secret(str(get(name)))
 
-        concurrency = get("download_concurrency", None)
-        retries = get("max_retries", None)
         return cls(
             url=get("url"),
             name=get("name"),
@@ -162,8 +161,9 @@ class RemoteConfig:
             proxy_password=secret("proxy_password"),
             mirrors=tuple(get("mirrors", []) or ()),
             mirrorlist_url=get("mirrorlist_url"),
-            download_concurrency=default_concurrency if concurrency is None else int(concurrency),
-            max_retries=default_max_retries if retries is None else int(retries),
+            download_concurrency=limits.concurrency(get("download_concurrency", None),
+                                                    default=default_concurrency),
+            max_retries=limits.retries(get("max_retries", None), default=default_max_retries),
             rate_limit=get("rate_limit", None) or None,
             max_bandwidth=get("max_bandwidth", None) or None,
             timeouts=Timeouts(

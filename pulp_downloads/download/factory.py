@@ -10,7 +10,8 @@ from urllib.parse import urljoin, urlsplit
 
 from .base import BaseDownloader
 from .config import LibrarySettings, RemoteConfig, RetryPolicy
-from .defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from . import limits
+from .limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 from .context import DownloadContext
 from .exceptions import UnsupportedURL
 from .file import FileDownloader
@@ -86,9 +87,10 @@ class DownloaderFactory:
                 remote, default_concurrency=defaults.download_concurrency,
                 default_max_retries=defaults.max_retries,
             )
-        cap = defaults.max_download_concurrency
-        if cap is not None and config.download_concurrency > cap:
-            config = dataclasses.replace(config, download_concurrency=cap)
+        capped = limits.concurrency(config.download_concurrency, default=DEFAULT_CONCURRENCY,
+                                    cap=defaults.max_download_concurrency)
+        if capped != config.download_concurrency:
+            config = dataclasses.replace(config, download_concurrency=capped)
         if events is _DEFAULT_EVENTS:
             events = defaults.events() if defaults.events is not None else None
         self.config = config

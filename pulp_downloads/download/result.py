@@ -36,11 +36,6 @@ class DownloadResult:
     artifact: Any = None
     content: bytes | None = None
 
-    @property
-    def artifact_attributes(self) -> dict[str, Any]:
-        """``size`` and digests, as keyword arguments for an Artifact."""
-        return {"size": self.size, **self.digests}
-
 
 @dataclass(frozen=True)
 class HeadResult:
