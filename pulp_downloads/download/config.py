@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -21,8 +21,19 @@ from .defaults import DEFAULT_CHECKSUMS, DEFAULT_SOCK_CONNECT_TIMEOUT, DEFAULT_S
 from .limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES", "DEFAULT_SOCK_CONNECT_TIMEOUT",
-           "DEFAULT_SOCK_READ_TIMEOUT", "LibrarySettings", "RemoteConfig", "RetryPolicy",
-           "Secret", "Timeouts"]
+           "DEFAULT_SOCK_READ_TIMEOUT", "LibrarySettings", "RemoteConfig", "RemoteLike",
+           "RetryPolicy", "Secret", "Timeouts"]
+
+
+class RemoteLike(Protocol):
+    """What :meth:`RemoteConfig.from_remote` needs of a Remote (a model instance, or any
+    object): its ``url``. Every other field of :class:`RemoteConfig` is read from the
+    attribute of the same name when there is one (a missing or ``None`` one takes the
+    default; ``total_timeout``, ``connect_timeout``, ``sock_connect_timeout`` and
+    ``sock_read_timeout`` make the :class:`Timeouts`)."""
+
+    @property
+    def url(self) -> str: ...
 
 
 class Secret:
@@ -130,7 +141,7 @@ class RemoteConfig:
     @classmethod
     def from_remote(
         cls,
-        remote: Any,
+        remote: RemoteLike,
         *,
         default_concurrency: int = DEFAULT_CONCURRENCY,
         default_max_retries: int = DEFAULT_MAX_RETRIES,

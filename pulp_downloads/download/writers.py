@@ -54,6 +54,9 @@ class Writer:
     path: Path | None = None
     #: The bytes once finished, if this writer keeps them in memory.
     content: bytes | None = None
+    #: The bytes written so far, if this writer counts them (cross-checked at the end
+    #: against the bytes every digest processed).
+    size: int | None = None
     #: ``True``: ``write()`` is awaited by the download itself, block by block, before the
     #: next block is read (for writers that pass bytes on at once, or whose waiting should
     #: slow the download down). ``False``: blocks are written alongside the hashing.
