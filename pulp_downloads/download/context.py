@@ -51,12 +51,8 @@ class LoopState:
         self.session: aiohttp.ClientSession | None = None
         self.slots = asyncio.Semaphore(context.config.download_concurrency)
         self.mirrorlist_lock = asyncio.Lock()
-        self._token_locks: dict[tuple, asyncio.Lock] = {}
         self.fetch_users = 0
         self.owned_by_fetch = False
-
-    def token_lock(self, key: tuple) -> asyncio.Lock:
-        return self._token_locks.setdefault(key, asyncio.Lock())
 
     async def get_session(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:

@@ -11,6 +11,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from .attempts import Attempt, ResumeFrom
+from .answers import read_up_to
+from .auth import AuthRequest, AuthResponse
 from .base import BaseDownloader
 from .defaults import BLOCK_SIZE
 from .exceptions import http_error, translated
@@ -80,27 +82,40 @@ class HttpDownloader(BaseDownloader):
 
     supports_resume = True
 
-    async def _request(self, method: str, url: str, headers: dict[str, str]):
-        """Send a request, answering one bearer-token challenge; returns an open response."""
-        context = self.context
-        auth = context.auth
-        response = await context.request(method, url, headers, auth.authorization)
-        if response.status == 401:
-            challenge = response.headers.getall("WWW-Authenticate", [])
-            challenged = str(response.url)  # the hop that asked, after any redirects
-            sent = response.request_info.headers.get("Authorization")
-            response.release()
-            retry_with = await auth.answer_challenge(context, challenged, challenge, sent)
-            if retry_with is None:
-                raise http_error(url, 401, "authentication required")
-            # The token now cached for that origin is what authorization() sends there.
-            response = await context.request(method, url, headers, auth.authorization)
+    async def _request(self, method: str, url: str, headers: dict[str, str]
+                       ) -> aiohttp.ClientResponse:
+        """Send ``method url`` through the remote's auth flow (see :mod:`.auth`: it may
+        answer a bearer challenge with a token and send the request again); returns the open
+        answer the flow ends with, or raises for a status of 400 and above."""
+        flow = self.context.auth.auth_flow(AuthRequest(method, url, headers))
+        sent = 0
+        async with contextlib.aclosing(flow):
+            request = await anext(flow)
+            while True:
+                response = await self._send(request)
+                sent += 1
+                try:
+                    request = await flow.asend(await _answer_of(request, response))
+                except StopAsyncIteration:
+                    break  # the flow's last request: this answer is the caller's
+                except BaseException:
+                    response.release()
+                    raise
+                response.release()
         if response.status >= 400:
             status, reason = response.status, response.reason or ""
+            if status == 401 and sent == 1:  # no challenge the flow could answer
+                reason = "authentication required"
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             response.release()
             raise http_error(url, status, reason, retry_after=retry_after)
         return response
+
+    async def _send(self, request: AuthRequest) -> aiohttp.ClientResponse:
+        """Send one request of an auth flow (errors name its URL)."""
+        with translated(request.url):
+            return await self.context.request(request.method, request.url,
+                                              dict(request.headers), request.authorize)
 
     @contextlib.asynccontextmanager
     async def _open(self, url: str, resume: ResumeFrom | None) -> AsyncIterator[Attempt]:
@@ -163,3 +178,14 @@ def _resume_validator(response: aiohttp.ClientResponse) -> str | None:
     validator = etag if etag and not etag.startswith("W/") else response.headers.get(
         "Last-Modified")
     return None if validator and has_control_characters(validator) else validator
+
+
+async def _answer_of(request: AuthRequest, response: aiohttp.ClientResponse) -> AuthResponse:
+    """What an auth flow is told of the ``response`` to its ``request`` (its body read, up
+    to the request's limit, when it asked and the status is below 400)."""
+    body = None
+    if request.read_limit is not None and response.status < 400:
+        with translated(request.url):
+            body = await read_up_to(response, request.read_limit)
+    return AuthResponse(response.status, str(response.url), response.headers,
+                        response.request_info.headers.get("Authorization"), body)
