@@ -212,7 +212,7 @@ def test_download_concurrency_null_means_site_default(settings):
     ]
 
 
-def test_download_concurrency_is_capped_by_the_site(settings):
+def test_a_factory_caps_the_download_concurrency_at_the_site_maximum(settings):
     settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "MAX_DOWNLOAD_CONCURRENCY": 4,
                                "DEFAULT_DOWNLOAD_CONCURRENCY": 10}
     assert config_of(make(download_concurrency=None)).download_concurrency == 4
