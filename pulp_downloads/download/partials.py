@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 from .writers import TempFileWriter, Writer
 
@@ -39,7 +39,7 @@ class Partial:
 class PartialFiles:
     """The partial downloads under ``directory``, by key."""
 
-    def __init__(self, directory: str | os.PathLike) -> None:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
     def data_path(self, key: str) -> Path:
@@ -160,8 +160,8 @@ class ResumableFileWriter(TempFileWriter, ResumableWriter):
     def _new_name(self) -> str:
         return str(self.partials.data_path(self.key))
 
-    def _create(self) -> IO[bytes]:
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def _create(self) -> BinaryIO:
+        self.partials.directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._name, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
