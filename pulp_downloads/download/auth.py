@@ -170,7 +170,8 @@ class RemoteAuth:
         endpoint's refusal raises :class:`NotAuthorized`, its other errors an
         :class:`HttpError`, an unusable answer a :class:`TokenError`.
         """
-        request = dataclasses.replace(request, authorize=self.authorization)
+        request = AuthRequest(request.method, request.url, request.headers,
+                              self.authorization, request.read_limit)
         response = yield request
         if response.status != 401:
             return
