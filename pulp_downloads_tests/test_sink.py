@@ -230,3 +230,21 @@ async def test_a_store_session_chooses_writers_by_size(tmp_path):
         assert type(choice(None).writer) is TempFileWriter  # size unknown
     finally:
         await session.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_thread_connections")
+async def test_artifact_store_store_returns_what_its_batches_committed_and_names_refusals():
+    from pulp_downloads.models import Artifact
+    from pulp_downloads.storage import ArtifactError, ArtifactStore
+
+    good, bad = os.urandom(3000), os.urandom(4000)
+    results = [DownloadResult(url="mem:good", final_url="mem:good", path=None, size=len(good),
+                              digests={"sha256": sha256(good)}, content=good),
+               DownloadResult(url="mem:bad", final_url="mem:bad", path=None, size=len(bad) + 1,
+                              digests={"sha256": sha256(bad)}, content=bad)]
+    store = await sync_to_async(ArtifactStore)()
+    with pytest.raises(ArtifactError, match=sha256(bad)):
+        await store.store(results)
+    assert [a.sha256 async for a in Artifact.objects.all()] == [sha256(good)]
+    assert await store.store(results[:1]) == [sha256(good)]  # already stored: still named
