@@ -30,11 +30,12 @@ class PulpDownloadsConfig(AppConfig):
 
 def site_factory_defaults():
     """What every DownloaderFactory of this site uses unless told otherwise: the site's
-    settings and limits (``settings.PULP_DOWNLOADS``, read again for each factory), and the
-    download signals."""
+    settings and limits (``settings.PULP_DOWNLOADS``, read again for each factory), the
+    download signals, and the ArtifactStore behind ``build(save_artifact=True)``."""
     from .conf import app_settings, library_settings
     from .download import FactoryDefaults
     from .signals import SignalEvents
+    from .storage import ArtifactStore
 
     conf = app_settings()
     return FactoryDefaults(
@@ -43,6 +44,7 @@ def site_factory_defaults():
         max_retries=conf.default_max_retries,
         max_download_concurrency=conf.max_download_concurrency,
         events=SignalEvents,
+        store=ArtifactStore,
     )
 
 

@@ -1,4 +1,5 @@
-"""The app's settings, read from ``settings.PULP_DOWNLOADS`` and checked once.
+"""The app's settings, read from ``settings.PULP_DOWNLOADS`` and checked each time they are
+read: :func:`app_settings` parses them anew at every call (cheap; a test may change them).
 
 Code outside ``download/`` reads settings through :func:`app_settings`; the download library
 itself never reads Django settings, it receives these values through its constructors.
@@ -18,8 +19,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .download import LibrarySettings
 from .download.addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy, parse_networks
-from .download.defaults import (DEFAULT_CHECKSUMS, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES,
-                                MAX_RETRIES_LIMIT)
+from .download import limits
+from .download.defaults import DEFAULT_CHECKSUMS
+from .download.limits import (DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES,
+                              MAX_DOWNLOAD_CONCURRENCY, MAX_RETRIES_LIMIT)
 from .download.digests import DIGEST_ALGORITHMS
 
 
@@ -35,7 +38,7 @@ class AppSettings:
     orphan_cleanup_age: timedelta
     flush_with_syncfs: bool = True
     address_policy: AddressPolicy = AddressPolicy()
-    max_download_concurrency: int = 100
+    max_download_concurrency: int = MAX_DOWNLOAD_CONCURRENCY
     public_api_docs: bool = True
     #: This site's ``Via`` pseudonym (see :func:`site_via`).
     via: str = ""
@@ -105,10 +108,11 @@ def app_settings() -> AppSettings:
             networks[key] = parse_networks(raw.get(key, default), setting=f"PULP_DOWNLOADS[{key!r}]")
         except (ValueError, TypeError) as exc:
             raise ImproperlyConfigured(str(exc)) from None
-    max_concurrency = int(raw.get("MAX_DOWNLOAD_CONCURRENCY", 100))
+    max_concurrency = int(raw.get("MAX_DOWNLOAD_CONCURRENCY", MAX_DOWNLOAD_CONCURRENCY))
     if max_concurrency < 1:
         raise ImproperlyConfigured("PULP_DOWNLOADS['MAX_DOWNLOAD_CONCURRENCY'] must be >= 1")
-    concurrency = min(concurrency, max_concurrency)
+    concurrency = limits.concurrency(concurrency, default=DEFAULT_CONCURRENCY,
+                                     cap=max_concurrency)
     return AppSettings(
         allowed_checksums=ordered,
         file_url_allowed_roots=roots,

@@ -1,10 +1,13 @@
 """Download events as Django signals, and the app's receivers.
 
-Signals (all sent with ``sender`` = the downloader's class):
+Signals (all sent with ``sender`` = the downloader's class, a ``type[BaseDownloader]``):
 
-``download_started``   kwargs ``downloader``, ``url``, ``attachment``.
+``download_started``   kwargs ``downloader`` (the :class:`BaseDownloader`), ``url`` (``str``),
+                       ``attachment`` (what was given to ``build()``).
 ``download_finished``  kwargs ``downloader``, ``result`` (a :class:`DownloadResult`: url,
-                       final_url, path, size, digests, headers, attachment).
+                       final_url, path, size, digests, headers, attachment, and
+                       ``artifact``: what the download's store made of it, if it had one).
+                       A download with a store sends it once the store took the result.
 ``download_failed``    kwargs ``downloader``, ``url``, ``attachment``, ``error`` (a
                        :class:`DownloadError`). Sent for every download that started and
                        did not finish, whatever ended it: an exception the library did not
@@ -26,9 +29,11 @@ the download (a ``CallbackError`` for the caller of ``run()``); one from a recei
 A sync also sends, from its database thread with ``Signal.send_robust()`` (receivers may use
 the ORM; one that raises is logged and the sync goes on):
 
-``artifact_stored``    sender :class:`~pulp_downloads.sync.run.SyncRun`; kwargs ``remote``,
-                       ``sha256``, ``attachment`` (the manifest entry: ``relative_path``,
-                       ``sha256``, ``size``), ``created`` and ``restored`` (bools). Once per
+``artifact_stored``    sender :class:`~pulp_downloads.sync.run.SyncRun`; kwargs ``remote``
+                       (:class:`~pulp_downloads.models.Remote`), ``sha256`` (``str``),
+                       ``attachment`` (the :class:`~pulp_downloads.sync.ManifestEntry`:
+                       ``relative_path``, ``sha256``, ``size``), ``created`` and
+                       ``restored`` (``bool``). Once per
                        file of the manifest whose content is stored: ``created=True`` once its
                        batch committed a new Artifact; ``created=False`` when the Artifact was
                        already there (sent once the sync recorded its units; ``restored=True``
@@ -38,12 +43,14 @@ the ORM; one that raises is logged and the sync goes on):
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import Signal
 
 from . import metrics
+from .download import Download, DownloadError, DownloadResult
 
 log = logging.getLogger(__name__)
 
@@ -53,50 +60,33 @@ download_failed = Signal()
 
 
 class SignalEvents:
-    """The download library's event sink: it counts each event in the metrics
-    (:mod:`pulp_downloads.metrics`) and sends the signals above."""
+    """The download library's event sink (a :class:`~pulp_downloads.download.DownloadEvents`):
+    it counts each event in the metrics (:mod:`pulp_downloads.metrics`) and sends the
+    signals above."""
 
-    async def started(self, downloader) -> None:
+    async def started(self, downloader: Download) -> None:
         metrics.download_started(downloader)
         if download_started.has_listeners():
             await download_started.asend(type(downloader), downloader=downloader,
                         url=downloader.url, attachment=downloader.attachment)
 
-    async def finished(self, downloader, result) -> None:
+    async def finished(self, downloader: Download, result: DownloadResult) -> None:
         metrics.download_ended(downloader, result)
         if download_finished.has_listeners():
             await download_finished.asend(type(downloader), downloader=downloader,
                         result=result)
 
-    async def failed(self, downloader, error) -> None:
+    async def failed(self, downloader: Download, error: DownloadError) -> None:
         metrics.download_ended(downloader, error=error)
         if download_failed.has_listeners():
             await download_failed.asend(type(downloader), downloader=downloader,
                         url=downloader.url, attachment=downloader.attachment, error=error)
 
-
-    def retried(self, downloader, error) -> None:
+    def retried(self, downloader: Download, error: DownloadError) -> None:
         metrics.download_retried(downloader, error)
 
 
-async def create_artifact_on_finish(sender, downloader, result, **kwargs) -> None:
-    """Make an Artifact of a finished download built with ``save_artifact``: ``True`` stores
-    it now (``result.artifact`` holds the Artifact); a
-    :class:`~pulp_downloads.storage.StoreSession` takes it into its next batch.
-
-    Storing runs in worker threads, so the event loop keeps streaming other downloads."""
-    target = getattr(downloader, "save_artifact", False)
-    if not target or (result.path is None and result.content is None):
-        return
-    from .storage import ArtifactStore
-
-    if target is True:
-        result.artifact = await ArtifactStore().store_result(result)
-    else:
-        await target.add(result)
-
-
-def delete_artifact_file(sender, instance, **kwargs) -> None:
+def delete_artifact_file(sender: type, instance: Any, **kwargs: Any) -> None:
     """Remove an Artifact's file once its row is gone (after the transaction commits)."""
     from .models import Artifact
 
@@ -118,9 +108,6 @@ def connect_receivers() -> None:
     """Connect the app's receivers (called from ``AppConfig.ready()``)."""
     from .models import Artifact
 
-    download_finished.connect(
-        create_artifact_on_finish, dispatch_uid="pulp_downloads.create_artifact_on_finish"
-    )
     post_delete.connect(
         delete_artifact_file, sender=Artifact, dispatch_uid="pulp_downloads.artifact_file_cleanup"
     )

@@ -213,7 +213,7 @@ def test_uvicorn_stops_promptly_with_a_download_in_flight(
     import time
 
     from pulp_downloads.storage import ArtifactStore
-    from pulp_downloads.sync.run import STALE_TEMP_FILE_AGE, remove_stale_work_files
+    from pulp_downloads.sync.workfiles import STALE_TEMP_FILE_AGE, remove_stale_work_files
 
     from .upstream import free_port
 
@@ -317,17 +317,19 @@ async def test_an_on_demand_client_that_falls_behind_reads_the_rest_from_the_fil
     assert await Artifact.objects.filter(sha256=sha256(data)).aexists()
 
 
-async def test_every_artifact_comes_through_the_download_finished_signal(upstream, asgi_server):
-    """The sync, the content app (on_demand) and a plugin's fetch(save_artifact=True) all make
-    their Artifacts through the download_finished signal and its receiver."""
+async def test_every_artifact_comes_through_the_store_of_a_download(upstream, asgi_server):
+    """The sync, the content app (on_demand) and a plugin's download built with a store all
+    make their Artifacts through the store given to the download, and each such download
+    sends download_finished."""
     from pulp_downloads.download import DownloaderFactory, RemoteConfig
     from pulp_downloads.signals import download_finished
+    from pulp_downloads.storage import ArtifactStore
     from pulp_downloads.sync import async_sync_remote
 
     seen: list[tuple[str, bool]] = []
 
     async def spy(sender, downloader, result, **kwargs):
-        seen.append((result.digests["sha256"], bool(downloader.save_artifact)))
+        seen.append((result.digests["sha256"], downloader.store is not None))
 
     synced = {f"s{i}.bin": os.urandom(1000 * (i + 1)) for i in range(3)}
     synced["big.bin"] = os.urandom(300 * 1024)  # through a temporary file, not memory
@@ -341,7 +343,7 @@ async def test_every_artifact_comes_through_the_download_finished_signal(upstrea
         assert status == 200 and body == served
         await eventually(lambda: (sha256(served), True) in seen, "the signal for served.bin")
         async with DownloaderFactory(RemoteConfig(url=url), settings=None) as factory:
-            result = await factory.build("fetched.bin", save_artifact=True).run()
+            result = await factory.build("fetched.bin", store=ArtifactStore()).run()
         assert result.artifact.sha256 == sha256(fetched)
     finally:
         download_finished.disconnect(dispatch_uid="test-spy")

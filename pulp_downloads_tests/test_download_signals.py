@@ -11,10 +11,12 @@ from pulp_downloads.download import (
     CallbackError,
     DigestValidationError,
     DownloaderFactory,
+    DownloadError,
     GroupDownloader,
     NotFound,
 )
 from pulp_downloads.models import Artifact, Remote
+from pulp_downloads.storage import ArtifactStore
 from pulp_downloads.signals import download_failed, download_finished, download_started
 
 from .upstream import FAST_RETRIES, sha256
@@ -121,8 +123,8 @@ async def test_finished_download_becomes_an_artifact(upstream, remote_for):
     remote = await sync_to_async(remote_for)(upstream.url + "repo/PULP_MANIFEST")
     async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
         result = await factory.build(url, expected_digests={"sha256": sha256(DATA)},
-                                     save_artifact=True).run()
-        again = await factory.build(url, save_artifact=True).run()
+                                     store=ArtifactStore()).run()
+        again = await factory.build(url, store=ArtifactStore()).run()
     artifact = result.artifact
     assert isinstance(artifact, Artifact)
     assert again.artifact.pk == artifact.pk, "idempotent on sha256"
@@ -140,7 +142,7 @@ async def test_invalid_download_creates_no_artifact_and_no_file(upstream, remote
     async with DownloaderFactory(remote, retry_policy=FAST_RETRIES) as factory:
         with pytest.raises(DigestValidationError):
             await factory.build(url, expected_digests={"sha256": "f" * 64},
-                                save_artifact=True).run()
+                                store=ArtifactStore()).run()
     assert await Artifact.objects.acount() == 0
     working = default_storage.path(".working")
     assert not os.path.exists(working) or os.listdir(working) == []
@@ -151,8 +153,23 @@ def test_fetch_from_sync_code_creates_the_artifact(threaded_upstream, remote_for
     url = up.add("repo/f", DATA)
     remote = remote_for(up.url + "repo/PULP_MANIFEST")
     factory = DownloaderFactory(remote, retry_policy=FAST_RETRIES)
-    result = factory.build(url, save_artifact=True).fetch()
+    result = factory.build(url, store=ArtifactStore()).fetch()
     assert Artifact.objects.get(sha256=sha256(DATA)).pk == result.artifact.pk
+
+
+def test_save_artifact_true_is_a_deprecated_alias_of_the_default_store(threaded_upstream,
+                                                                        remote_for):
+    up = threaded_upstream
+    url = up.add("repo/f", DATA)
+    factory = DownloaderFactory(remote_for(up.url + "repo/PULP_MANIFEST"),
+                                retry_policy=FAST_RETRIES)
+    with pytest.warns(DeprecationWarning, match="pass store="):
+        downloader = factory.build(url, save_artifact=True)
+    assert isinstance(downloader.store, ArtifactStore)
+    result = downloader.fetch()
+    assert Artifact.objects.get(sha256=sha256(DATA)).pk == result.artifact.pk
+    with pytest.warns(DeprecationWarning), pytest.raises(DownloadError, match="not both"):
+        factory.build(url, save_artifact=True, store=ArtifactStore())
 
 
 async def test_group_downloader_reports_each_group_and_isolates_failures(upstream, make_factory):

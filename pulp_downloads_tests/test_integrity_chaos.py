@@ -137,15 +137,15 @@ def lagging(monkeypatch, plan: Plan) -> None:
     make_settings = sync_run.private_library_settings
     monkeypatch.setattr(sync_run, "private_library_settings", lambda: dataclasses.replace(
         make_settings(), hasher_factory=slow_hashers(plan)))
-    options = StoreSession.download_options
+    choose = StoreSession.writer_for
 
-    def slowed(self, size, directory, key=None):
-        chosen = options(self, size, directory, key)
-        if hasattr(chosen["writer"], "_blocking_write"):
-            slow_writer(chosen["writer"], plan)
+    def slowed(self, request):
+        chosen = choose(self, request)
+        if chosen is not None and hasattr(chosen.writer, "_blocking_write"):
+            slow_writer(chosen.writer, plan)
         return chosen
 
-    monkeypatch.setattr(StoreSession, "download_options", slowed)
+    monkeypatch.setattr(StoreSession, "writer_for", slowed)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,6 +5,7 @@ import pytest
 import trustme
 from django.core.exceptions import ValidationError
 
+from pulp_downloads.download import DownloaderFactory, RemoteConfig
 from pulp_downloads.models import Remote
 
 pytestmark = pytest.mark.django_db
@@ -198,19 +199,33 @@ def test_download_concurrency_must_be_positive():
     make(download_concurrency=1).full_clean()
 
 
+def config_of(remote: Remote) -> RemoteConfig:
+    """What a factory of the site reads from ``remote`` (defaults and cap applied)."""
+    return DownloaderFactory(remote, events=None).config
+
+
 def test_download_concurrency_null_means_site_default(settings):
     remote = make(download_concurrency=None)
     remote.full_clean()
-    assert remote.effective_download_concurrency() == settings.PULP_DOWNLOADS[
+    assert config_of(remote).download_concurrency == settings.PULP_DOWNLOADS[
         "DEFAULT_DOWNLOAD_CONCURRENCY"
     ]
 
 
-def test_max_retries_zero_means_a_single_attempt_not_the_default():
+def test_a_factory_caps_the_download_concurrency_at_the_site_maximum(settings):
+    settings.PULP_DOWNLOADS = {**settings.PULP_DOWNLOADS, "MAX_DOWNLOAD_CONCURRENCY": 4,
+                               "DEFAULT_DOWNLOAD_CONCURRENCY": 10}
+    assert config_of(make(download_concurrency=None)).download_concurrency == 4
+    assert config_of(make(download_concurrency=7)).download_concurrency == 4
+    assert config_of(make(download_concurrency=3)).download_concurrency == 3
+
+
+def test_max_retries_zero_means_a_single_attempt_not_the_default(settings):
     remote = make(max_retries=0)
     remote.full_clean()
-    assert remote.effective_max_retries() == 0
-    assert make(max_retries=None).effective_max_retries() == 3
+    assert config_of(remote).max_retries == 0
+    assert config_of(make(max_retries=None)).max_retries == settings.PULP_DOWNLOADS[
+        "DEFAULT_MAX_RETRIES"]
 
 
 def test_max_retries_must_not_be_negative():

@@ -35,6 +35,7 @@ from ..download.executors import hashing_executor
 from ..download.writers import Writer
 from ..models import ContentUnit, Remote
 from ..models.fields import SecretUnreadable
+from ..storage import ArtifactStore
 from . import claims
 from .factories import factory_for
 
@@ -323,7 +324,7 @@ async def _run(flight: InFlight) -> None:
             on_headers=lambda status, headers: _headers_arrived(flight, status, headers),
             # Streamed bytes are only checked, never stored: sha256 is all they need.
             digests=None if keep else ("sha256",),
-            save_artifact=keep,  # the download_finished receiver stores it
+            store=ArtifactStore() if keep else None,  # result.artifact: the Artifact
         )
         result = await downloader.run()
         if keep:

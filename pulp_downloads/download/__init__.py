@@ -5,8 +5,10 @@ plain :class:`RemoteConfig` and everything below works on values. See
 ``docs/plugin-writers.md`` for the guide.
 """
 from .addresses import DEFAULT_DENIED_NETWORKS, AddressPolicy
-from .base import BaseDownloader
-from .config import LibrarySettings, RemoteConfig, RetryPolicy, Secret, Timeouts
+from .attempts import Attempt, ResumeFrom
+from .base import BaseDownloader, OnHeaders, Progress, Validator
+from .config import LibrarySettings, RemoteConfig, RemoteLike, RetryPolicy, Secret, Timeouts
+from .events import Download, DownloadEvents
 from .exceptions import (
     AddressNotAllowed,
     AnswerTooLarge,
@@ -35,14 +37,20 @@ from .file import FileDownloader
 from .group import GroupDownloader, GroupReport
 from .http import HttpDownloader
 from .result import DownloadResult, HeadResult
-from .writers import CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeWriter, TempFileWriter, Writer
+from .sink import ArtifactSink, SinkRequest, WriterChoice
+from .writers import (CannotRestart, MemoryWriter, NullWriter, StreamWriter, TeeWriter,
+                      TempFileWriter, Writer)
 
 __all__ = [
-    "AddressNotAllowed", "AddressPolicy", "AnswerTooLarge", "CallbackError", "TokenError", "DEFAULT_DENIED_NETWORKS", "BaseDownloader", "CannotRestart", "DigestValidationError", "DownloadCanceled", "DownloadError",
-    "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory", "FactoryDefaults", "install_defaults",
-    "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult", "HttpDownloader",
-    "HttpError", "IncompleteDownload", "InvalidHeader", "InvalidResponse", "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized",
-    "NotFound", "NullWriter", "RemoteConfig", "RetryPolicy", "Secret", "SizeValidationError",
-    "StreamWriter", "TLSError", "TeeWriter", "TempFileWriter", "Timeouts", "UnsupportedDigest",
-    "UnsupportedURL", "Writer", "WriterError",
+    "DEFAULT_DENIED_NETWORKS", "AddressNotAllowed", "AddressPolicy", "AnswerTooLarge",
+    "ArtifactSink", "Attempt", "BaseDownloader", "CallbackError", "CannotRestart",
+    "DigestValidationError", "Download", "DownloadCanceled", "DownloadError", "DownloadEvents",
+    "DownloadResult", "DownloadTimeout", "DownloadValidationError", "DownloaderFactory",
+    "FactoryDefaults", "FileDownloader", "GroupDownloader", "GroupReport", "HeadResult",
+    "HttpDownloader", "HttpError", "IncompleteDownload", "InvalidHeader", "InvalidResponse",
+    "LibrarySettings", "MemoryWriter", "NetworkError", "NotAuthorized", "NotFound",
+    "NullWriter", "OnHeaders", "Progress", "RemoteConfig", "RemoteLike", "ResumeFrom",
+    "RetryPolicy", "Secret", "SinkRequest", "SizeValidationError", "StreamWriter", "TLSError",
+    "TeeWriter", "TempFileWriter", "Timeouts", "TokenError", "UnsupportedDigest",
+    "UnsupportedURL", "Validator", "Writer", "WriterChoice", "WriterError", "install_defaults",
 ]

@@ -12,20 +12,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+import aiohttp
 
 #: Largest mirror list or Metalink document read (bytes); a larger one is refused whole
 #: (the remote's configured mirrors are used). Real ones are a few kilobytes.
 MAX_MIRRORLIST_SIZE = 16 * 1024 * 1024
 
 
-async def read_bounded(response: Any, limit: int, too_large: Callable[[], Exception]) -> bytes:
+async def read_bounded(response: aiohttp.ClientResponse, limit: int,
+                       too_large: Callable[[], Exception]) -> bytes:
     """The body of an aiohttp ``response``, or ``too_large()`` raised once it is known to
-    exceed ``limit`` bytes: at once for a larger ``Content-Length``, else after reading at
-    most ``limit + 1`` bytes (nothing more is read; the caller drops the connection)."""
-    if (response.content_length or 0) > limit:
+    exceed ``limit`` bytes (see :func:`read_up_to`)."""
+    body = await read_up_to(response, limit)
+    if body is None:
         raise too_large()
-    parts, size = [], 0
+    return body
+
+
+async def read_up_to(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body of an aiohttp ``response``, or ``None`` once it is known to exceed ``limit``
+    bytes: at once for a larger ``Content-Length``, else after reading at most
+    ``limit + 1`` bytes (nothing more is read; the caller drops the connection)."""
+    if (response.content_length or 0) > limit:
+        return None
+    parts: list[bytes] = []
+    size = 0
     while True:
         part = await response.content.read(limit + 1 - size)
         if not part:
@@ -33,7 +45,7 @@ async def read_bounded(response: Any, limit: int, too_large: Callable[[], Except
         parts.append(part)
         size += len(part)
         if size > limit:
-            raise too_large()
+            return None
 
 
 def read_file_bounded(path: Path, limit: int, too_large: Callable[[], Exception]) -> bytes:

@@ -1,4 +1,10 @@
-"""Authentication strategies: basic credentials, and bearer tokens from a challenge.
+"""Authentication as a flow: basic credentials, and bearer tokens from a challenge.
+
+An auth flow (:meth:`RemoteAuth.auth_flow`, after httpx's ``Auth.auth_flow``) is an async
+generator that yields the requests to send (:class:`AuthRequest`) and receives each answer
+(:class:`AuthResponse`); the answer to the last request it yields is the caller's. It knows
+nothing of sessions, connections or the download context: whoever drives it sends the
+requests (``HttpDownloader._request``).
 
 A server that answers ``401`` with ``WWW-Authenticate: Bearer realm="...",service="...",
 scope="..."`` gets a token fetched from ``realm`` (with the remote's credentials, if any),
@@ -7,33 +13,65 @@ downloads that hit the same challenge wait for one token request.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import json
 import re
 import threading
 import time
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from .answers import read_bounded
+from multidict import CIMultiDictProxy
+
 from .config import Secret
-from .exceptions import NotAuthorized, TokenError, http_error, size_text, translated
+from .exceptions import NotAuthorized, TokenError, http_error, size_text
 from .headers import has_control_characters
-from .origins import TrustedOrigins, origin_of
+from .origins import Origin, TrustedOrigins, origin_of
+
+__all__ = ["MAX_TOKEN_ANSWER", "AuthFlow", "AuthRequest", "AuthResponse", "BearerChallenge",
+           "RemoteAuth", "parse_bearer_challenge"]
 
 #: Largest answer of a token endpoint read (bytes): tokens are a few kilobytes at most, and
 #: one is sent back as a header (servers refuse headers past 8 to 64 KiB).
 MAX_TOKEN_ANSWER = 64 * 1024
 
+#: ``authorize(hop_url)``: the ``Authorization`` a hop of a request gets (``None``: none).
+Authorize = Callable[[str], str | None]
 
-class _Requester(Protocol):
-    """What token fetching needs of a download context."""
 
-    def loop_state(self) -> Any: ...
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    """A request an auth flow wants sent: ``method url`` with ``headers``, each hop
+    (redirects included) getting the ``Authorization`` that ``authorize(hop_url)`` says.
+    With ``read_limit``, the body of an answer below 400 is read, up to that many bytes."""
 
-    async def request(self, method: str, url: str, headers: dict[str, str],
-                      authorize: Any = None) -> Any: ...
+    method: str
+    url: str
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    authorize: Authorize | None = None
+    read_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResponse:
+    """The answer to an :class:`AuthRequest`: its ``status``, the ``url`` of the hop that
+    answered and its ``headers``, the ``Authorization`` that hop was sent, and (for a
+    request with ``read_limit``, below 400) the ``body``: ``None`` when it was larger than
+    the limit (then not read past it)."""
+
+    status: int
+    url: str
+    headers: CIMultiDictProxy[str]
+    sent_authorization: str | None = None
+    body: bytes | None = None
+
+
+#: What :meth:`RemoteAuth.auth_flow` returns.
+AuthFlow = AsyncGenerator[AuthRequest, AuthResponse]
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
@@ -88,9 +126,13 @@ class RemoteAuth:
         self.bearer_token = bearer_token or Secret("")
         self.trusted = trusted
         # (realm, service, scope, with_credentials) -> (token, expiry)
-        self._tokens: dict[tuple, tuple[str, float]] = {}
-        self._challenge_for_origin: dict[tuple, tuple] = {}  # origin -> token key
+        self._tokens: dict[_TokenKey, tuple[str, float]] = {}
+        self._challenge_for_origin: dict[Origin, _TokenKey] = {}
         self._lock = threading.Lock()
+        #: Per event loop, one lock per token key: one token request at a time.
+        self._token_locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[_TokenKey, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary())
         self.token_requests = 0  # observable, for tests and diagnostics
 
     @property
@@ -102,7 +144,8 @@ class RemoteAuth:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     def authorization(self, url: str) -> str | None:
-        """The ``Authorization`` header to send to ``url`` before any challenge."""
+        """The ``Authorization`` header to send to ``url``: a token a challenge from its
+        origin obtained, else the remote's credentials (trusted origins only)."""
         origin = origin_of(url)
         if self._challenge_for_origin:
             with self._lock:
@@ -118,38 +161,51 @@ class RemoteAuth:
             return self._basic()
         return None
 
-    async def answer_challenge(
-        self, context: "_Requester", url: str, www_authenticate: list[str], sent: str | None
-    ) -> str | None:
-        """After a 401 from ``url``: the ``Authorization`` to retry with, or ``None`` to give up.
+    async def auth_flow(self, request: AuthRequest) -> AuthFlow:
+        """Send ``request`` with what each hop may receive (:meth:`authorization`); after a
+        ``401`` with a bearer challenge, fetch a token (or take the one another download
+        just fetched) and send ``request`` once more. Any other answer is the caller's.
 
-        ``sent`` is what the failed request carried; a token that was just refused is
-        dropped and fetched anew once.
+        A token that the server just refused is dropped and fetched anew once. The token
+        endpoint's refusal raises :class:`NotAuthorized`, its other errors an
+        :class:`HttpError`, an unusable answer a :class:`TokenError`.
         """
-        challenge = parse_bearer_challenge(www_authenticate)
+        request = AuthRequest(request.method, request.url, request.headers,
+                              self.authorization, request.read_limit)
+        response = yield request
+        if response.status != 401:
+            return
+        challenge = parse_bearer_challenge(response.headers.getall("WWW-Authenticate", []))
         if challenge is None:
-            return None
-        with_credentials = self.has_credentials and url in self.trusted
-        key = (*challenge.key, with_credentials)
+            return
+        with_credentials = self.has_credentials and response.url in self.trusted
+        key: _TokenKey = (*challenge.key, with_credentials)
+        sent = response.sent_authorization
         with self._lock:
-            self._challenge_for_origin[origin_of(url)] = key
+            self._challenge_for_origin[origin_of(response.url)] = key
             cached = self._tokens.get(key)
             if cached and sent == f"Bearer {cached[0]}":
                 del self._tokens[key]  # the server refused this token
-        lock = context.loop_state().token_lock(key)
-        async with lock:
+        async with self._token_lock(key):
             with self._lock:
                 cached = self._tokens.get(key)
-            if cached and cached[1] > time.monotonic() and sent != f"Bearer {cached[0]}":
-                return f"Bearer {cached[0]}"
-            token, lifetime = await self._fetch_token(context, challenge, with_credentials)
-            with self._lock:
-                self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
-        return f"Bearer {token}"
+            if not (cached and cached[1] > time.monotonic() and sent != f"Bearer {cached[0]}"):
+                self.token_requests += 1
+                answer = yield self._token_request(challenge, with_credentials)
+                token, lifetime = _token_from(challenge, answer)
+                with self._lock:
+                    self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
+        # The token now cached for that origin is what authorization() sends there.
+        yield request
 
-    async def _fetch_token(
-        self, context: "_Requester", challenge: BearerChallenge, with_credentials: bool
-    ) -> tuple[str, float]:
+    def _token_lock(self, key: _TokenKey) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            return self._token_locks.setdefault(loop, {}).setdefault(key, asyncio.Lock())
+
+    def _token_request(self, challenge: BearerChallenge, with_credentials: bool
+                       ) -> AuthRequest:
+        """The request for a token from the challenge's realm."""
         params = {}
         if challenge.service:
             params["service"] = challenge.service
@@ -164,37 +220,43 @@ class RemoteAuth:
             # The realm a trusted origin named gets the credentials; a redirect elsewhere not.
             return self._basic() if with_credentials and origin_of(hop) == realm_origin else None
 
-        self.token_requests += 1
-        with translated(challenge.realm):
-            async with await context.request("GET", realm, {}, authorize) as response:
-                if response.status in (401, 403):
-                    raise NotAuthorized(challenge.realm, response.status, "token request refused")
-                if response.status >= 400:
-                    raise http_error(challenge.realm, response.status, "token request failed")
-                raw = await read_bounded(response, MAX_TOKEN_ANSWER, lambda: TokenError(
-                    challenge.realm, f"token endpoint answered more than {MAX_TOKEN_ANSWER} "
-                                     f"bytes ({size_text(MAX_TOKEN_ANSWER)})"))
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
-            raise TokenError(challenge.realm, "token endpoint did not return JSON") from None
-        if not isinstance(body, dict):
-            raise TokenError(challenge.realm, "token endpoint did not return a JSON object")
-        token = body.get("token") or body.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise TokenError(challenge.realm, "token endpoint returned no token")
-        if has_control_characters(token):
-            raise TokenError(challenge.realm, "token endpoint returned a token holding control "
-                                              "characters (CR, LF, NUL, ...)")
-        expires_in = body.get("expires_in")
-        try:
-            lifetime = 60.0 if expires_in is None else float(expires_in)
-        except (TypeError, ValueError):
-            raise TokenError(challenge.realm, "token endpoint returned a non-numeric "
-                                              "expires_in") from None
-        except OverflowError:  # an integer beyond any float
-            lifetime = float("inf")
-        if not lifetime > 0 or lifetime == float("inf"):
-            raise TokenError(challenge.realm, "token endpoint returned an expires_in that is "
-                                              "not a positive number of seconds (or too large)")
-        return token, lifetime
+        return AuthRequest("GET", realm, authorize=authorize, read_limit=MAX_TOKEN_ANSWER)
+
+
+_TokenKey = tuple[str, str, str, bool]
+
+
+def _token_from(challenge: BearerChallenge, answer: AuthResponse) -> tuple[str, float]:
+    """The token and its lifetime (seconds) from the token endpoint's ``answer``."""
+    if answer.status in (401, 403):
+        raise NotAuthorized(challenge.realm, answer.status, "token request refused")
+    if answer.status >= 400:
+        raise http_error(challenge.realm, answer.status, "token request failed")
+    if answer.body is None:
+        raise TokenError(challenge.realm, f"token endpoint answered more than "
+                                          f"{MAX_TOKEN_ANSWER} bytes "
+                                          f"({size_text(MAX_TOKEN_ANSWER)})")
+    try:
+        body = json.loads(answer.body)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
+        raise TokenError(challenge.realm, "token endpoint did not return JSON") from None
+    if not isinstance(body, dict):
+        raise TokenError(challenge.realm, "token endpoint did not return a JSON object")
+    token = body.get("token") or body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise TokenError(challenge.realm, "token endpoint returned no token")
+    if has_control_characters(token):
+        raise TokenError(challenge.realm, "token endpoint returned a token holding control "
+                                          "characters (CR, LF, NUL, ...)")
+    expires_in = body.get("expires_in")
+    try:
+        lifetime = 60.0 if expires_in is None else float(expires_in)
+    except (TypeError, ValueError):
+        raise TokenError(challenge.realm, "token endpoint returned a non-numeric "
+                                          "expires_in") from None
+    except OverflowError:  # an integer beyond any float
+        lifetime = float("inf")
+    if not lifetime > 0 or lifetime == float("inf"):
+        raise TokenError(challenge.realm, "token endpoint returned an expires_in that is "
+                                          "not a positive number of seconds (or too large)")
+    return token, lifetime

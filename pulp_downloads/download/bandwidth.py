@@ -64,7 +64,7 @@ class BandwidthCaps:
     @property
     def piece(self) -> int | None:
         """The piece size of the tightest cap (``None`` when nothing is capped)."""
-        pieces = [cap.piece for cap in self.caps]
+        pieces = [cap.piece for cap in self.caps if cap.piece is not None]
         return min(pieces) if pieces else None
 
     async def take(self, count: int) -> None:

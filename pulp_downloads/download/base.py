@@ -1,10 +1,13 @@
 """BaseDownloader: the streaming loop shared by every scheme.
 
 A downloader fetches one URL. It streams the bytes into its writer and its digester at the
-same time, validates size, digests and any extra validators, and returns a
-:class:`DownloadResult`. Recoverable failures are retried with backoff (no concurrency slot is
-held while waiting), then the URL's mirrors are tried. Subclasses only open a byte stream for
-one attempt (:meth:`_attempt`) and answer HEAD (:meth:`_head_attempt`).
+same time, validates size, digests and any extra validators, hands the result to its store
+(if it has one, see :mod:`.sink`) and returns a :class:`DownloadResult`. Recoverable
+failures are retried with backoff (no concurrency slot is held while waiting), then the
+URL's mirrors are tried (:mod:`.recovery`). A subclass is a transport: it only opens the
+byte stream of one attempt (:meth:`~BaseDownloader._open`, which yields an
+:class:`~.attempts.Attempt`), answers HEAD (:meth:`~BaseDownloader._head_attempt`), and says
+whether it can resume (:attr:`~BaseDownloader.supports_resume`).
 """
 from __future__ import annotations
 
@@ -13,48 +16,48 @@ import hashlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, ClassVar, TypeVar
 
 from asgiref.sync import async_to_sync
+from multidict import CIMultiDictProxy
 
+from .attempts import Attempt, ResumeFrom
 from .context import DownloadContext
 from .defaults import BLOCK_SIZE
 from .digests import Digester
-from .ledger import ByteLedger
-from .pipeline import BlockPipeline
 from .exceptions import (
-    AddressNotAllowed,
     CallbackError,
     DigestValidationError,
     DownloadError,
-    DownloadTimeout,
     DownloadValidationError,
-    HttpError,
     IncompleteDownload,
-    InvalidHeader,
-    NetworkError,
     SizeValidationError,
-    TLSError,
     UnsupportedDigest,
     UnsupportedURL,
     WriterError,
     redact_url,
     unexpected,
 )
+from .ledger import ByteLedger
+from .partials import Partial, ResumableWriter
+from .pipeline import BlockPipeline
+from .recovery import with_recovery
 from .reporting import call_code, must_propagate, reported
 from .result import DownloadResult, HeadResult
+from .sink import ArtifactSink, SinkRequest, WriterChoice
 from .writers import CannotRestart, TempFileWriter, Writer
 
 log = logging.getLogger(__name__)
 
-Validator = Callable[[DownloadResult], Any]
-Progress = Callable[[int], Any]
+T = TypeVar("T")
 
-#: Errors that end a download at once: trying again or elsewhere cannot help.
-_FATAL = (UnsupportedURL, UnsupportedDigest, WriterError, AddressNotAllowed, CallbackError,
-          InvalidHeader)
-#: Errors that say a server (not the file) is unwell; its base URL is then skipped a while.
-_SERVER_FAULTS = (NetworkError, DownloadTimeout, IncompleteDownload, HttpError)
+#: ``validator(result)``, sync or async; raising fails the download.
+Validator = Callable[[DownloadResult], object]
+#: ``progress(new_bytes)``, sync or async.
+Progress = Callable[[int], object]
+#: ``on_headers(status, headers)``, sync or async: the answer whose body is about to stream.
+OnHeaders = Callable[[int | None, CIMultiDictProxy[str]], object]
 
 
 class BaseDownloader:
@@ -64,6 +67,10 @@ class BaseDownloader:
     ``await downloader.run()`` from async code and ``downloader.fetch()`` from sync code;
     ``await downloader.head()`` fetches status and headers only. A downloader runs once.
     """
+
+    #: Whether this transport can continue a broken body where it stopped (``Range``): it
+    #: is then given a :class:`~.attempts.ResumeFrom` when bytes are held.
+    supports_resume: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -76,8 +83,8 @@ class BaseDownloader:
         writer: Writer | None = None,
         attachment: Any = None,
         progress: Progress | None = None,
-        save_artifact: bool = False,
-        on_headers: Callable[[int | None, Any], Any] | None = None,
+        store: ArtifactSink | None = None,
+        on_headers: OnHeaders | None = None,
         digests: Iterable[str] | None = None,
     ) -> None:
         self.url = url
@@ -93,6 +100,16 @@ class BaseDownloader:
                     url, f"digest algorithm {name!r} is not allowed (allowed: {', '.join(allowed)})"
                 )
             self.expected_digests[name] = str(value).lower()
+        if expected_size is not None and (not isinstance(expected_size, int) or expected_size < 0):
+            raise DownloadError(url, f"expected_size must be a non-negative int, got {expected_size!r}")
+        self.expected_size = expected_size
+        #: Where the validated result goes (see :mod:`.sink`); ``None``: nowhere.
+        self.store = store
+        if writer is None and store is not None:
+            choice = self._ask_store(store)
+            if choice is not None:
+                writer = choice.writer
+                digests = choice.digests if digests is None else digests
         if digests is None:
             self.algorithms = tuple(allowed)
         else:
@@ -104,14 +121,10 @@ class BaseDownloader:
             if missing:
                 raise UnsupportedDigest(
                     url, f"expected digest(s) {missing} would not be computed (digests=...)")
-        if expected_size is not None and (not isinstance(expected_size, int) or expected_size < 0):
-            raise DownloadError(url, f"expected_size must be a non-negative int, got {expected_size!r}")
-        self.expected_size = expected_size
         self.validators = list(validators)
         self.writer = writer
         self.attachment = attachment
         self.progress = progress
-        self.save_artifact = save_artifact
         self.on_headers = on_headers
         #: The URL (primary or mirror, after redirects) that served the bytes.
         self.final_url: str | None = None
@@ -120,15 +133,18 @@ class BaseDownloader:
         #: The furthest byte offset reported to ``progress``: a retried, resumed or restarted
         #: attempt reports only bytes past it, so each byte is reported once.
         self._progress_mark = 0
+        #: What the bytes held can be resumed from (``None``: a retry starts at byte 0).
+        self._resume_validator: str | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
 
     # --- public API ------------------------------------------------------------------------
     async def run(self) -> DownloadResult:
-        """Download, validate and return the result; raises a :class:`DownloadError` (see
-        :func:`.reporting.reported`: a cancellation goes through as itself)."""
-        return await reported(self, self._download)
+        """Download, validate, store (with a ``store``) and return the result; raises a
+        :class:`DownloadError` (see :func:`.reporting.reported`: a cancellation goes through
+        as itself)."""
+        return await reported(self, self.context.events, self._download)
 
     def fetch(self) -> DownloadResult:
         """``run()`` for sync code (management commands, views, worker threads)."""
@@ -141,7 +157,7 @@ class BaseDownloader:
         :class:`SizeValidationError` at once.
         """
         try:
-            result = await self._with_recovery(self._head_attempt)
+            result = await with_recovery(self.context, self, self._head_attempt)
         except DownloadError:
             raise
         except BaseException as exc:
@@ -161,9 +177,22 @@ class BaseDownloader:
         return async_to_sync(self._from_sync)(self.head)
 
     # --- the download ----------------------------------------------------------------------
-    async def _from_sync(self, coroutine_function):
+    async def _from_sync(self, coroutine_function: Callable[[], Awaitable[T]]) -> T:
         async with self.context.for_sync_caller():
             return await coroutine_function()
+
+    def _ask_store(self, store: ArtifactSink) -> WriterChoice | None:
+        """The store's :class:`~.sink.WriterChoice` for this download (its errors fail the
+        build with a :class:`CallbackError`)."""
+        request = SinkRequest(self.url, self.expected_size, dict(self.expected_digests),
+                              self.context.settings.working_directory)
+        try:
+            return store.writer_for(request)
+        except DownloadError:
+            raise
+        except Exception as exc:
+            raise CallbackError(self.url, f"the store raised {type(exc).__name__} choosing "
+                                          f"a writer: {exc}") from exc
 
     def _default_writer(self) -> Writer:
         settings = self.context.settings
@@ -173,49 +202,56 @@ class BaseDownloader:
     async def _download(self) -> DownloadResult:
         writer = self.writer if self.writer is not None else self._default_writer()
         ledger = ByteLedger(Digester(self.algorithms, self.context.settings.hasher_factory))
+        finished = False
         try:
             try:
                 await writer.open()
-                resumed = getattr(writer, "resumed", None)
-                if resumed is not None:
-                    await self._resume_from(writer, ledger, resumed)
-                meta = await self._with_recovery(
-                    lambda url: self._attempt_into(url, writer, ledger),
+                if isinstance(writer, ResumableWriter) and writer.resumed is not None:
+                    await self._resume_from(writer, ledger, writer.resumed)
+                attempt = await with_recovery(
+                    self.context, self, lambda url: self._attempt_into(url, writer, ledger),
                     before_next_candidate=lambda: self._restart(writer, ledger),
                 )
                 await writer.finish()
+                finished = True
             except OSError as exc:
                 raise WriterError(self.url, f"could not write the download: {exc.strerror or exc}") from None
-            written = getattr(writer, "size", None)
-            if isinstance(written, int) and written != ledger.offset:
-                raise WriterError(self.url, f"the writer holds {written} bytes, the digests "
+            if writer.size is not None and writer.size != ledger.offset:
+                raise WriterError(self.url, f"the writer holds {writer.size} bytes, the digests "
                                             f"cover {ledger.offset}")
             result = DownloadResult(
                 url=self.url,
-                final_url=meta["final_url"],
+                final_url=attempt.final_url,
                 path=writer.path,
                 size=ledger.offset,
                 digests=ledger.digester.hexdigests(),
-                headers=meta["headers"],
-                status=meta["status"],
+                headers=attempt.headers,
+                status=attempt.status,
                 attachment=self.attachment,
                 content=writer.content,
             )
             await self._validate(result)
+            if self.store is not None:  # from here on, the bytes are the store's
+                result.artifact = await call_code(self.url, "store", self.store.accept, result)
         except BaseException as exc:
-            if self._worth_keeping(writer, exc, ledger):
-                await asyncio.shield(writer.keep())
+            keeper = None if finished else self._worth_keeping(writer, exc, ledger)
+            if keeper is not None:
+                await asyncio.shield(keeper.keep())
             else:
                 await asyncio.shield(writer.abort())
             raise
         return result
 
-    async def _resume_from(self, writer: Writer, ledger: ByteLedger, resumed) -> None:
+    async def _resume_from(self, writer: Writer, ledger: ByteLedger, resumed: Partial) -> None:
         """Continue what an earlier run left in a resumable writer: its bytes are hashed
         again (and counted as progress), and the first request asks for the rest."""
+        path = writer.path
+
         def feed() -> int:
             read = 0
-            with open(writer.path, "rb") as fh:
+            if path is None:
+                return read
+            with open(path, "rb") as fh:
                 left = resumed.size
                 while left and (block := fh.read(min(left, BLOCK_SIZE))):
                     ledger.digester.update(block)
@@ -234,12 +270,15 @@ class BaseDownloader:
             new, self._progress_mark = resumed.size - self._progress_mark, resumed.size
             await self._call_back(self.progress, "progress callback", new)
 
-    def _worth_keeping(self, writer: Writer, error: BaseException, ledger: ByteLedger) -> bool:
-        """Keep a resumable writer's bytes after ``error``: not when they proved wrong, nor
-        when the writer and the digests may disagree."""
-        return (hasattr(writer, "keep") and ledger.offset > 0 and not ledger.in_doubt
-                and bool(getattr(self, "_resume_validator", None))
-                and not isinstance(error, DownloadValidationError))
+    def _worth_keeping(self, writer: Writer, error: BaseException, ledger: ByteLedger
+                       ) -> ResumableWriter | None:
+        """The resumable writer whose bytes to keep after ``error`` (``None``: abort): not
+        when they proved wrong, nor when the writer and the digests may disagree."""
+        if (isinstance(writer, ResumableWriter) and ledger.offset > 0 and not ledger.in_doubt
+                and self._resume_validator
+                and not isinstance(error, DownloadValidationError)):
+            return writer
+        return None
 
     async def _restart(self, writer: Writer, ledger: ByteLedger) -> None:
         """Start the download again from byte 0 (writer and ledger together)."""
@@ -251,11 +290,36 @@ class BaseDownloader:
             raise WriterError(self.url, f"cannot start the download again: {exc}") from None
         ledger.restart()
 
-    async def _attempt_into(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
+    async def _attempt_into(self, url: str, writer: Writer, ledger: ByteLedger) -> Attempt:
+        """One attempt on ``url``: open it (asking to resume at ``ledger.offset`` when the
+        transport can and the bytes held have a validator), start again from byte 0 unless
+        it resumed, stream its body into the writer and the digests, and check what came."""
         if ledger.in_doubt:  # an earlier attempt ended with the consumers in disagreement
             await self._restart(writer, ledger)
+        resume = (ResumeFrom(ledger.offset, self._resume_validator)
+                  if self.supports_resume and ledger.offset and self._resume_validator
+                  else None)
         began, before = self.context.mirrors.clock(), ledger.offset
-        meta = await self._attempt(url, writer, ledger)
+        async with self._open(url, resume) as attempt:
+            if not (attempt.resumed and attempt.start == ledger.offset):
+                await self._restart(writer, ledger)
+                if attempt.start != 0:
+                    raise IncompleteDownload(url, (
+                        "the server answered a resume with bytes from another offset"
+                        if resume is not None else
+                        "the server answered with a part of the file when the whole was "
+                        "asked for"))
+            self._resume_validator = attempt.resume_validator
+            if self.supports_resume and not attempt.resumed and isinstance(writer,
+                                                                           ResumableWriter):
+                writer.journal(url, attempt.resume_validator)
+            await self._headers_received(attempt.status, attempt.headers)
+            start = ledger.offset
+            await self._consume(attempt.body, writer, ledger, url)
+            if attempt.length is not None and ledger.offset - start != attempt.length:
+                raise IncompleteDownload(
+                    url, f"body ended after {ledger.offset - start} of {attempt.length} bytes")
+            self.final_url = attempt.final_url
         self.context.mirrors.record(url, ledger.offset - before, self.context.mirrors.clock() - began)
         if self.expected_size is not None and ledger.offset != self.expected_size:
             raise SizeValidationError(url, self.expected_size, ledger.offset)
@@ -264,7 +328,7 @@ class BaseDownloader:
             for algorithm, expected in self.expected_digests.items():
                 if actual[algorithm] != expected:
                     raise DigestValidationError(url, algorithm, expected, actual[algorithm])
-        return meta
+        return attempt
 
     async def _validate(self, result: DownloadResult) -> None:
         for validator in self.validators:
@@ -280,69 +344,6 @@ class BaseDownloader:
                 raise DownloadValidationError(
                     result.final_url, f"validator {getattr(validator, '__name__', validator)!r} failed: {exc}"
                 ) from None
-
-    async def _with_recovery(
-        self,
-        attempt: Callable[[str], Awaitable[Any]],
-        before_next_candidate: Callable[[], Awaitable[None]] | None = None,
-    ) -> Any:
-        """Run ``attempt`` on each candidate URL with retries; return the first success.
-
-        A candidate refused by the outbound address policy is not retried: when there are
-        other candidates its base is marked unhealthy and the next one is tried, and the
-        error that ends the download (if all fail) says why it was skipped. A download
-        whose every candidate was refused raises the first :class:`AddressNotAllowed`.
-        """
-        context = self.context
-        policy = context.retry_policy
-        candidates = await context.candidates(self.url)
-        last_error: DownloadError | None = None
-        refused: list[AddressNotAllowed] = []
-        for index, candidate in enumerate(candidates):
-            if index and before_next_candidate is not None:
-                await before_next_candidate()
-            error: DownloadError | None = None
-            for retry in range(context.config.max_retries + 1):
-                if retry:
-                    retry_after = getattr(error, "retry_after", None)
-                    delay = policy.backoff(retry, retry_after)
-                    log.info("retrying %s in %.2fs (%s)", redact_url(candidate), delay, error)
-                    retried = getattr(context.events, "retried", None)
-                    if retried is not None:
-                        retried(self, error)
-                    await asyncio.sleep(delay)  # no concurrency slot is held here
-                try:
-                    async with context.loop_state().slots:
-                        await context.limiter.wait()
-                        self.attempts += 1
-                        outcome = await attempt(candidate)
-                except AddressNotAllowed as exc:
-                    if len(candidates) == 1:
-                        raise
-                    refused.append(exc)
-                    context.mirrors.mark_unhealthy(candidate, why=exc.message)
-                    break
-                except _FATAL:
-                    raise
-                except DownloadError as exc:
-                    error = last_error = exc
-                    if exc.retryable:
-                        continue
-                    break
-                if index:
-                    log.info("%s served by mirror %s", redact_url(self.url), redact_url(candidate))
-                context.mirrors.mark_healthy(candidate)
-                return outcome
-            if len(candidates) > 1 and isinstance(error, _SERVER_FAULTS) and (
-                error.retryable or isinstance(error, TLSError)
-            ):
-                context.mirrors.mark_unhealthy(candidate)
-        skipped = [f"{exc.url}: {exc.message}" for exc in refused]
-        if last_error is None:  # every candidate was refused by the policy
-            refused[0].add_skipped(skipped[1:])
-            raise refused[0]
-        last_error.add_skipped(skipped)
-        raise last_error
 
     async def _consume(
         self, blocks: AsyncIterator[bytes], writer: Writer, ledger: ByteLedger, url: str
@@ -370,25 +371,26 @@ class BaseDownloader:
             await asyncio.shield(pipeline.abort())
             raise
 
-    async def _headers_received(self, status: int | None, headers) -> None:
+    async def _headers_received(self, status: int | None, headers: CIMultiDictProxy[str]
+                                ) -> None:
         """Tell ``on_headers`` (once) that the body about to stream comes with ``headers``."""
         if self.on_headers is not None:
             callback, self.on_headers = self.on_headers, None
             await self._call_back(callback, "on_headers callback", status, headers)
 
-    async def _call_back(self, callback, what: str, *args) -> None:
+    async def _call_back(self, callback: Callable[..., object], what: str, *args: Any) -> None:
         """Call code given to this download; its errors fail the download (CallbackError)."""
         await call_code(self.url, what, callback, *args)
 
-    # --- for subclasses --------------------------------------------------------------------
-    async def _attempt(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
-        """One attempt: stream ``url`` into the writer and the digests with
-        :meth:`_consume` (continuing at ``ledger.offset`` when possible, else calling
-        ``self._restart``), and return
-        ``{"final_url", "headers", "status"}``. Raise DownloadErrors only."""
+    # --- the transport: for subclasses -----------------------------------------------------
+    def _open(self, url: str, resume: ResumeFrom | None
+              ) -> AbstractAsyncContextManager[Attempt]:
+        """Open one attempt on ``url`` and yield its :class:`~.attempts.Attempt`; the body
+        is read inside the ``async with`` and the answer released after it. ``resume`` (only
+        given when :attr:`supports_resume`) asks for the bytes from its offset on. Raise
+        :class:`DownloadError`\\ s only, translating the errors raised inside too."""
         raise UnsupportedURL(url, f"{type(self).__name__} cannot download")
 
     async def _head_attempt(self, url: str) -> HeadResult:
         """One HEAD attempt on ``url``."""
         raise UnsupportedURL(url, f"{type(self).__name__} cannot answer HEAD")
-

@@ -11,17 +11,29 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from .addresses import AddressPolicy
-from .defaults import (DEFAULT_CHECKSUMS, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES,
-                       DEFAULT_SOCK_CONNECT_TIMEOUT, DEFAULT_SOCK_READ_TIMEOUT)
+from . import limits
+from .defaults import DEFAULT_CHECKSUMS, DEFAULT_SOCK_CONNECT_TIMEOUT, DEFAULT_SOCK_READ_TIMEOUT
+from .limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES", "DEFAULT_SOCK_CONNECT_TIMEOUT",
-           "DEFAULT_SOCK_READ_TIMEOUT", "LibrarySettings", "RemoteConfig", "RetryPolicy",
-           "Secret", "Timeouts"]
+           "DEFAULT_SOCK_READ_TIMEOUT", "LibrarySettings", "RemoteConfig", "RemoteLike",
+           "RetryPolicy", "Secret", "Timeouts"]
+
+
+class RemoteLike(Protocol):
+    """What :meth:`RemoteConfig.from_remote` needs of a Remote (a model instance, or any
+    object): its ``url``. Every other field of :class:`RemoteConfig` is read from the
+    attribute of the same name when there is one (a missing or ``None`` one takes the
+    default; ``total_timeout``, ``connect_timeout``, ``sock_connect_timeout`` and
+    ``sock_read_timeout`` make the :class:`Timeouts`)."""
+
+    @property
+    def url(self) -> str: ...
 
 
 class Secret:
@@ -129,7 +141,7 @@ class RemoteConfig:
     @classmethod
     def from_remote(
         cls,
-        remote: Any,
+        remote: RemoteLike,
         *,
         default_concurrency: int = DEFAULT_CONCURRENCY,
         default_max_retries: int = DEFAULT_MAX_RETRIES,
@@ -145,8 +157,6 @@ class RemoteConfig:
             # when the secret is about to be used.
             return Secret(str(get(name)))
 
-        concurrency = get("download_concurrency", None)
-        retries = get("max_retries", None)
         return cls(
             url=get("url"),
             name=get("name"),
@@ -162,8 +172,9 @@ class RemoteConfig:
             proxy_password=secret("proxy_password"),
             mirrors=tuple(get("mirrors", []) or ()),
             mirrorlist_url=get("mirrorlist_url"),
-            download_concurrency=default_concurrency if concurrency is None else int(concurrency),
-            max_retries=default_max_retries if retries is None else int(retries),
+            download_concurrency=limits.concurrency(get("download_concurrency", None),
+                                                    default=default_concurrency),
+            max_retries=limits.retries(get("max_retries", None), default=default_max_retries),
             rate_limit=get("rate_limit", None) or None,
             max_bandwidth=get("max_bandwidth", None) or None,
             timeouts=Timeouts(

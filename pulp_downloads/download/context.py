@@ -24,6 +24,7 @@ from .answers import MAX_MIRRORLIST_SIZE, read_bounded, read_file_bounded
 from .auth import RemoteAuth
 from .bandwidth import BandwidthCap, BandwidthCaps, process_cap
 from .defaults import BLOCK_SIZE
+from .events import DownloadEvents, RetryHook, retry_hook
 from .exceptions import AnswerTooLarge, DownloadError, HttpError, redact_url
 from .headers import check_headers, redirect_target
 from .origins import TrustedOrigins
@@ -50,12 +51,8 @@ class LoopState:
         self.session: aiohttp.ClientSession | None = None
         self.slots = asyncio.Semaphore(context.config.download_concurrency)
         self.mirrorlist_lock = asyncio.Lock()
-        self._token_locks: dict[tuple, asyncio.Lock] = {}
         self.fetch_users = 0
         self.owned_by_fetch = False
-
-    def token_lock(self, key: tuple) -> asyncio.Lock:
-        return self._token_locks.setdefault(key, asyncio.Lock())
 
     async def get_session(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
@@ -77,13 +74,15 @@ class DownloadContext:
         settings: LibrarySettings,
         retry_policy: RetryPolicy,
         *,
-        events: Any = None,
+        events: DownloadEvents | None = None,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
         self.retry_policy = retry_policy
         self.events = events
+        #: The event sink's optional ``retried`` (see :func:`~.events.retry_hook`).
+        self.on_retry: RetryHook | None = retry_hook(events) if events is not None else None
         self.executor = executor
         #: Origins that receive the remote's credentials, client certificate and headers.
         self.trusted = TrustedOrigins([config.url, *config.mirrors, config.mirrorlist_url])

@@ -1,12 +1,7 @@
-"""The download library's defaults, each in one place."""
+"""The download library's defaults, each in one place (the concurrency and retry rule is
+in :mod:`.limits`)."""
 from __future__ import annotations
 
-#: Simultaneous downloads of a Remote that leaves ``download_concurrency`` empty.
-DEFAULT_CONCURRENCY = 10
-#: Retries of a failed download when a Remote leaves ``max_retries`` empty.
-DEFAULT_MAX_RETRIES = 3
-#: The most retries a Remote (or the site default) may ask for.
-MAX_RETRIES_LIMIT = 100
 #: Seconds to open a TCP/TLS connection, and without receiving a byte, unless a Remote says.
 DEFAULT_SOCK_CONNECT_TIMEOUT = 30.0
 DEFAULT_SOCK_READ_TIMEOUT = 60.0

@@ -4,6 +4,7 @@ helper process loads this module by itself)."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,8 +60,8 @@ def digests_of_blocks(blocks: Iterable[bytes], algorithms: Iterable[str]
     return digester.hexdigests(), digester.size
 
 
-def digests_of_file(path, algorithms: Iterable[str], block_size: int
-                    ) -> tuple[dict[str, str], int]:
+def digests_of_file(path: str | os.PathLike[str], algorithms: Iterable[str],
+                    block_size: int) -> tuple[dict[str, str], int]:
     """The hex digests and size of the file at ``path``, read ``block_size`` bytes at a time."""
     with open(path, "rb") as fh:
         return digests_of_blocks(iter(lambda: fh.read(block_size), b""), algorithms)

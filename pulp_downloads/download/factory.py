@@ -2,24 +2,33 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import enum
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-from .base import BaseDownloader
-from .config import LibrarySettings, RemoteConfig, RetryPolicy
-from .defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from . import limits
+from .base import BaseDownloader, OnHeaders, Progress, Validator
+from .config import LibrarySettings, RemoteConfig, RemoteLike, RetryPolicy
 from .context import DownloadContext
-from .exceptions import UnsupportedURL
+from .events import DownloadEvents
+from .exceptions import DownloadError, UnsupportedURL
 from .file import FileDownloader
 from .http import HttpDownloader
+from .limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from .sink import ArtifactSink
+from .writers import Writer
+
 
 @dataclass(frozen=True)
 class FactoryDefaults:
     """What a :class:`DownloaderFactory` uses where its caller gives nothing: the site's
-    settings, the limits for a Remote that leaves them empty, and the event sink."""
+    settings, the limits for a Remote that leaves them empty, the event sink, and the store
+    behind the deprecated ``build(save_artifact=True)``."""
 
     settings: LibrarySettings = field(default_factory=LibrarySettings)
     download_concurrency: int = DEFAULT_CONCURRENCY
@@ -27,7 +36,10 @@ class FactoryDefaults:
     #: No Remote gets more concurrent downloads than this (``None``: no cap).
     max_download_concurrency: int | None = None
     #: Makes the event sink of each factory (``None``: no events).
-    events: Callable[[], Any] | None = None
+    events: Callable[[], DownloadEvents] | None = None
+    #: Makes the store of a download built with ``save_artifact=True`` (``None``: none;
+    #: such a build then fails).
+    store: Callable[[], ArtifactSink] | None = None
 
 
 _defaults_provider: Callable[[], FactoryDefaults] = FactoryDefaults
@@ -46,15 +58,17 @@ def factory_defaults() -> FactoryDefaults:
     return _defaults_provider()
 
 
-_DEFAULT_EVENTS = object()
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
 
 
 class DownloaderFactory:
     """Builds downloaders for one remote; they share one :class:`DownloadContext`.
 
-    ``remote`` is a Remote model instance (read once, never modified) or a
-    :class:`RemoteConfig`. ``settings`` (allowed checksums, file roots, working directory,
-    ...) and ``events`` (an object told of started/finished/failed downloads; ``None`` for
+    ``remote`` is a Remote model instance (read once, never modified; any object with its
+    attributes will do, see :class:`~.config.RemoteLike`) or a :class:`RemoteConfig`.
+    ``settings`` (allowed checksums, file roots, working directory, ...) and ``events`` (a
+    :class:`~.events.DownloadEvents` told of started/finished/failed downloads; ``None`` for
     none) default to the installed :class:`FactoryDefaults` (see :func:`install_defaults`;
     the Django app installs the site's settings and its signals).
 
@@ -69,11 +83,11 @@ class DownloaderFactory:
 
     def __init__(
         self,
-        remote: Any,
+        remote: RemoteConfig | RemoteLike,
         *,
         settings: LibrarySettings | None = None,
         retry_policy: RetryPolicy | None = None,
-        events: Any = _DEFAULT_EVENTS,
+        events: DownloadEvents | None | Literal[_Unset.UNSET] = _Unset.UNSET,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         defaults = factory_defaults()
@@ -86,12 +100,14 @@ class DownloaderFactory:
                 remote, default_concurrency=defaults.download_concurrency,
                 default_max_retries=defaults.max_retries,
             )
-        cap = defaults.max_download_concurrency
-        if cap is not None and config.download_concurrency > cap:
-            config = dataclasses.replace(config, download_concurrency=cap)
-        if events is _DEFAULT_EVENTS:
+        capped = limits.concurrency(config.download_concurrency, default=DEFAULT_CONCURRENCY,
+                                    cap=defaults.max_download_concurrency)
+        if capped != config.download_concurrency:
+            config = dataclasses.replace(config, download_concurrency=capped)
+        if events is _Unset.UNSET:
             events = defaults.events() if defaults.events is not None else None
         self.config = config
+        self._default_store = defaults.store
         self.context = DownloadContext(
             config, settings, retry_policy or RetryPolicy(), events=events, executor=executor
         )
@@ -105,20 +121,28 @@ class DownloaderFactory:
         self,
         url: str,
         *,
-        expected_digests: dict[str, str] | None = None,
+        expected_digests: Mapping[str, str] | None = None,
         expected_size: int | None = None,
-        validators=(),
-        writer=None,
+        validators: Iterable[Validator] = (),
+        writer: Writer | None = None,
         attachment: Any = None,
-        progress=None,
+        progress: Progress | None = None,
+        store: ArtifactSink | None = None,
+        on_headers: OnHeaders | None = None,
+        digests: Iterable[str] | None = None,
         save_artifact: bool = False,
-        on_headers=None,
-        digests=None,
     ) -> BaseDownloader:
         """A downloader for ``url`` (absolute, or relative to :attr:`base_url`).
 
-        Raises :class:`UnsupportedURL` for a malformed URL or a scheme without a downloader, and
-        :class:`UnsupportedDigest` for an expected digest whose algorithm is not allowed.
+        ``store`` receives the validated result (see :mod:`.sink`); when no ``writer`` is
+        given, it also chooses the writer. ``save_artifact=True`` is a deprecated spelling
+        of ``store=`` the installed default store (:attr:`FactoryDefaults.store`; the Django
+        app's is ``pulp_downloads.storage.ArtifactStore``).
+
+        Raises :class:`UnsupportedURL` for a malformed URL or a scheme without a downloader,
+        :class:`UnsupportedDigest` for an expected digest whose algorithm is not allowed, and
+        :class:`DownloadError` for ``save_artifact=True`` with a ``store``, or with no default
+        store installed.
         """
         scheme, sep, _ = url.partition(":")
         if not sep or "/" in scheme:  # relative to the remote's base URL
@@ -131,28 +155,43 @@ class DownloaderFactory:
         cls = self.downloader_classes.get(scheme)
         if cls is None:
             raise UnsupportedURL(url, f"no downloader for URL scheme {scheme!r}")
+        if save_artifact:
+            warnings.warn("build(save_artifact=True) is deprecated: pass store=, e.g. "
+                          "pulp_downloads.storage.ArtifactStore()", DeprecationWarning,
+                          stacklevel=2)
+            store = self._save_artifact_store(url, store)
         return cls(
             url,
             self.context,
-            expected_digests=expected_digests,
+            expected_digests=dict(expected_digests) if expected_digests is not None else None,
             expected_size=expected_size,
             validators=validators,
             writer=writer,
             attachment=attachment,
             progress=progress,
-            save_artifact=save_artifact,
+            store=store,
             on_headers=on_headers,
             digests=digests,
         )
+
+    def _save_artifact_store(self, url: str, store: ArtifactSink | None) -> ArtifactSink:
+        """The store of a download built with ``save_artifact=True``."""
+        if store is not None:
+            raise DownloadError(url, "give store= or save_artifact=True, not both")
+        if self._default_store is None:
+            raise DownloadError(url, "save_artifact=True needs a default store "
+                                     "(FactoryDefaults.store): pass store= instead")
+        return self._default_store()
 
     async def close(self) -> None:
         """Close the shared session and connection pool."""
         await self.context.close()
 
-    async def __aenter__(self) -> "DownloaderFactory":
+    async def __aenter__(self) -> DownloaderFactory:
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, traceback: TracebackType | None) -> None:
         await self.close()
 
     def __repr__(self) -> str:

@@ -2,25 +2,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .attempts import Attempt, ResumeFrom
 from .base import BaseDownloader
 from .defaults import BLOCK_SIZE
-from .ledger import ByteLedger
 from .exceptions import DownloadError, NotFound, UnsupportedURL
 from .fileurls import FileUrlError, confine_to_roots, file_url_to_path
 from .result import HeadResult
-from .writers import Writer
-
 
 
 class FileDownloader(BaseDownloader):
-    """Reads local files named by ``file://`` URLs that lie under an allowed root."""
+    """Reads local files named by ``file://`` URLs that lie under an allowed root. Never
+    resumes: a retry reads the file again from its first byte."""
+
+    supports_resume = False
 
     def _path(self, url: str) -> Path:
         try:
@@ -42,30 +45,28 @@ class FileDownloader(BaseDownloader):
         return stat
 
     @staticmethod
-    def _headers(stat: os.stat_result) -> CIMultiDictProxy:
-        headers = CIMultiDict()
+    def _headers(stat: os.stat_result) -> CIMultiDictProxy[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
         headers["Content-Length"] = str(stat.st_size)
         headers["Last-Modified"] = email.utils.formatdate(stat.st_mtime, usegmt=True)
         return CIMultiDictProxy(headers)
 
-    async def _attempt(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
+    @contextlib.asynccontextmanager
+    async def _open(self, url: str, resume: ResumeFrom | None) -> AsyncIterator[Attempt]:
         path = self._path(url)
         stat = self._stat(url, path)
-        await self._restart(writer, ledger)
         loop = asyncio.get_running_loop()
         try:
             handle = await loop.run_in_executor(self.context.executor, open, path, "rb")
         except OSError as exc:
             raise DownloadError(url, f"cannot open file: {exc.strerror}") from None
         try:
-            await self._headers_received(None, self._headers(stat))
-            await self._consume(self._blocks(handle), writer, ledger, url)
+            yield Attempt(final_url=url, status=None, headers=self._headers(stat),
+                          body=self._blocks(handle))
         finally:
             handle.close()
-        self.final_url = url
-        return {"final_url": url, "headers": self._headers(stat), "status": None}
 
-    async def _blocks(self, handle) -> AsyncIterator[bytes]:
+    async def _blocks(self, handle: BinaryIO) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         while True:
             try:

@@ -56,7 +56,7 @@ class GroupDownloader:
     async def run(self) -> AsyncIterator[GroupReport]:
         """Yield one :class:`GroupReport` per group, in order of completion."""
         reports: asyncio.Queue[GroupReport] = asyncio.Queue()
-        work: asyncio.Queue = asyncio.Queue()
+        work: asyncio.Queue[tuple[int, BaseDownloader]] = asyncio.Queue()
         remaining: dict[int, int] = {}
         partial: dict[int, GroupReport] = {}
         for index, (key, downloaders) in enumerate(self._groups):

@@ -1,6 +1,7 @@
 """HttpDownloader: http:// and https:// through the factory's aiohttp session."""
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import re
 import time
@@ -9,13 +10,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from .attempts import Attempt, ResumeFrom
+from .answers import read_up_to
+from .auth import AuthRequest, AuthResponse
 from .base import BaseDownloader
 from .defaults import BLOCK_SIZE
-from .ledger import ByteLedger
-from .exceptions import IncompleteDownload, http_error, translated
+from .exceptions import http_error, translated
 from .headers import has_control_characters
 from .result import HeadResult
-from .writers import Writer
 
 
 #: ASCII digits only, and no more than a byte offset can have (``int()`` of thousands of
@@ -78,90 +80,70 @@ class HttpDownloader(BaseDownloader):
     starts again from the first byte.
     """
 
-    _resume_validator: str | None = None
+    supports_resume = True
 
-    async def _request(self, method: str, url: str, headers: dict[str, str]):
-        """Send a request, answering one bearer-token challenge; returns an open response."""
-        context = self.context
-        auth = context.auth
-        response = await context.request(method, url, headers, auth.authorization)
-        if response.status == 401:
-            challenge = response.headers.getall("WWW-Authenticate", [])
-            challenged = str(response.url)  # the hop that asked, after any redirects
-            sent = response.request_info.headers.get("Authorization")
-            response.release()
-            retry_with = await auth.answer_challenge(context, challenged, challenge, sent)
-            if retry_with is None:
-                raise http_error(url, 401, "authentication required")
-            # The token now cached for that origin is what authorization() sends there.
-            response = await context.request(method, url, headers, auth.authorization)
+    async def _request(self, method: str, url: str, headers: dict[str, str]
+                       ) -> aiohttp.ClientResponse:
+        """Send ``method url`` through the remote's auth flow (see :mod:`.auth`: it may
+        answer a bearer challenge with a token and send the request again); returns the open
+        answer the flow ends with, or raises for a status of 400 and above."""
+        flow = self.context.auth.auth_flow(AuthRequest(method, url, headers))
+        sent = 0
+        async with contextlib.aclosing(flow):
+            request = await anext(flow)
+            while True:
+                response = await self._send(request)
+                sent += 1
+                try:
+                    request = await flow.asend(await _answer_of(request, response))
+                except StopAsyncIteration:
+                    break  # the flow's last request: this answer is the caller's
+                except BaseException:
+                    response.release()
+                    raise
+                response.release()
         if response.status >= 400:
             status, reason = response.status, response.reason or ""
+            if status == 401 and sent == 1:  # no challenge the flow could answer
+                reason = "authentication required"
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             response.release()
             raise http_error(url, status, reason, retry_after=retry_after)
         return response
 
-    async def _attempt(self, url: str, writer: Writer, ledger: ByteLedger) -> dict:
-        offset = ledger.offset
+    async def _send(self, request: AuthRequest) -> aiohttp.ClientResponse:
+        """Send one request of an auth flow (errors name its URL)."""
+        with translated(request.url):
+            return await self.context.request(request.method, request.url,
+                                              dict(request.headers), request.authorize)
+
+    @contextlib.asynccontextmanager
+    async def _open(self, url: str, resume: ResumeFrom | None) -> AsyncIterator[Attempt]:
         headers: dict[str, str] = {}
-        if offset and self._resume_validator:
-            headers["Range"] = f"bytes={offset}-"
-            headers["If-Range"] = self._resume_validator
+        if resume is not None:
+            headers["Range"] = f"bytes={resume.offset}-"
+            headers["If-Range"] = resume.validator
         with translated(url):
             response = await self._request("GET", url, headers)
             try:
-                if offset and not self._resumes_at(response, offset):
-                    await self._restart(writer, ledger)
-                    if response.status == 206:  # a part, but not the one asked for
-                        raise IncompleteDownload(url, "the server answered a resume with "
-                                                      "bytes from another offset")
-                    offset = 0
-                elif response.status == 206 and not offset:
-                    raise IncompleteDownload(url, "the server answered with a part of the "
-                                                  "file (206) when the whole was asked for")
-                self._remember_resume_validator(response)
-                journal = getattr(writer, "journal", None)
-                if journal is not None and response.status == 200:
-                    journal(url, self._resume_validator)
-                await self._headers_received(response.status, response.headers)
-                await self._consume(response_blocks(response, self.context.bandwidth.piece),
-                                    writer, ledger, url)
-                expected = response.content_length
-                if expected is not None and ledger.offset - offset != expected:
-                    raise IncompleteDownload(
-                        url, f"body ended after {ledger.offset - offset} of {expected} bytes"
-                    )
-                self.final_url = str(response.url)
-                return {
-                    "final_url": self.final_url,
-                    "headers": CIMultiDictProxy(response.headers.copy()),
-                    "status": response.status,
-                }
+                start: int | None = 0
+                validator = _resume_validator(response)
+                if response.status == 206:  # a part: the one asked for, or none of use
+                    if resume is not None and _starts_at(response) == resume.offset:
+                        start, validator = resume.offset, resume.validator
+                    else:
+                        start, validator = None, None
+                yield Attempt(
+                    final_url=str(response.url),
+                    status=response.status,
+                    headers=CIMultiDictProxy(response.headers.copy()),
+                    body=response_blocks(response, self.context.bandwidth.piece),
+                    start=start,
+                    resume_validator=validator,
+                    length=response.content_length,
+                )
             finally:
                 response.release()
-
-    @staticmethod
-    def _resumes_at(response: aiohttp.ClientResponse, offset: int) -> bool:
-        if response.status != 206:
-            return False
-        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-        return bool(match) and int(match.group(1)) == offset
-
-    def _remember_resume_validator(self, response: aiohttp.ClientResponse) -> None:
-        if response.status != 200:
-            return
-        if response.headers.get("Accept-Ranges", "").lower() != "bytes":
-            self._resume_validator = None
-            return
-        etag = response.headers.get("ETag", "")
-        if etag and not etag.startswith("W/"):
-            validator = etag
-        else:
-            validator = response.headers.get("Last-Modified")
-        # Sent back in If-Range: a value that cannot travel in a header is no validator.
-        self._resume_validator = (None if validator and has_control_characters(validator)
-                                  else validator)
 
     async def _head_attempt(self, url: str) -> HeadResult:
         with translated(url):
@@ -177,3 +159,33 @@ class HttpDownloader(BaseDownloader):
             finally:
                 response.release()
 
+
+def _starts_at(response: aiohttp.ClientResponse) -> int | None:
+    """The offset where the part a ``206`` answer holds starts (``None``: not said)."""
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
+def _resume_validator(response: aiohttp.ClientResponse) -> str | None:
+    """What a later request may resume the body of a ``200`` answer from: its strong ETag,
+    else its Last-Modified date, when the server accepts byte ranges (``None`` otherwise,
+    and for a value that cannot travel back in an ``If-Range`` header)."""
+    if response.status != 200:
+        return None
+    if response.headers.get("Accept-Ranges", "").lower() != "bytes":
+        return None
+    etag = response.headers.get("ETag", "")
+    validator = etag if etag and not etag.startswith("W/") else response.headers.get(
+        "Last-Modified")
+    return None if validator and has_control_characters(validator) else validator
+
+
+async def _answer_of(request: AuthRequest, response: aiohttp.ClientResponse) -> AuthResponse:
+    """What an auth flow is told of the ``response`` to its ``request`` (its body read, up
+    to the request's limit, when it asked and the status is below 400)."""
+    body = None
+    if request.read_limit is not None and response.status < 400:
+        with translated(request.url):
+            body = await read_up_to(response, request.read_limit)
+    return AuthResponse(response.status, str(response.url), response.headers,
+                        response.request_info.headers.get("Authorization"), body)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import iterparse  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ def parse_metalink(text: str | bytes) -> Metalink:
                 continue
             stack.pop()
             parent = stack[-1] if stack else None
-            in_file = len(stack) == 2 and parent.tag == f"{NAMESPACE}file"
+            in_file = (len(stack) == 2 and parent is not None
+                       and parent.tag == f"{NAMESPACE}file")
             if in_file and name and element.tag == f"{NAMESPACE}hash":
                 algorithm = HASH_TYPES.get((element.get("type") or "").lower())
                 if algorithm and element.text:

@@ -190,7 +190,3 @@ class MirrorSet:
         if base is not None:
             with self._lock:
                 self._unhealthy_until.pop(base, None)
-
-    def is_healthy(self, base: str) -> bool:
-        with self._lock:
-            return self._unhealthy_until.get(base, 0) <= self.clock()

@@ -11,6 +11,7 @@ bytes are dropped. Partial files older than an age are removed by :meth:`cleanup
 """
 from __future__ import annotations
 
+import abc
 import fcntl
 import json
 import logging
@@ -19,8 +20,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from .writers import TempFileWriter
+from .writers import TempFileWriter, Writer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class Partial:
 class PartialFiles:
     """The partial downloads under ``directory``, by key."""
 
-    def __init__(self, directory: str | os.PathLike) -> None:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
     def data_path(self, key: str) -> Path:
@@ -101,7 +103,30 @@ def remove_untouched(directory: Path, older_than: float) -> int:
     return removed
 
 
-class ResumableFileWriter(TempFileWriter):
+class ResumableWriter(Writer, abc.ABC):
+    """A writer whose bytes may outlive a failed download, for a later one to resume.
+
+    The downloader knows such a writer by its class: after ``open()`` it reads
+    :attr:`resumed` (what an earlier run left: the writer then holds those bytes, and the
+    first request asks for the rest), records where each body that starts at byte 0 comes
+    from with :meth:`journal`, and when a download fails with bytes worth resuming, calls
+    :meth:`keep` instead of ``abort()``.
+    """
+
+    #: After ``open()``: what an earlier run left (``None``: nothing, start at byte 0).
+    resumed: Partial | None = None
+
+    @abc.abstractmethod
+    def journal(self, url: str, validator: str | None) -> None:
+        """Record that the bytes come from ``url`` with ``validator`` (``None``: the
+        answer cannot be resumed). Blocking, and small."""
+
+    @abc.abstractmethod
+    async def keep(self) -> None:
+        """Close, and leave the bytes (and their journal) for a later download."""
+
+
+class ResumableFileWriter(TempFileWriter, ResumableWriter):
     """A file writer whose bytes survive a failed, cancelled or killed download, for the next
     download of the same ``key`` to resume (see the module's docstring).
 
@@ -135,8 +160,8 @@ class ResumableFileWriter(TempFileWriter):
     def _new_name(self) -> str:
         return str(self.partials.data_path(self.key))
 
-    def _create(self):
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def _create(self) -> BinaryIO:
+        self.partials.directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._name, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 from .executors import CPUS, INLINE_LIMIT, hashing_executor
 from .exceptions import AnswerTooLarge, WriterError
@@ -31,7 +32,6 @@ from .ledger import ByteLedger
 from .writers import CannotRestart, TooLargeForMemory, Writer
 
 LANE_DEPTH = 3
-_STOP = object()
 
 
 class _Streams:
@@ -51,7 +51,8 @@ class _Lane:
         self.blocking = blocking
         self.non_blocking = non_blocking
         self.executor = executor
-        self.queue: asyncio.Queue = asyncio.Queue(LANE_DEPTH)
+        #: Blocks to process, in order; ``None`` stops the lane.
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(LANE_DEPTH)
         self.error: BaseException | None = None
         #: Bytes this consumer has processed this attempt, including those processed before
         #: the lane started (advanced by this lane alone).
@@ -60,19 +61,22 @@ class _Lane:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        non_blocking = self.non_blocking
+        # Given whenever non_blocking is not (see _start_lanes).
+        blocking = cast(Callable[[bytes], object], self.blocking)
         while True:
             block = await self.queue.get()
-            if block is _STOP:
+            if block is None:
                 return
             if self.error is not None:
                 continue
             try:
-                if self.non_blocking is not None:
-                    await self.non_blocking(block)
+                if non_blocking is not None:
+                    await non_blocking(block)
                 elif len(block) < INLINE_LIMIT:
-                    self.blocking(block)
+                    blocking(block)
                 else:
-                    await loop.run_in_executor(self.executor, self.blocking, block)
+                    await loop.run_in_executor(self.executor, blocking, block)
             except Exception as exc:  # reported by put()/close()
                 self.error = exc
             else:
@@ -108,10 +112,11 @@ class BlockPipeline:
         #: A block is being handed over: set while feed() runs, so a cut hand-off is seen.
         self._handing = False
         #: The thread-side work of a block fed without lanes, while it runs.
-        self._running: asyncio.Future | None = None
+        self._running: asyncio.Future[None] | None = None
         self._settled = False
         self._lanes: list[_Lane] = []
-        self._combined = None  # write-and-hash-all callable, when downloads are plentiful
+        #: Writes and hashes a block in one call, when downloads are plentiful.
+        self._combined: Callable[[bytes], None] | None = None
         _Streams.active += 1
         self._counted = True
 
@@ -192,8 +197,10 @@ class BlockPipeline:
             await lane.queue.put(block)
 
     async def _feed_combined(self, block: bytes) -> None:
+        combined = self._combined
+        assert combined is not None, "fed combined before choosing that mode"
         loop = asyncio.get_running_loop()
-        self._running = loop.run_in_executor(self._executor, self._combined, block)
+        self._running = loop.run_in_executor(self._executor, combined, block)
         try:
             await self._running
         except Exception as exc:
@@ -205,7 +212,7 @@ class BlockPipeline:
         lane error (the ledger is then in doubt)."""
         try:
             for lane in self._lanes:
-                await lane.queue.put(_STOP)
+                await lane.queue.put(None)
             await asyncio.gather(*(lane.task for lane in self._lanes))
         finally:
             self._uncount()
@@ -221,7 +228,7 @@ class BlockPipeline:
                 await asyncio.wait([self._running])
             for lane in self._lanes:
                 if not lane.task.done():
-                    await lane.queue.put(_STOP)
+                    await lane.queue.put(None)
             await asyncio.gather(*(lane.task for lane in self._lanes), return_exceptions=True)
         finally:
             self._uncount()

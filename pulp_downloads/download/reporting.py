@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .exceptions import CallbackError, DownloadCanceled, DownloadError, redact_url, unexpected
+from .events import Download, DownloadEvents
 from .result import DownloadResult
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,16 @@ def is_cancellation(exc: BaseException) -> bool:
     return task is None or task.cancelling() > 0
 
 
-async def call_code(url: str, what: str, callback: Callable[..., Any], *args: Any) -> None:
-    """Call code given to a download (sync or async); whatever it raises fails the download
-    as a :class:`CallbackError` (the exception is its ``__cause__``), DownloadErrors and
-    :func:`must_propagate` exceptions excepted."""
+async def call_code(url: str, what: str, callback: Callable[..., object], *args: Any
+                    ) -> object:
+    """Call code given to a download (sync or async) and return what it returned (awaited);
+    whatever it raises fails the download as a :class:`CallbackError` (the exception is its
+    ``__cause__``), DownloadErrors and :func:`must_propagate` exceptions excepted."""
     try:
         outcome = callback(*args)
         if inspect.isawaitable(outcome):
-            await outcome
+            return await outcome
+        return outcome
     except DownloadError:
         raise
     except BaseException as exc:  # noqa: BLE001 - code outside the library
@@ -55,16 +58,17 @@ async def call_code(url: str, what: str, callback: Callable[..., Any], *args: An
         raise CallbackError(url, f"the {what} raised {type(exc).__name__}: {exc}") from exc
 
 
-async def reported(downloader: Any, download: Callable[[], Awaitable[DownloadResult]]
-                   ) -> DownloadResult:
-    """Run ``download()`` for ``downloader``, telling its context's events (if any) that it
-    started and how it ended; returns the result or raises a :class:`DownloadError`.
+async def reported(downloader: Download, events: DownloadEvents | None,
+                   download: Callable[[], Awaitable[DownloadResult]]) -> DownloadResult:
+    """Run ``download()`` for ``downloader``, telling ``events`` (if any) that it started
+    and how it ended; returns the result or raises a :class:`DownloadError`.
 
     A receiver of ``started`` or ``finished`` that raises fails the download
-    (:class:`CallbackError`; after ``finished``, the result's file is removed). A receiver
-    of ``failed`` that raises is logged: the download's own error is what the caller sees.
+    (:class:`CallbackError`; after ``finished``, the result's file is removed, unless the
+    downloader's store took it). A receiver of ``failed`` that raises is logged: the
+    download's own error is what the caller sees.
     """
-    url, events = downloader.url, downloader.context.events
+    url = downloader.url
     try:
         if events is not None:
             await call_code(url, "receiver of the started event", events.started, downloader)
@@ -74,8 +78,8 @@ async def reported(downloader: Any, download: Callable[[], Awaitable[DownloadRes
                 await call_code(url, "receiver of the finished event", events.finished,
                                 downloader, result)
             except CallbackError:
-                if result.path is not None:  # nobody will take the file now
-                    result.path.unlink(missing_ok=True)
+                if result.path is not None and downloader.store is None:
+                    result.path.unlink(missing_ok=True)  # nobody will take the file now
                 raise
     except BaseException as exc:
         if isinstance(exc, GeneratorExit):  # the coroutine is being closed: no await left
@@ -96,7 +100,8 @@ async def reported(downloader: Any, download: Callable[[], Awaitable[DownloadRes
     return result
 
 
-async def _send_failed(events: Any, downloader: Any, error: DownloadError) -> None:
+async def _send_failed(events: DownloadEvents, downloader: Download,
+                       error: DownloadError) -> None:
     try:
         await events.failed(downloader, error)
     except BaseException as exc:  # noqa: BLE001 - the download's own error is what counts

@@ -8,7 +8,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 
-def _no_headers() -> CIMultiDictProxy:
+def _no_headers() -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(CIMultiDict())
 
 
@@ -21,8 +21,9 @@ class DownloadResult:
     (``None`` for writers that keep no file); ``content`` the bytes, for writers that keep
     them in memory (:class:`~.writers.MemoryWriter`). ``digests`` maps each computed
     algorithm to its hex digest. ``attachment`` is whatever the caller gave to ``build()``.
-    ``artifact`` is filled in by the app when the download was built with
-    ``save_artifact=True``.
+    ``artifact`` is what the download's store (``build(..., store=...)``) returned when it
+    took the result: the Django app's stores give the ``Artifact`` (``None`` when it is
+    stored later, in a batch, or when the download had no store).
     """
 
     url: str
@@ -30,16 +31,11 @@ class DownloadResult:
     path: Path | None
     size: int
     digests: dict[str, str]
-    headers: CIMultiDictProxy = field(default_factory=_no_headers)
+    headers: CIMultiDictProxy[str] = field(default_factory=_no_headers)
     status: int | None = None
     attachment: Any = None
     artifact: Any = None
     content: bytes | None = None
-
-    @property
-    def artifact_attributes(self) -> dict[str, Any]:
-        """``size`` and digests, as keyword arguments for an Artifact."""
-        return {"size": self.size, **self.digests}
 
 
 @dataclass(frozen=True)
@@ -49,5 +45,5 @@ class HeadResult:
     url: str
     final_url: str
     status: int
-    headers: CIMultiDictProxy
+    headers: CIMultiDictProxy[str]
     size: int | None

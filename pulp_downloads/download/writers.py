@@ -15,8 +15,9 @@ import os
 import secrets
 import tempfile
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 from .executors import INLINE_LIMIT, durability_executor, hashing_executor
 
@@ -54,6 +55,9 @@ class Writer:
     path: Path | None = None
     #: The bytes once finished, if this writer keeps them in memory.
     content: bytes | None = None
+    #: The bytes written so far, if this writer counts them (cross-checked at the end
+    #: against the bytes every digest processed).
+    size: int | None = None
     #: ``True``: ``write()`` is awaited by the download itself, block by block, before the
     #: next block is read (for writers that pass bytes on at once, or whose waiting should
     #: slow the download down). ``False``: blocks are written alongside the hashing.
@@ -102,7 +106,7 @@ class TempFileWriter(Writer):
 
     def __init__(
         self,
-        directory: str | os.PathLike | None = None,
+        directory: str | os.PathLike[str] | None = None,
         *,
         fsync: bool = False,
         fsync_min_size: int = 0,
@@ -112,12 +116,12 @@ class TempFileWriter(Writer):
         self._directory_text = str(directory) if directory else None
         self.fsync = fsync
         self.fsync_min_size = fsync_min_size
-        self.size = 0
+        self.size: int = 0
         self._flushed_at = 0
-        self._early_flushes: list = []
+        self._early_flushes: list[Future[None]] = []
         self._executor = executor
-        self._file = None
-        self.path = None
+        self._file: BinaryIO | None = None
+        self.path: Path | None = None
 
     async def open(self) -> None:
         # Created in a worker thread: creating a file can wait on the disk (inode allocation),
@@ -133,27 +137,34 @@ class TempFileWriter(Writer):
         return self._blocking_write
 
     def _blocking_write(self, block: bytes) -> None:
-        self._file.write(block)
+        file = self._file
+        assert file is not None, "write() before open()"
+        file.write(block)
         self.size += len(block)
         if self.fsync and self.size - self._flushed_at >= EARLY_FLUSH_EVERY:
             # Large file: let the disk catch up while the rest downloads, so the final fsync
             # has little left to write.
             self._flushed_at = self.size
-            self._file.flush()
+            file.flush()
             self._early_flushes.append(
-                durability_executor().submit(self._flush_early, self._file.fileno(), self.size))
+                durability_executor().submit(self._flush_early, file.fileno(), self.size))
 
     def _flush_early(self, fd: int, end: int) -> None:
         os.fdatasync(fd)
 
-    def _create(self):
+    def _create(self) -> BinaryIO:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(self._name, flags, 0o600)
         except FileNotFoundError:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            Path(self._name).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self._name, flags, 0o600)
         return os.fdopen(fd, "wb")
+
+    def _opened(self) -> BinaryIO:
+        """The file, once :meth:`open` created it."""
+        assert self._file is not None, "the writer was not opened"
+        return self._file
 
     def _new_name(self) -> str:
         directory = self._directory_text or tempfile.gettempdir()
@@ -179,14 +190,15 @@ class TempFileWriter(Writer):
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(durability_executor(), self._close_durably)
         else:
-            self._file.close()
+            self._opened().close()
 
     def _close_durably(self) -> None:
-        self._file.flush()
+        file = self._opened()
+        file.flush()
         for flush in self._early_flushes:
             flush.result()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        os.fsync(file.fileno())
+        file.close()
 
     async def abort(self) -> None:
         await self._close_unflushed()

@@ -299,17 +299,3 @@ class Remote(models.Model):
 
         if errors:
             raise ValidationError(errors)
-
-    # Convenience for callers that need effective values.
-    def effective_download_concurrency(self) -> int:
-        """``download_concurrency``, or the site default when unset."""
-        conf = app_settings()
-        if self.download_concurrency is None:
-            return conf.default_download_concurrency
-        return min(self.download_concurrency, conf.max_download_concurrency)
-
-    def effective_max_retries(self) -> int:
-        """``max_retries``, or the site default when unset (0 is kept: a single attempt)."""
-        if self.max_retries is None:
-            return app_settings().default_max_retries
-        return self.max_retries

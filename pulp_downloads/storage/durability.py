@@ -5,7 +5,7 @@ issues one ``syncfs()`` per filesystem holding them (much cheaper than one ``fsy
 file, which on most filesystems costs a journal commit each); elsewhere, or when turned off,
 each file and each of their directories is ``fsync()``-ed, in parallel.
 
-Standard library only at import time: the store helper process (:mod:`.storehelper`) uses it.
+Standard library only at import time: the store helper process (:mod:`.helper`) uses it.
 """
 from __future__ import annotations
 

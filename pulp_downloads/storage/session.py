@@ -4,20 +4,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from ..dbretry import aretry_database
-from ..download import DownloadResult, MemoryWriter, TempFileWriter
+from ..download import (DownloadResult, MemoryWriter, SinkRequest, TempFileWriter,
+                        WriterChoice)
 from ..download.partials import PartialFiles, ResumableFileWriter
 from ..download.executors import durability_executor
 from .batch import ArtifactBatch
 from .helper import StoreHelper
 from .kept import KeptFiles
-from .paths import (ARTIFACT_ROOT, ArtifactError, artifact_path, local_storage_path,
-                    prepare_artifact_root)
+from .paths import ARTIFACT_ROOT, artifact_path, local_storage_path, prepare_artifact_root
 
 log = logging.getLogger(__name__)
 
@@ -37,40 +38,56 @@ BATCH_MAX_WAIT = 0.25
 _DONE = object()
 
 
+@dataclass(frozen=True)
+class Committed:
+    """What one batch of a :class:`StoreSession` stored, once its transaction committed.
+
+    ``results``: the results of the batch now stored (refused ones excepted); ``sha256s``:
+    their content, new or already stored; ``created``: the content this batch stored anew
+    (neither already stored nor put back); ``refused``: ``{sha256: why}`` of the results
+    whose file, once placed, had another size than the result said (removed, not stored).
+    """
+
+    results: tuple[DownloadResult, ...]
+    sha256s: tuple[str, ...]
+    created: tuple[str, ...] = ()
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+
 class StoreSession:
-    """Stores the results given to :meth:`add` as Artifacts, in batches of up to
+    """Stores the results given to :meth:`accept` as Artifacts, in batches of up to
     ``batch_size``, as a two-stage pipeline: while one batch is flushed and committed, the
-    next is journaled and placed. Batches commit in order.
+    next is journaled and placed. Batches commit in order. ``store`` is the
+    :class:`~.store.ArtifactStore` they go to.
+
+    A session is an :class:`~pulp_downloads.download.ArtifactSink`: give it to
+    ``DownloaderFactory.build(..., store=session)`` and it chooses each download's writer
+    (:meth:`writer_for`) and takes each validated result (:meth:`accept`).
 
     Results are finished downloads: a validated temporary file (``result.path``; files from
     :data:`FSYNC_IN_BATCH_BELOW` up must be durable already) or content kept in memory
     (``result.content``, for which sha256 is the only digest needed: the session computes the
     others). ``restore`` names sha256s whose Artifact exists but whose file is missing: their
-    files are put back. ``ready`` is awaited before the first commit;
-    ``after_commit(sha256s, created)`` runs in the same database thread right after each batch
-    committed (``sha256s``: the batch's content now stored, ``created``: those it stored
-    anew), and ``committed(results)`` on the loop after that, with the results stored.
+    files are put back. ``ready`` is awaited before the first commit.
 
-    A result whose file, once placed, has another size than the result says is removed and
-    not stored (see :attr:`ArtifactBatch.refused`): ``refused({sha256: why})`` is called on
-    the loop with those; without a ``refused`` callback, :meth:`close` raises
-    :class:`~.paths.ArtifactError` naming them.
+    What was stored is told by :meth:`committed`: a :class:`Committed` per batch, in commit
+    order, once its rows are committed. A result whose file, once placed, has another size
+    than the result says is removed and not stored (see :attr:`ArtifactBatch.refused`); its
+    batch's :class:`Committed` names it.
 
-    Memory stays bounded: :meth:`add` waits while ``2 * batch_size`` results wait to be
+    Memory stays bounded: :meth:`accept` waits while ``2 * batch_size`` results wait to be
     stored. :meth:`close` stores what is left and raises the first storing error.
 
-    The database steps (journal, commit, ``after_commit``) are retried while the database is
-    unavailable (see :mod:`pulp_downloads.dbretry`). When storing fails anyway, and ``kept``
-    is given, every result taken and not committed (and every result added after) is kept
-    there for a later sync to store without downloading it again.
+    The database steps (journal, commit) are retried while the database is unavailable (see
+    :mod:`pulp_downloads.dbretry`). When storing fails anyway, and ``kept`` is given, every
+    result taken and not committed (and every result added after) is kept there for a
+    later sync to store without downloading it again.
     """
 
-    def __init__(self, store, *, batch_size: int = 200, partials: PartialFiles | None = None,
+    def __init__(self, store: Any, *, batch_size: int = 200,
+                 partials: PartialFiles | None = None,
                  restore: set[str] | frozenset[str] = frozenset(),
-                 ready: asyncio.Future | None = None,
-                 after_commit: Callable[[list[str], list[str]], object] | None = None,
-                 committed: Callable[[list[DownloadResult]], object] | None = None,
-                 refused: Callable[[dict[str, str]], object] | None = None,
+                 ready: asyncio.Future[object] | None = None,
                  kept: KeptFiles | None = None) -> None:
         self.store = store
         self.batch_size = batch_size
@@ -78,36 +95,41 @@ class StoreSession:
         self.partials = partials
         self.restore = restore
         self.ready = ready
-        self.after_commit = after_commit
-        self.committed = committed
-        self.refused = refused
         #: Where validated files are kept when storing fails (None: they are not).
         self.kept = kept
+        #: What each committed batch stored, in order; ``None`` once the session is over.
+        self._committed: asyncio.Queue[Committed | None] = asyncio.Queue()
         #: The batches taken and not committed yet, by id: their results and, once
         #: journaled, their ArtifactBatch.
         self._uncommitted: dict[int, tuple[list[DownloadResult], ArtifactBatch | None]] = {}
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=batch_size * 2)
         self._helper: asyncio.Future | None = None  # started with the first content in memory
         self.task = asyncio.ensure_future(self._run())
+        # Whatever ends the session (even a cancel before it ran) ends committed().
+        self.task.add_done_callback(lambda _: self._committed.put_nowait(None))
 
-    def download_options(self, size: int, directory: Path, key: str | None = None) -> dict:
-        """How a download of ``size`` bytes should be built to be stored by this session:
-        ``writer`` and ``digests`` for ``DownloaderFactory.build()``. Small files go to
-        memory with sha256 only (the session computes the other digests while storing);
-        larger ones to a temporary file in ``directory``, made durable at once from
-        :data:`FSYNC_IN_BATCH_BELOW` up."""
-        if size <= IN_MEMORY_UP_TO:
-            return {"writer": MemoryWriter(size), "digests": ("sha256",)}
-        if key is not None and self.partials is not None and size >= RESUMABLE_FROM:
-            return {"writer": ResumableFileWriter(self.partials, key, fsync=True,
-                                                  fsync_min_size=FSYNC_IN_BATCH_BELOW),
-                    "digests": None}
-        return {"writer": TempFileWriter(directory, fsync=True,
-                                         fsync_min_size=FSYNC_IN_BATCH_BELOW),
-                "digests": None}
+    # --- the sink ----------------------------------------------------------------------------
+    def writer_for(self, request: SinkRequest) -> WriterChoice | None:
+        """Where a download should go to be stored by this session. Files of a known size up
+        to :data:`IN_MEMORY_UP_TO` go to memory with sha256 only (the session computes the
+        other digests while storing); larger ones to a temporary file in the working
+        directory, made durable at once from :data:`FSYNC_IN_BATCH_BELOW` up, and kept
+        across runs (for the next to resume) from :data:`RESUMABLE_FROM` up when their
+        sha256 is known and the session has ``partials``."""
+        size, key = request.expected_size, request.expected_digests.get("sha256")
+        if size is not None and size <= IN_MEMORY_UP_TO:
+            return WriterChoice(MemoryWriter(size), ("sha256",))
+        if (key is not None and self.partials is not None and size is not None
+                and size >= RESUMABLE_FROM):
+            return WriterChoice(ResumableFileWriter(self.partials, key, fsync=True,
+                                                    fsync_min_size=FSYNC_IN_BATCH_BELOW))
+        return WriterChoice(TempFileWriter(request.working_directory, fsync=True,
+                                           fsync_min_size=FSYNC_IN_BATCH_BELOW))
 
-    async def add(self, result: DownloadResult) -> None:
-        """Take ``result`` for storing (waits while storing is behind)."""
+    async def accept(self, result: DownloadResult) -> None:
+        """Take ``result`` for storing (waits while storing is behind); it is stored with
+        its batch (see :meth:`committed`). Raises ``RuntimeError`` once the session is over
+        (having kept the result, when the session failed and has ``kept``)."""
         if self.task.done():
             if self.kept is not None and not self.task.cancelled() and self.task.exception():
                 await asyncio.get_running_loop().run_in_executor(
@@ -127,6 +149,12 @@ class StoreSession:
         """Store everything added; raise the first error met while storing."""
         await self.finish()
         self.task.result()
+
+    async def committed(self) -> AsyncIterator[Committed]:
+        """What each batch stored, in commit order, as it commits; ends with the session
+        (once every batch committed, or the session failed or was cancelled). One reader."""
+        while (report := await self._committed.get()) is not None:
+            yield report
 
     # --- the pipeline ----------------------------------------------------------------------
     async def _next_batch(self) -> tuple[list[DownloadResult], bool]:
@@ -203,22 +231,13 @@ class StoreSession:
         await asyncio.get_running_loop().run_in_executor(durability_executor(), batch.flush)
         if self.ready is not None:
             await asyncio.shield(self.ready)
-        await aretry_database(self._commit_in_thread, batch, what="committing a batch of "
-                              f"{len(batch.sha256s)} Artifact(s)")
+        sha256s = await aretry_database(batch.commit, what="committing a batch of "
+                                        f"{len(batch.sha256s)} Artifact(s)")
         del self._uncommitted[id(results)]
-        if batch.refused:
-            if self.refused is None:
-                raise ArtifactError("; ".join(batch.refused.values()))
-            self.refused(dict(batch.refused))
-            results = [result for result in results
-                       if result.digests["sha256"] not in batch.refused]
-        if self.committed is not None:
-            self.committed(results)
-
-    def _commit_in_thread(self, batch: ArtifactBatch) -> None:
-        sha256s = batch.commit()
-        if self.after_commit is not None:
-            self.after_commit(sha256s, batch.created)
+        self._committed.put_nowait(Committed(
+            tuple(result for result in results
+                  if result.digests["sha256"] not in batch.refused),
+            tuple(sha256s), tuple(batch.created), dict(batch.refused)))
 
     def _keep_uncommitted(self) -> None:
         """Keep the results of the batches not committed and of those still queued (the

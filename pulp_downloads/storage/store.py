@@ -1,10 +1,13 @@
 """ArtifactStore: validated files in, Artifacts out."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
@@ -12,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..download import DownloadResult
+from ..download import DownloadResult, SinkRequest, WriterChoice
 from ..download.defaults import BLOCK_SIZE
 from ..download.digests import digests_of_file
 from ..models import Artifact, PendingArtifactFile
@@ -22,7 +25,7 @@ from .batch import (ArtifactBatch, Source, placed_size, put_in_storage, refusal,
 from .durability import flush_files
 from .objects import ObjectStore
 from .paths import ARTIFACT_ROOT, ArtifactError
-from .session import StoreSession
+from .session import Committed, StoreSession
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +33,10 @@ log = logging.getLogger(__name__)
 class ArtifactStore:
     """Makes Artifacts of validated files in ``storage`` (default: Django's default storage).
 
-    Every way to an Artifact goes through here: a finished download (:meth:`store_result`,
-    called by the ``download_finished`` receiver for downloads built with
-    ``save_artifact``), a file (:meth:`store_file`), many files or contents at once
+    Every way to an Artifact goes through here: a finished download (the store is an
+    :class:`~pulp_downloads.download.ArtifactSink`: ``build(..., store=ArtifactStore())``
+    hands it the validated result, see :meth:`accept`; :meth:`session` stores many in
+    batches), a file (:meth:`store_file`), many files or contents at once
     (:meth:`store_files`, :meth:`store_validated`). Storing is idempotent on sha256: content
     already stored is dropped and the existing Artifact returned. A file is in place and
     durable before its row is committed; a process killed in between leaves only a journal
@@ -115,6 +119,16 @@ class ArtifactStore:
             size = path.stat().st_size
         return self.store_files([(path, digests, size)])[digests["sha256"].lower()]
 
+    def writer_for(self, request: SinkRequest) -> WriterChoice | None:
+        """The sink's choice of writer: the library's default (a temporary file in the
+        working directory, flushed to disk, every allowed digest)."""
+        return None
+
+    async def accept(self, result: DownloadResult) -> Artifact:
+        """The sink's hand-over: :meth:`store_result` (the Artifact becomes
+        ``result.artifact``)."""
+        return await self.store_result(result)
+
     async def store_result(self, result: DownloadResult) -> Artifact:
         """Store a finished download: its temporary file moves into storage, or the content
         it kept in memory is written there."""
@@ -130,19 +144,27 @@ class ArtifactStore:
         result.path = None
         return artifact
 
-    def session(self, **options) -> StoreSession:
+    def session(self, **options: Any) -> StoreSession:
         """A :class:`~.session.StoreSession` storing into this store, in batches, while more
         downloads run (``options`` as for :class:`~.session.StoreSession`)."""
         return StoreSession(self, **options)
 
-    async def store(self, results: list[DownloadResult]) -> None:
-        """Store many finished downloads, in batches."""
+    async def store(self, results: list[DownloadResult]) -> list[str]:
+        """Store many finished downloads, in batches; returns the sha256s stored (new or
+        already there). A result whose placed file had another size than it says is not
+        stored: once the others are, :class:`ArtifactError` names it."""
         session = self.session()
+        reports = asyncio.ensure_future(_collect(session.committed()))
         try:
             for result in results:
-                await session.add(result)
+                await session.accept(result)
         finally:
             await session.close()
+        committed = await reports
+        refused = [why for report in committed for why in report.refused.values()]
+        if refused:
+            raise ArtifactError("; ".join(refused))
+        return [sha256 for report in committed for sha256 in report.sha256s]
 
     def cleanup_orphans(self, older_than: timedelta) -> int:
         """Remove files left under Artifact paths by processes killed while storing them.
@@ -185,3 +207,7 @@ class ArtifactStore:
             return
         if aborted:
             log.warning("aborted %d multipart upload(s) left by an interrupted store", aborted)
+
+
+async def _collect(reports: AsyncIterator[Committed]) -> list[Committed]:
+    return [report async for report in reports]

@@ -25,7 +25,7 @@ from ..storage import ArtifactStore
 from ..storage.integrity import MISSING, check_file
 from ..storage.paths import ArtifactError
 from .progress import ProgressCallback, Reporter, SyncProgress
-from .run import private_library_settings
+from .workfiles import private_library_settings
 from .summary import SyncError
 
 log = logging.getLogger(__name__)

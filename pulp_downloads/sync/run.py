@@ -2,27 +2,19 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import os
 import shutil
-import tempfile
-import time
-from datetime import timedelta
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, sync_to_async
 
-from ..conf import app_settings, library_settings
 from ..dbretry import aretry_database
 from ..download import DownloaderFactory, DownloadError, DownloadResult, MemoryWriter
 from ..download.executors import durability_executor
-from ..download.partials import PartialFiles
 from ..models import Remote
 from ..signals import artifact_stored
 from ..storage import ArtifactStore
-from ..storage.directories import prepare_fanout_directory
 from ..storage.kept import KeptFiles, kept_files
 from ..storage.paths import ArtifactError
 from ..storage.session import StoreSession
@@ -30,16 +22,12 @@ from .manifest import ManifestEntry, ManifestError, parse_manifest
 from .plan import Plan, link_units, make_plan, record_failures, record_units
 from .progress import ProgressCallback, Reporter, SyncProgress
 from .summary import PartialSyncError, SyncError, SyncSummary
+from .workfiles import partial_files, private_library_settings, remove_stale_work_files
 
 log = logging.getLogger(__name__)
 
 #: Largest manifest accepted (bytes).
 MAX_MANIFEST_SIZE = 256 * 1024 * 1024
-#: Temporary download files untouched for this long belong to dead processes.
-STALE_TEMP_FILE_AGE = timedelta(hours=6)
-SYNC_DIR_PREFIX = "sync-"
-#: Under the working directory: partial downloads kept for the next sync to resume.
-PARTIALS_DIRECTORY = "partials"
 
 
 def sync_remote(remote: Remote, *, progress: ProgressCallback | None = None,
@@ -183,18 +171,18 @@ class SyncRun:
         return plan
 
     async def download(self, factory: DownloaderFactory, units_recorded: asyncio.Future) -> None:
-        """Download the plan's files with bounded concurrency. Each finished download goes,
-        through the ``download_finished`` signal, to a :class:`StoreSession` that stores
-        them in batches, committing none before ``units_recorded`` is done."""
+        """Download the plan's files with bounded concurrency, each into a
+        :class:`StoreSession` (the downloads' store) that stores them in batches, committing
+        none before ``units_recorded`` is done. What each batch stored, the session says
+        (:meth:`StoreSession.committed`): its units are linked and it is counted."""
         plan = self._plan
         kept = kept_files()
         taken = await self._take_kept(kept)
         session = self.store.session(
             batch_size=self.batch_size, restore=plan.restore, ready=units_recorded,
-            partials=partial_files(),
-            after_commit=self._after_commit,
-            committed=self._count_stored, refused=self._count_refused, kept=kept,
+            partials=partial_files(), kept=kept,
         )
+        recording = asyncio.ensure_future(self._record_stored(session))
         reused = {result.digests["sha256"] for result in taken}
         pending = iter([entry for entry in plan.to_download if entry.sha256 not in reused])
         # Twice the connections (one worker waits on its slot while another streams), never
@@ -205,19 +193,22 @@ class SyncRun:
         workers.append(asyncio.ensure_future(self._store_taken(taken, session)))
         downloads = asyncio.gather(*workers)
         try:
-            await asyncio.wait([downloads, session.task], return_when=asyncio.FIRST_COMPLETED)
-            if not session.task.done():  # else storing failed before every download was done
-                await downloads
+            await asyncio.wait([downloads, session.task, recording],
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not session.task.done() and not recording.done():
+                await downloads  # else storing (or recording it) failed first
         finally:
             for task in workers:
                 task.cancel()
             await asyncio.gather(downloads, return_exceptions=True)
             await session.finish()
+            await asyncio.wait([recording])  # what the session committed is recorded
         try:
             session.task.result()
         except (OSError, ArtifactError) as exc:
             raise SyncError(f"could not store the downloaded files: {exc}",
                             self.summary) from exc
+        recording.result()
         if self.failures:
             await asyncio.shield(units_recorded)
             await aretry_database(record_failures, self.remote, self.failures,
@@ -256,9 +247,21 @@ class SyncRun:
     async def _store_taken(taken: list[DownloadResult], session: StoreSession) -> None:
         for result in taken:
             try:
-                await session.add(result)
+                await session.accept(result)
             except RuntimeError:  # storing failed: the session kept the file again
                 return
+
+    async def _record_stored(self, session: StoreSession) -> None:
+        """As each batch of ``session`` commits: link the units of its content and send
+        ``artifact_stored`` (database thread), then count what it stored and what it
+        refused."""
+        async for committed in session.committed():
+            if committed.sha256s:
+                await aretry_database(
+                    self._after_commit, list(committed.sha256s), committed.created,
+                    what=f"linking the content units of {self.remote.name}")
+            self._count_refused(committed.refused)
+            self._count_stored(committed.results)
 
     async def _download_each(self, factory: DownloaderFactory, pending,
                              session: StoreSession) -> None:
@@ -270,8 +273,7 @@ class SyncRun:
                 downloader = factory.build(
                     quote(entry.relative_path), expected_digests={"sha256": entry.sha256},
                     expected_size=entry.size, attachment=entry, progress=self._count_bytes,
-                    save_artifact=session,
-                    **session.download_options(entry.size, self._working, key=entry.sha256),
+                    store=session,  # which also chooses the writer and the digests
                 )
                 await downloader.run()
             except DownloadError as exc:
@@ -293,7 +295,7 @@ class SyncRun:
     def _count_bytes(self, count: int) -> None:
         self.state.bytes_done += count
 
-    def _count_stored(self, results: list[DownloadResult]) -> None:
+    def _count_stored(self, results: Iterable[DownloadResult]) -> None:
         for result in results:
             self.summary.downloaded += 1
             self.summary.bytes_downloaded += result.size
@@ -301,7 +303,7 @@ class SyncRun:
             if result.digests["sha256"] in self._plan.restore:
                 self.summary.restored += 1
 
-    def _count_refused(self, refused: dict[str, str]) -> None:
+    def _count_refused(self, refused: Mapping[str, str]) -> None:
         """Downloads the store refused (their file had another size once placed): failed."""
         for sha256, why in refused.items():
             paths = self._plan.paths_by_sha256[sha256]
@@ -316,7 +318,7 @@ class SyncRun:
         record_units(self.remote, entries, stored)
         self._announce(stored, ())
 
-    def _after_commit(self, sha256s: list[str], created: list[str]) -> None:
+    def _after_commit(self, sha256s: list[str], created: Iterable[str]) -> None:
         """A batch committed (database thread): link its units, send ``artifact_stored``."""
         link_units(self.remote, sha256s)
         self._announce(sha256s, created)
@@ -343,47 +345,3 @@ class SyncRun:
                         log.error("sync of %s: artifact_stored receiver %r failed: %s: %s",
                                   self.remote.name, receiver, type(response).__name__,
                                   response)
-
-
-def private_library_settings():
-    """The site's library settings with a fresh working directory of its own (removed by
-    the caller when done; by :func:`remove_stale_work_files` when its process died):
-    directories that saw many files come and go get slow to create files in."""
-    site = library_settings()
-    working = Path(tempfile.mkdtemp(prefix=SYNC_DIR_PREFIX,
-                                      dir=prepare_fanout_directory(site.working_directory)))
-    return dataclasses.replace(site, working_directory=working)
-
-
-def partial_files() -> PartialFiles:
-    """Where syncs keep partial downloads of large files across runs."""
-    return PartialFiles(app_settings().working_directory / PARTIALS_DIRECTORY)
-
-
-def remove_stale_work_files(store: ArtifactStore) -> None:
-    """Remove orphans of interrupted work: artifact files whose store was interrupted, and
-    stale temporary files of syncs and of content serving (a web process stopped
-    mid-download leaves its ``serving/*.part``)."""
-    conf = app_settings()
-    store.cleanup_orphans(conf.orphan_cleanup_age)
-    removed = partial_files().cleanup(conf.partial_max_age.total_seconds())
-    if removed:
-        log.info("removed %d partial download file(s) older than %s", removed,
-                 conf.partial_max_age)
-    removed = kept_files().cleanup(conf.partial_max_age.total_seconds())
-    if removed:
-        log.info("removed %d kept file(s) of failed syncs older than %s", removed,
-                 conf.partial_max_age)
-    cutoff = time.time() - STALE_TEMP_FILE_AGE.total_seconds()
-    for directory in (conf.working_directory, conf.working_directory / "serving"):
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    if entry.stat().st_mtime >= cutoff:
-                        continue
-                    if entry.is_file() and entry.name.startswith(("download-", "serve-")):
-                        os.unlink(entry.path)
-                    elif entry.is_dir() and entry.name.startswith(SYNC_DIR_PREFIX):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-        except FileNotFoundError:
-            pass
