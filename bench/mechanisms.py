@@ -94,11 +94,15 @@ print(json.dumps({"s": elapsed}))
 """
 
 
-def sync_once(url: str, concurrency: int, off: str, scratch: Path, root: Path = ROOT) -> float:
+def sync_once(url: str, concurrency: int, off: str, scratch: Path, root: Path = ROOT,
+              python: str = sys.executable, **env_extra: str) -> float:
+    """Seconds of one full sync of ``url`` by the checkout at ``root`` (run by ``python``)
+    in a fresh process, database and media root, with mechanism ``off`` turned off
+    (``"all_on"``: none) and ``env_extra`` added to its environment."""
     run = Path(tempfile.mkdtemp(prefix="mech-", dir=scratch))
-    env = project_env(run)
+    env = project_env(run, **env_extra)
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, url, str(concurrency), off],
+        out = subprocess.run([python, "-c", CHILD, url, str(concurrency), off],
                              cwd=root, env=env, check=True, capture_output=True, text=True)
         return json.loads(out.stdout.strip().splitlines()[-1])["s"]
     finally:
